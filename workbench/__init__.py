@@ -1,0 +1,1 @@
+"""Study workbench for multimodal foundation models."""

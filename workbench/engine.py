@@ -1,0 +1,232 @@
+"""One training loop for every method: accelerate for devices, precision and processes.
+
+    result = train(objective, batches, TrainConfig(steps=500, lr=1e-3), checkpoint="runs/x/ckpt.pt")
+
+* `objective` is an nn.Module whose forward(**batch) returns the loss (a tensor or a `Loss`).
+  Putting the loss inside forward keeps DistributedDataParallel's gradient sync correct.
+* `batches(step)` returns the global batch of that step as a dict; each process takes its
+  share (`[rank::world_size]`). A batch that depends only on the step makes runs
+  reproducible and resumable without any data-loader state.
+* Same seed, same numbers on CPU. On CUDA, bf16 autocast. Under `accelerate launch` or
+  `torchrun`, several processes with no code change.
+* Checkpoints (trainable parameters, optimizer, schedule, RNG, history) are written to a
+  temporary file and renamed, so an interruption never leaves a half-written file; calling
+  `train` again with the same checkpoint path resumes where it stopped, and a finished
+  checkpoint returns at once.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+
+class Loss(NamedTuple):
+    """What an objective returns: the scalar to minimise and named numbers to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: float = 0.02  # fraction of steps spent warming up, then cosine to zero
+    grad_clip: float | None = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end
+    mixed_precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "no", "bf16", "fp16"
+
+    def __post_init__(self):
+        if self.steps < 0:
+            raise ValueError(f"steps={self.steps!r} must be >= 0")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup={self.warmup!r} is a fraction of the steps, in [0, 1)")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; accepted: auto, no, bf16, fp16")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per logged step
+    steps: int = 0
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"] if self.history else float("nan")
+
+
+def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    warm = max(1, int(cfg.warmup * cfg.steps)) if cfg.warmup > 0 else 0
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, cfg.steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return f
+
+
+def param_groups(params: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
+    """Decay matrices only: biases, norms, scales and embeddings' 1-D cousins are left alone."""
+    decay, no_decay = [], []
+    for _, p in params:
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _shard(value: Any, rank: int, world: int) -> Any:
+    if world == 1:
+        return value
+    if isinstance(value, (torch.Tensor, list, tuple)):
+        return value[rank::world]
+    return value
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+
+
+def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if torch.cuda.is_available() else "no"
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    objective: nn.Module,
+    batches: Callable[[int], dict[str, Any]],
+    cfg: TrainConfig,
+    *,
+    params: Iterable[tuple[str, nn.Parameter]] | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    accelerator: Accelerator | None = None,
+) -> TrainResult:
+    """Train `objective`'s trainable parameters (or `params`, named) for `cfg.steps` steps."""
+    acc = accelerator or make_accelerator(cfg.mixed_precision)
+    set_seed(cfg.seed)
+    named = list(params) if params is not None else [
+        (n, p) for n, p in objective.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("nothing to train: no parameter requires grad")
+    trainable = {id(p) for _, p in named}
+    opt = torch.optim.AdamW(param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    result = TrainResult()
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.is_file():
+        start = _resume(ckpt, objective, opt, sched, result, trainable)
+    model, opt, sched = acc.prepare(objective, opt, sched)
+    model.train()
+    t0 = time.perf_counter() - result.seconds
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps,
+               disable=not (progress and acc.is_local_main_process), leave=False, dynamic_ncols=True)
+    for step in bar:
+        batch = {k: _to(_shard(v, acc.process_index, acc.num_processes), acc.device)
+                 for k, v in batches(step).items()}
+        with acc.autocast():
+            out = model(**batch)
+        out = out if isinstance(out, Loss) else Loss(out)
+        acc.backward(out.loss)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_([p for _, p in named], cfg.grad_clip)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            row = {"step": step + 1, "loss": float(out.loss.detach()), "lr": sched.get_last_lr()[0],
+                   **{k: float(v) for k, v in out.metrics.items()}}
+            result.history.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+        done = step + 1
+        if ckpt and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            result.steps, result.seconds = done, time.perf_counter() - t0
+            _save(ckpt, acc, objective, opt, sched, result, trainable)
+    bar.close()
+    result.steps = cfg.steps
+    result.seconds = time.perf_counter() - t0
+    if ckpt and start < cfg.steps:
+        _save(ckpt, acc, objective, opt, sched, result, trainable)
+    acc.wait_for_everyone()
+    return result
+
+
+def _trainable_state(module: nn.Module, trainable: set[int]) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in module.named_parameters() if id(p) in trainable}
+
+
+def _save(path: Path, acc: Accelerator, objective: nn.Module, opt, sched, result: TrainResult,
+          trainable: set[int]) -> None:
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return
+    save_atomic({
+        "params": _trainable_state(objective, trainable),
+        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+        "result": asdict(result),
+    }, path)
+
+
+def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, trainable: set[int]) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file: say which and stop, never overwrite it
+        raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({e}); "
+                         "move it away to start afresh") from None
+    params = dict(objective.named_parameters())
+    missing = [n for n in state["params"] if n not in params]
+    if missing:
+        raise ValueError(f"checkpoint {path} does not fit this model: unknown parameters {missing[:3]}")
+    with torch.no_grad():
+        for n, t in state["params"].items():
+            params[n].copy_(t)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    saved = state["result"]
+    result.history, result.seconds = saved["history"], saved["seconds"]
+    result.resumed_from = saved["steps"]
+    return int(saved["steps"])

@@ -1,0 +1,1 @@
+"""Methods: one folder (or module) per method; none of them knows about notebooks."""

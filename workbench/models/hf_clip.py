@@ -1,0 +1,92 @@
+"""Hugging Face `transformers` CLIPModel behind the workbench interface."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from .base import ClipBackend
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class HFClipModel(ClipBackend):
+    kind = "hf_clip"
+
+    def __init__(self, model, name: str, tokenizer=None, mean=OPENAI_MEAN, std=OPENAI_STD):
+        super().__init__(mean, std)
+        self.model = model
+        self.name = name
+        vcfg = model.config.vision_config
+        self.image_size = int(vcfg.image_size)
+        self.patch_size = int(vcfg.patch_size)
+        self.embed_dim = int(model.config.projection_dim)
+        self.context_length = int(model.config.text_config.max_position_embeddings)
+        self._hf_tokenizer = tokenizer
+        if tokenizer is None:  # no vocabulary files offline: CLIP's BPE ships with open_clip
+            from open_clip.tokenizer import SimpleTokenizer
+
+            self._bpe = SimpleTokenizer(context_length=self.context_length)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str) -> "HFClipModel":
+        from transformers import AutoTokenizer, CLIPModel
+
+        model = CLIPModel.from_pretrained(name_or_dir)
+        try:
+            tok = AutoTokenizer.from_pretrained(name_or_dir)
+        except (OSError, ValueError):
+            tok = None
+        mean, std = OPENAI_MEAN, OPENAI_STD
+        proc = Path(name_or_dir) / "preprocessor_config.json"
+        if proc.is_file():
+            import json
+
+            cfg = json.loads(proc.read_text())
+            mean, std = tuple(cfg.get("image_mean", mean)), tuple(cfg.get("image_std", std))
+        return cls(model, name=f"hf:{name_or_dir}", tokenizer=tok, mean=mean, std=std)
+
+    @classmethod
+    def from_config(cls, config) -> "HFClipModel":
+        from transformers import CLIPModel
+
+        # the BPE tokenizer's end-of-text id; CLIP pools the text at that token
+        config.text_config.eos_token_id = 49407
+        return cls(CLIPModel(config), name="hf:random-init")
+
+    def _encode_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model.vision_model(pixel_values=x)
+        return self.model.visual_projection(out.pooler_output)
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        # the causal mask keeps padding after end-of-text out of the pooled token: no attention mask
+        out = self.model.text_model(input_ids=tokens)
+        feats = self.model.text_projection(out.pooler_output)
+        return torch.nn.functional.normalize(feats, dim=-1) if normalize else feats
+
+    def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        if self._hf_tokenizer is not None:
+            enc = self._hf_tokenizer(list(texts), padding="max_length", truncation=True,
+                                     max_length=self.context_length, return_tensors="pt")
+            return enc["input_ids"]
+        return self._bpe(list(texts))
+
+    @property
+    def vision_blocks(self) -> nn.ModuleList:
+        return self.model.vision_model.encoder.layers
+
+    @property
+    def text_blocks(self) -> nn.ModuleList:
+        return self.model.text_model.encoder.layers
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.model.logit_scale
+
+    def attention_modules(self) -> dict[str, nn.Module]:
+        return {n: m for n, m in self.model.named_modules() if n.endswith("self_attn")}

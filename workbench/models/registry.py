@@ -1,0 +1,128 @@
+"""`load_model`: one entry point for every backend.
+
+    load_model("tiny-world-clip")                      # the embedded default, from data/
+    load_model("ViT-B-32", pretrained=None)            # open_clip architecture, random init
+    load_model("ViT-B-32", pretrained="laion2b_s34b_b79k")   # an open_clip tag (needs the hub)
+    load_model("ViT-B-32", pretrained="/weights/vitb32.pt")  # a local weight file
+    load_model("local-dir:/weights/my-clip")           # a folder with open_clip_config.json
+    load_model("hf:openai/clip-vit-base-patch32")      # transformers CLIPModel: hub name or folder
+    load_model(CLIPConfig(...))                        # transformers CLIPModel, random init
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import open_clip
+import torch
+
+from .base import ClipBackend
+from .hf_clip import HFClipModel
+from .open_clip_backend import OpenClipModel
+
+TINY_NAME = "tiny-world-clip"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+TINY_DIR = DATA_DIR / TINY_NAME
+
+
+def list_models() -> list[str]:
+    return [TINY_NAME, *open_clip.list_models(), "hf:<name or folder>", "local-dir:<folder>"]
+
+
+def load_model(name, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBackend:
+    """Build a model by name; see the module docstring for what `name` accepts."""
+    if not isinstance(name, str):
+        from transformers import CLIPConfig
+
+        if isinstance(name, CLIPConfig):
+            return HFClipModel.from_config(name).to(device)
+        raise TypeError(f"model must be a name (str) or a transformers CLIPConfig, got {type(name).__name__}")
+    if name == TINY_NAME:
+        model = load_open_clip_dir(TINY_DIR if pretrained is None else Path(pretrained), name=TINY_NAME)
+    elif name.startswith("hf:"):
+        model = _load_hf(name[3:])
+    elif name.startswith("local-dir:"):
+        model = load_open_clip_dir(Path(name[len("local-dir:"):]), name=name)
+    else:
+        model = _load_open_clip(name, pretrained)
+    return model.to(device).eval()
+
+
+def _load_hf(name_or_dir: str) -> HFClipModel:
+    try:
+        return HFClipModel.from_pretrained(name_or_dir)
+    except OSError as e:
+        raise OSError(
+            f"could not load a transformers CLIPModel from {name_or_dir!r}: pass a local folder with "
+            f"config.json and weights, or a hub name when online ({e.__class__.__name__}: {e})"
+        ) from None
+
+
+def _load_open_clip(name: str, pretrained: str | None) -> OpenClipModel:
+    known = open_clip.list_models()
+    if name not in known:
+        close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(
+            f"unknown model {name!r}{hint}; accepted: {TINY_NAME!r}, any open_clip name "
+            f"(open_clip.list_models(), {len(known)} of them), 'hf:<name or folder>', "
+            f"'local-dir:<folder>', or a transformers CLIPConfig")
+    if pretrained is not None and not Path(pretrained).exists():
+        tags = [t for m, t in open_clip.list_pretrained() if m == name]
+        if pretrained not in tags:
+            raise ValueError(
+                f"pretrained={pretrained!r} is neither a file nor a tag of {name}; tags: "
+                f"{', '.join(tags) or 'none'} (tags need the model hub; offline, pass a local file)")
+    try:
+        model, _, val = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+    except RuntimeError as e:
+        raise RuntimeError(f"could not load {name} with pretrained={pretrained!r}: {e}") from None
+    mean, std = _mean_std(val)
+    return OpenClipModel(model, name, open_clip.get_tokenizer(name), mean, std)
+
+
+def load_open_clip_dir(path: Path, name: str) -> OpenClipModel:
+    """A folder holding open_clip_config.json and a weights file (how data/tiny-world-clip ships)."""
+    path = Path(path)
+    cfg_path = path / "open_clip_config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"no open_clip_config.json in {path}; for {TINY_NAME} run `workbench pretrain` to rebuild it")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        raise FileNotFoundError(f"no *.safetensors weights in {path}")
+    cfg = json.loads(cfg_path.read_text())
+    model_cfg = cfg["model_cfg"]
+    model = open_clip.model.CLIP(**model_cfg)
+    load_weights(model, weights[0])
+    pre = cfg.get("preprocess_cfg", {})
+    mean = tuple(pre.get("mean", open_clip.OPENAI_DATASET_MEAN))
+    std = tuple(pre.get("std", open_clip.OPENAI_DATASET_STD))
+    tok = open_clip.tokenizer.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
+    return OpenClipModel(model, name, tok, mean, std)
+
+
+def load_weights(model: torch.nn.Module, file: Path) -> None:
+    """Load a safetensors state dict with a clear error for a missing or corrupt file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    file = Path(file)
+    if not file.is_file():
+        raise FileNotFoundError(f"checkpoint {file} does not exist")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"checkpoint {file} is corrupt or not a safetensors file ({e})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"checkpoint {file} does not fit the model: {len(missing)} missing keys "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+
+
+def _mean_std(transform) -> tuple[tuple, tuple]:
+    for t in getattr(transform, "transforms", []):
+        if t.__class__.__name__ == "Normalize":
+            return tuple(t.mean), tuple(t.std)
+    return open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD

@@ -1,0 +1,67 @@
+"""Zero-shot heads: class weights from text prompts, and an image classifier built on them."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from open_clip import build_zero_shot_classifier
+
+from .base import ClipBackend
+
+
+class ZeroShotHead(nn.Module):
+    """logits = scale * normalize(features) @ W.T, W initialised from class-prompt embeddings."""
+
+    def __init__(self, weight: torch.Tensor, classnames: Sequence[str], scale: float = 100.0):
+        super().__init__()
+        self.weight = nn.Parameter(weight.clone())  # (C, D)
+        self.classnames = tuple(classnames)
+        self.scale = float(scale)
+
+    @classmethod
+    @torch.no_grad()
+    def from_text(cls, model: ClipBackend, classnames: Sequence[str],
+                  templates: Sequence[Callable | str] | None = None) -> "ZeroShotHead":
+        if templates is None:
+            from workbench.world import zero_shot_templates
+
+            templates = zero_shot_templates()
+        if isinstance(classnames, str) or len(classnames) == 0:
+            raise ValueError(f"classnames must be a non-empty list of names, got {classnames!r}")
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        w = build_zero_shot_classifier(model, model.tokenize, list(classnames), list(templates),
+                                       num_classes_per_batch=None, device=device)  # (D, C)
+        model.train(was_training)
+        return cls(w.T.contiguous(), classnames, scale=float(model.logit_scale.exp()))
+
+    def class_index(self, name: str) -> int:
+        if name not in self.classnames:
+            raise KeyError(f"class {name!r} is not in this head; it knows: {', '.join(self.classnames)}")
+        return self.classnames.index(name)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(features, dim=-1) @ F.normalize(self.weight, dim=-1).T
+
+
+class ImageClassifier(nn.Module):
+    """Image tower + head: pixels (B, 3, S, S) -> logits (B, C). What robust fine-tuning trains."""
+
+    def __init__(self, model: ClipBackend, head: ZeroShotHead):
+        super().__init__()
+        self.model = model
+        self.head = head
+
+    @property
+    def classnames(self) -> tuple[str, ...]:
+        return self.head.classnames
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Projected image embedding before normalisation (B, D)."""
+        return self.model.encode_image(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))

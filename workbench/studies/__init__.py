@@ -1,0 +1,1 @@
+"""One module per notebook: a frozen `Config`, `run(cfg) -> Result`, results JSON + figures."""
