@@ -178,7 +178,8 @@ def train(
         opt.zero_grad(set_to_none=True)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             row = {"step": step + 1, "loss": float(out.loss.detach()), "lr": sched.get_last_lr()[0],
-                   **{k: float(v) for k, v in out.metrics.items()}}
+                   **{k: float(v.detach() if isinstance(v, torch.Tensor) else v)
+                      for k, v in out.metrics.items()}}
             result.history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
         done = step + 1

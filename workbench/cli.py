@@ -1,0 +1,132 @@
+"""The `workbench` command.
+
+    workbench run [NOTEBOOK ...] [--quick] [-p NAME VALUE ...] [--runs-dir DIR]   headless notebook runs
+    workbench pretrain [--out DIR] [--steps N] [--seed S] [--force]            make tiny-world-clip
+    workbench models                                                          accepted model names
+
+Exit codes: 0 success, 1 a notebook failed, 2 bad input (nothing was run), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+MODEL_FILES = ("open_clip_model.safetensors", "open_clip_config.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,pretrain,models}")
+
+    run = sub.add_parser("run", help="execute notebooks headlessly into runs/<id>/ and write a summary")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="stem (00_world_and_model), number (00) or path; default: every notebooks/NN_*.ipynb")
+    run.add_argument("--quick", action="store_true", help="pass quick=True (small, fast study presets)")
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override a parameter; VALUE is read as a Python literal, else as a string")
+    run.add_argument("--runs-dir", type=Path, default=None, help="where run folders go (default: runs/)")
+    run.add_argument("--notebooks-dir", type=Path, default=None, help="where NN_*.ipynb are (default: notebooks/)")
+    run.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: no limit)")
+    run.add_argument("--list", action="store_true", help="list the available notebooks and their parameters")
+    run.add_argument("--no-progress", action="store_true", help="no per-notebook progress output")
+    run.set_defaults(func=cmd_run)
+
+    pre = sub.add_parser("pretrain", help="pretrain tiny-world-clip on the world (workbench.pretrain)")
+    pre.add_argument("--out", type=Path, default=None, help="output folder (default: data/tiny-world-clip)")
+    pre.add_argument("--steps", type=int, default=None, help="training steps (default: PretrainConfig.steps)")
+    pre.add_argument("--seed", type=int, default=None, help="training seed (default: PretrainConfig.seed)")
+    pre.add_argument("--force", action="store_true", help="overwrite a folder that already holds a model")
+    pre.set_defaults(func=cmd_pretrain)
+
+    models = sub.add_parser("models", help="list the accepted model names")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _error(command: str, message: str) -> int:
+    print(f"workbench {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench import runner
+
+    nb_dir = args.notebooks_dir or runner.NOTEBOOKS_DIR
+    if args.list:
+        return _list_notebooks(nb_dir)
+    params: dict = {}
+    for name, value in args.param:
+        if name in params:
+            return _error("run", f"parameter {name!r} given twice (-p {name} ...)")
+        params[name] = runner.parse_value(value)
+    try:
+        summary = runner.run_notebooks(args.notebooks or None, quick=args.quick, params=params,
+                                       runs_dir=args.runs_dir, progress=not args.no_progress,
+                                       notebooks_dir=nb_dir, timeout=args.timeout)
+    except (ValueError, FileNotFoundError) as e:
+        return _error("run", str(e))
+    for r in summary.failures:
+        print(f"FAILED {r.name}: {r.error}\n  executed notebook: {r.executed}", file=sys.stderr)
+    print(f"summary: {summary.summary_md}  (html: {summary.summary_html})")
+    print(summary.verdict())
+    return 0 if summary.ok else 1
+
+
+def _list_notebooks(nb_dir: Path) -> int:
+    from workbench import runner
+
+    paths = runner.available_notebooks(nb_dir)
+    if not paths:
+        print(f"no notebooks ({nb_dir} holds no NN_*.ipynb)")
+    for p in paths:
+        declared = runner.notebook_parameters(p)
+        print(f"{p.stem}: " + ", ".join(f"{k}={v.get('default')}" for k, v in declared.items()))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from workbench.models.registry import TINY_DIR
+
+    out = args.out or TINY_DIR
+    held = [f for f in MODEL_FILES if (out / f).exists()]
+    if held and not args.force:
+        return _error("pretrain", f"{out} already holds a model ({', '.join(held)}); nothing was changed. "
+                                  f"Pass --force to overwrite it, or choose another --out")
+    from workbench.pretrain import PretrainConfig, pretrain
+
+    overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    try:
+        cfg = PretrainConfig(**overrides)
+    except TypeError as e:
+        return _error("pretrain", str(e))
+    if cfg.steps < 1:
+        return _error("pretrain", f"--steps must be >= 1, got {cfg.steps}")
+    metrics = pretrain(cfg, out)
+    shown = {k: v for k, v in metrics.items() if k != "history"}
+    print(json.dumps(shown, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from workbench.models import list_models
+
+    for name in list_models():
+        print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

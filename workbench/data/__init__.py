@@ -1,0 +1,14 @@
+"""Dataset wrappers: one step-indexed batch source + evaluation interface for world and ImageFolder data.
+
+    data = WorldSplits(World(), n_train=2048, batch_size=64)             # embedded default
+    data = ImageFolderSplits("train/", {"id_test": "val/", "sketch": "sketch/"},
+                             preprocess=model.preprocess)                # scale path
+    batch = data.batches(step)        # {"images", "labels", "index"} for workbench.engine.train
+    accs = data.evaluate(classifier, n=1000)   # {split: accuracy} over the ID and OOD splits
+"""
+from .base import ClassificationData, EvalSet
+from .imagefolder import IMAGE_EXTENSIONS, ImageFolderSplits, folder_classnames
+from .world import OOD_SPLITS, WorldSplits
+
+__all__ = ["ClassificationData", "EvalSet", "IMAGE_EXTENSIONS", "ImageFolderSplits", "OOD_SPLITS",
+           "WorldSplits", "folder_classnames"]

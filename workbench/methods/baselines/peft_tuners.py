@@ -1,0 +1,179 @@
+"""peft baselines on a CLIP backend: LoRA on the attention modules, LoHa / LoKr / VeRA on nn.Linear.
+
+    report = apply_lora(model, r=4)                       # open_clip: every nn.MultiheadAttention
+    match = lora_rank_for_budget(model, n_params=9_000)    # the LoRA rank nearest a parameter budget
+    report = apply_loha(model, r=2)                       # open_clip: MLP c_fc / c_proj
+
+Which layers each tuner can reach, per backend:
+
+* open_clip attention is `nn.MultiheadAttention`, whose forward calls a fused functional op on
+  `in_proj_weight` and `out_proj.weight`. peft's LoRA has a dedicated MultiheadAttention layer
+  (q/k/v through in_proj, plus out_proj); LoHa, LoKr and VeRA only wrap nn.Linear, and a wrapped
+  `out_proj` would be bypassed by the fused call (the adapter would silently do nothing), so on
+  open_clip they target the MLP (`c_fc`, `c_proj`) and asking for an attention child is an error.
+* Hugging Face CLIP has plain nn.Linear q/k/v/out projections and MLP fc1/fc2: every tuner can
+  target all of them.
+
+Every function freezes the whole model first, then leaves only the adapter trainable, and returns
+a `TuningReport` with the exact trainable count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch.nn as nn
+
+from workbench.models.base import ClipBackend
+
+from .report import TuningReport, check_towers, freeze, make_report, tower_of
+
+# Leaf names each tuner targets by default, per backend.
+LORA_TARGETS = {"open_clip": ("attn",), "hf_clip": ("q_proj", "k_proj", "v_proj", "out_proj")}
+LINEAR_TARGETS = {"open_clip": ("c_fc", "c_proj"),
+                  "hf_clip": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")}
+
+
+def target_modules(model: ClipBackend, leaf_names: Sequence[str], towers: Sequence[str] = ("vision", "text"),
+                   linear_only: bool = False) -> list[str]:
+    """Full names (inside `model.model`) of the modules whose last name is in `leaf_names`."""
+    towers = check_towers(towers)
+    if isinstance(leaf_names, str):
+        leaf_names = (leaf_names,)
+    modules = dict(model.model.named_modules())
+    found = [n for n, m in modules.items()
+             if n.rsplit(".", 1)[-1] in leaf_names and tower_of(model, n) in towers]
+    if not found:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n, m in modules.items()
+                         if isinstance(m, (nn.Linear, nn.MultiheadAttention))})
+        raise ValueError(f"targets {tuple(leaf_names)!r} match no module of {model.name} in towers "
+                         f"{towers}; linear/attention leaf names there: {', '.join(leaves)}")
+    if linear_only:
+        _check_linear_targets(model, found, modules)
+    return found
+
+
+def _check_linear_targets(model: ClipBackend, names: list[str], modules: dict[str, nn.Module]) -> None:
+    for n in names:
+        parent = modules[n.rsplit(".", 1)[0]] if "." in n else None
+        if isinstance(parent, nn.MultiheadAttention):
+            raise ValueError(
+                f"target {n!r} sits inside nn.MultiheadAttention, whose fused forward bypasses a "
+                f"wrapped {n.rsplit('.', 1)[-1]}: the adapter would do nothing. On open_clip use "
+                f"LoRA (targets ('attn',)) for attention, or the MLP targets {LINEAR_TARGETS['open_clip']}")
+        if not isinstance(modules[n], nn.Linear):
+            raise ValueError(f"target {n!r} is a {type(modules[n]).__name__}; this tuner wraps nn.Linear only")
+
+
+def _inject(model: ClipBackend, config) -> None:
+    from peft import inject_adapter_in_model
+
+    freeze(model)
+    inject_adapter_in_model(config, model.model)
+
+
+def _check_rank(r: int, name: str = "r") -> None:
+    if not isinstance(r, int) or r < 1:
+        raise ValueError(f"{name}={r!r}: a rank is a positive integer")
+
+
+def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: float = 0.0,
+               targets: Sequence[str] | None = None, towers: Sequence[str] = ("vision", "text"),
+               ) -> TuningReport:
+    """peft LoRA on the attention modules (in place). alpha defaults to r: scaling 1, like mode-approx."""
+    from peft import LoraConfig
+
+    _check_rank(r)
+    names = target_modules(model, targets or LORA_TARGETS[model.kind], towers)
+    alpha = float(r if alpha is None else alpha)
+    _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names))
+    return make_report("lora", model, names, r=r, alpha=alpha, dropout=dropout)
+
+
+def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
+               targets: Sequence[str] | None = None, towers: Sequence[str] = ("vision", "text"),
+               ) -> TuningReport:
+    """peft LoHa (Hadamard product of two low-rank pairs) on nn.Linear layers (in place)."""
+    from peft import LoHaConfig
+
+    _check_rank(r)
+    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    alpha = float(r if alpha is None else alpha)
+    _inject(model, LoHaConfig(r=r, alpha=alpha, target_modules=names))
+    return make_report("loha", model, names, r=r, alpha=alpha)
+
+
+def apply_lokr(model: ClipBackend, r: int, alpha: float | None = None,
+               targets: Sequence[str] | None = None, towers: Sequence[str] = ("vision", "text"),
+               ) -> TuningReport:
+    """peft LoKr (Kronecker product, low-rank second factor) on nn.Linear layers (in place)."""
+    from peft import LoKrConfig
+
+    _check_rank(r)
+    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    alpha = float(r if alpha is None else alpha)
+    _inject(model, LoKrConfig(r=r, alpha=alpha, target_modules=names))
+    return make_report("lokr", model, names, r=r, alpha=alpha)
+
+
+def apply_vera(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
+               towers: Sequence[str] = ("vision", "text"), projection_seed: int = 0) -> TuningReport:
+    """peft VeRA (frozen shared random A, B; trainable scaling vectors) on nn.Linear layers (in place).
+
+    VeRA keeps its shared random projections on the tuner object, so peft refuses
+    `inject_adapter_in_model`; the tuner class modifies `model.model` in place all the same, and
+    every adapted layer holds a reference to the shared buffers (they move with `.to(device)`).
+    """
+    from peft import VeraConfig
+    from peft.tuners.vera import VeraModel
+
+    _check_rank(r)
+    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    freeze(model)
+    VeraModel(model.model, VeraConfig(r=r, target_modules=names, projection_prng_key=projection_seed),
+              "default")
+    return make_report("vera", model, names, r=r, projection_seed=projection_seed)
+
+
+# ---------------------------------------------------------------- LoRA at a parameter budget
+def _lora_size(module: nn.Module) -> int:
+    """LoRA parameters per unit of rank for one target module (A: r x in, B: out x r)."""
+    if isinstance(module, nn.MultiheadAttention):  # peft: in_proj (d -> 3d) and out_proj (d -> d)
+        d = module.embed_dim
+        return (d + 3 * d) + (d + d)
+    if isinstance(module, nn.Linear):
+        return module.in_features + module.out_features
+    raise TypeError(f"LoRA size of a {type(module).__name__} is not defined here")
+
+
+def lora_param_count(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
+                     towers: Sequence[str] = ("vision", "text")) -> int:
+    """Exact trainable count `apply_lora(model, r, targets, towers)` gives, without touching the model."""
+    _check_rank(r)
+    modules = dict(model.model.named_modules())
+    names = target_modules(model, targets or LORA_TARGETS[model.kind], towers)
+    return r * sum(_lora_size(modules[n]) for n in names)
+
+
+@dataclass(frozen=True)
+class RankMatch:
+    """The LoRA rank whose trainable count is nearest a budget (rank >= 1, so small budgets overshoot)."""
+
+    rank: int
+    params: int  # LoRA trainable parameters at that rank
+    budget: int
+
+    @property
+    def ratio(self) -> float:
+        return self.params / max(self.budget, 1)
+
+
+def lora_rank_for_budget(model: ClipBackend, n_params: int, targets: Sequence[str] | None = None,
+                         towers: Sequence[str] = ("vision", "text")) -> RankMatch:
+    """The LoRA rank r >= 1 minimising |lora_param_count(r) - n_params| (ties: the smaller r)."""
+    if n_params < 1:
+        raise ValueError(f"n_params={n_params!r}: a parameter budget is a positive integer")
+    per_rank = lora_param_count(model, 1, targets, towers)  # the count is linear in r
+    lo = max(1, n_params // per_rank)
+    r = min((lo, lo + 1), key=lambda k: (abs(k * per_rank - n_params), k))
+    return RankMatch(rank=r, params=r * per_rank, budget=int(n_params))

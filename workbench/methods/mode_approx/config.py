@@ -1,0 +1,128 @@
+"""`ModeApproxConfig`: what to adapt, at which rank, in which form.
+
+Aurora (NeurIPS 2023, "Parameter-efficient Tuning of Large-scale Multimodal Foundation Model")
+approximates the updates of every adapted weight matrix of a multimodal model together: one
+set of factors `U: d -> R`, `V: R -> d` and a core `C` (R x R x R) shared by all layers and both
+modalities, and per adapted matrix only a mode vector `lambda` (length R).
+
+Targets are matrix kinds, optionally restricted to one tower with a ``"tower:"`` prefix:
+
+    ModeApproxConfig(rank=32)                                   # attn + mlp, both towers (default)
+    ModeApproxConfig(rank=8, targets=("q", "v"))                # q and v projections only
+    ModeApproxConfig(targets=PAPER_TARGETS, gated=True)         # where the paper puts adapters
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+PREFIX = "mode_approx_"  # every adapter parameter's name contains it: freezing/saving is a name filter
+FORMS = ("tucker", "cp")
+TOWERS = ("vision", "text")
+MATRICES = ("q", "k", "v", "out", "fc1", "fc2")  # canonical order inside one transformer block
+KINDS: dict[str, tuple[str, ...]] = {
+    "attn": ("q", "k", "v", "out"),
+    "mlp": ("fc1", "fc2"),
+    **{m: (m,) for m in MATRICES},
+}
+# the paper (BLIP-base): image attention q, k, v, proj and image MLP; text attention q, k, v
+# (self- and cross-attention; a dual encoder has no cross-attention); text FFN untouched
+PAPER_TARGETS = ("vision:attn", "vision:mlp", "text:q", "text:k", "text:v")
+GATE_FACTOR = 0.1  # the authors' fixed factor on the gated scale/shift (not learned)
+GATE_INIT_STD = 2e-4  # N(0, 2e-4) init of the gate's scale and shift vectors
+CONTEXT_WEIGHT = 0.1  # informative context enhancement: + 0.1 * batch-mean text feature
+
+
+def _as_tuple(value: Any, field: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise TypeError(f"{field}={value!r} must be a tuple of strings") from None
+    if not out or not all(isinstance(v, str) for v in out):
+        raise ValueError(f"{field}={value!r} must be a non-empty tuple of strings")
+    return out
+
+
+@dataclass(frozen=True)
+class ModeApproxConfig:
+    """Mode-approximation adapters on a dual-encoder CLIP (see the module docstring).
+
+    rank:    R, the length of every mode vector (the paper's default is 32, 64 for video).
+    form:    "tucker" (default; the authors' code: full R x R x R core, xavier init,
+             M = C x_3 lambda) or "cp" (the paper's text: diagonal core, M = diag(lambda),
+             i.e. delta_W = sum_r lambda_r v_r u_r^T; no core parameters).
+    targets: matrix kinds, each "kind" or "tower:kind"; kinds: attn (= q, k, v, out),
+             mlp (= fc1, fc2), q, k, v, out, fc1, fc2.
+    towers:  towers to adapt, from ("vision", "text").
+    share:   True: one U, V (per distinct hidden width) and one core for the whole model;
+             False: the paper's "parameter sharing off" ablation, one set per transformer block.
+    dropout: on U(x), before the core (0.1 as in the authors' code).
+    scale:   multiplies every update.
+    gated:   the authors' gated query transformation, placed where it fits a dual encoder: on
+             the text tower's self-attention outputs, out + 0.1 * (out * scale + shift), scale
+             and shift d-vectors per text block, init N(0, 2e-4). Needs "text" in towers.
+    context: informative context enhancement in contrastive training (see
+             `ContextContrastiveObjective`): image features + 0.1 * batch-mean text feature.
+    train:   other parameters to keep trainable: "head" (the projection heads), "logit_scale",
+             or any substring of parameter names; everything else is frozen.
+    seed:    seed of the adapter initialisation (same seed, same adapters).
+    """
+
+    rank: int = 32
+    form: str = "tucker"
+    targets: tuple[str, ...] = ("attn", "mlp")
+    towers: tuple[str, ...] = TOWERS
+    share: bool = True
+    dropout: float = 0.1
+    scale: float = 1.0
+    gated: bool = False
+    context: bool = False
+    train: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank <= 0:
+            raise ValueError(f"rank={self.rank!r} must be a positive integer (R >= 1)")
+        if self.form not in FORMS:
+            raise ValueError(f"form={self.form!r}; accepted: {', '.join(map(repr, FORMS))}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        object.__setattr__(self, "towers", _as_tuple(self.towers, "towers"))
+        object.__setattr__(self, "targets", _as_tuple(self.targets, "targets"))
+        object.__setattr__(self, "train", tuple(self.train) if not isinstance(self.train, str)
+                           else (self.train,))
+        bad = [t for t in self.towers if t not in TOWERS]
+        if bad or len(set(self.towers)) != len(self.towers):
+            raise ValueError(f"towers={self.towers!r}; accepted: a subset of {TOWERS}, no repeats")
+        for target in self.targets:
+            self._parse_target(target)
+        if self.gated and "text" not in self.towers:
+            raise ValueError(f"gated=True gates the text tower's attention outputs (as the paper does), "
+                             f"but towers={self.towers!r} has no 'text'")
+
+    def _parse_target(self, target: str) -> tuple[tuple[str, ...], str]:
+        tower, _, kind = target.rpartition(":")
+        if kind not in KINDS:
+            raise ValueError(f"target {target!r}: unknown kind {kind!r}; accepted kinds: "
+                             f"{', '.join(KINDS)}, optionally prefixed by a tower ('vision:mlp')")
+        if tower and tower not in self.towers:
+            raise ValueError(f"target {target!r} names tower {tower!r}, which is not in "
+                             f"towers={self.towers!r}")
+        return ((tower,) if tower else self.towers), kind
+
+    def matrices(self, tower: str) -> tuple[str, ...]:
+        """The matrix kinds adapted in `tower`, in canonical order (q, k, v, out, fc1, fc2)."""
+        chosen: set[str] = set()
+        for target in self.targets:
+            towers, kind = self._parse_target(target)
+            if tower in towers:
+                chosen.update(KINDS[kind])
+        return tuple(m for m in MATRICES if m in chosen)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> "ModeApproxConfig":
+        """The paper's setting on a dual encoder: R = 32, its targets, gating, context, heads trained."""
+        base = cls(rank=32, targets=PAPER_TARGETS, gated=True, context=True, train=("head",))
+        return replace(base, **overrides)

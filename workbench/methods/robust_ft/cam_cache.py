@@ -1,0 +1,74 @@
+"""CAMs of the frozen teacher, computed once per training image and looked up by index.
+
+The teacher never changes, so its CAM of an image's true class is a constant of the image:
+computing it once (and saving it, keyed by a hash of what decides it) takes the CAM
+forward+backward out of every training step.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from workbench.engine import save_atomic
+from workbench.methods.cam import compute_cam
+from workbench.models import ImageClassifier
+
+
+class TeacherCams:
+    """CAMs (N, g, g) for a training pool of N images; `done` (N,) marks the ones computed."""
+
+    def __init__(self, cams: torch.Tensor, done: torch.Tensor, method: str):
+        self.cams, self.done, self.method = cams, done, method
+
+    @classmethod
+    def empty(cls, n: int, grid: int, method: str) -> "TeacherCams":
+        return cls(torch.zeros(n, grid, grid), torch.zeros(n, dtype=torch.bool), method)
+
+    def lookup(self, index: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+        """CAMs (B, g, g) of training images `index` (B,)."""
+        idx = torch.as_tensor(index, dtype=torch.long).cpu()
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.done)):
+            raise IndexError(f"index {int(idx.max())} is outside the cached pool of {len(self.done)} images")
+        if not self.done[idx].all():
+            missing = idx[~self.done[idx]][:5].tolist()
+            raise KeyError(f"no cached teacher CAM for training images {missing}; build them first")
+        return self.cams[idx].to(device or "cpu")
+
+    def save(self, path: str | Path) -> None:
+        save_atomic({"cams": self.cams, "done": self.done, "method": self.method}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TeacherCams":
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return cls(state["cams"], state["done"], state["method"])
+
+
+def build_teacher_cams(teacher: ImageClassifier, data, indices: Sequence[int] | torch.Tensor, method: str,
+                       batch_size: int = 64, cache_file: str | Path | None = None,
+                       progress: bool = True) -> TeacherCams:
+    """Teacher CAMs of the true class for training images `indices` of `data` (a ClassificationData).
+
+    With `cache_file`, CAMs already there are reused and new ones are added to it.
+    """
+    grid = teacher.model.grid_size
+    cams = None
+    if cache_file is not None and Path(cache_file).is_file():
+        cams = TeacherCams.load(cache_file)
+        if cams.method != method or cams.cams.shape != (data.train_size, grid, grid):
+            cams = None  # a different pool or method under the same name: start afresh
+    cams = cams or TeacherCams.empty(data.train_size, grid, method)
+    todo = torch.as_tensor(indices, dtype=torch.long).unique()
+    todo = todo[~cams.done[todo]]
+    device = next(teacher.parameters()).device
+    for start in tqdm(range(0, len(todo), batch_size), desc=f"teacher CAMs ({method})",
+                      disable=not progress or len(todo) == 0, leave=False):
+        idx = todo[start:start + batch_size]
+        images, labels = data.train_batch(idx)
+        cams.cams[idx] = compute_cam(teacher, images.to(device), labels.to(device), method).float().cpu()
+        cams.done[idx] = True
+    if cache_file is not None and len(todo):
+        cams.save(cache_file)
+    return cams

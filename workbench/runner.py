@@ -1,0 +1,489 @@
+"""Headless notebook runs: papermill executes notebooks into a new run folder and a report gathers them.
+
+    summary = run_notebooks(["00", "01_cam_counterfactual_masking"], quick=True, params={"seed": 1})
+    summary.ok, summary.run_dir, summary.summary_html
+
+Layout of one run (nothing earlier is ever overwritten: every run gets a new folder):
+
+    runs/<YYYYmmdd-HHMMSS>[-n]/
+      summary.md  summary.html  summary.json
+      <stem>/<stem>.ipynb          the executed copy, with outputs
+      <stem>/result.json           written by the study (workbench.studies.common.write_result)
+      <stem>/figures/*.png         written by save_figure
+
+Each notebook gets the parameters `output_dir` (absolute path of its folder, as str) and `quick`
+(bool), plus any overrides that its `parameters` cell declares. The kernel is always ipykernel on the
+interpreter running this code (the venv's), whatever kernelspecs are registered elsewhere.
+"""
+from __future__ import annotations
+
+import ast
+import html
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+RUNS_DIR = REPO_ROOT / "runs"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+RESERVED = {"output_dir": "set by the runner to each notebook's folder",
+            "quick": "use --quick (run_notebooks(quick=True))"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook went. `failed_cell` counts the notebook's own cells (markdown too) from 1."""
+
+    name: str
+    status: str  # "ok" | "failed"
+    seconds: float
+    output_dir: Path
+    result: dict | None = None  # the study's result.json, if it wrote one
+    error: str | None = None  # "cell 3 (`x = 1 / 0`): ZeroDivisionError: division by zero"
+    failed_cell: int | None = None
+    traceback: str | None = None
+    figures: list[Path] = field(default_factory=list)  # png files under output_dir/figures
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def executed(self) -> Path:
+        """The executed copy of the notebook (with outputs)."""
+        return self.output_dir / f"{self.name}.ipynb"
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    results: list[NotebookResult]
+    summary_md: Path
+    summary_html: Path
+    quick: bool = False
+    params: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.status == "ok" for r in self.results)
+
+    @property
+    def failures(self) -> list[NotebookResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+    def verdict(self) -> str:
+        """One line: how many notebooks passed, which failed, where the report is."""
+        n_ok = len(self.results) - len(self.failures)
+        head = f"{'OK' if self.ok else 'FAILED'}: {n_ok}/{len(self.results)} notebooks ok in {self.seconds:.1f} s"
+        failed = ", ".join(r.name for r in self.failures)
+        return head + (f" (failed: {failed})" if failed else "") + f" -> {self.summary_md}"
+
+
+# ---------------------------------------------------------------- selecting notebooks and parameters
+
+def available_notebooks(notebooks_dir: Path | str = NOTEBOOKS_DIR) -> list[Path]:
+    """The study notebooks (NN_*.ipynb) in `notebooks_dir`, in number order."""
+    return sorted(p.resolve() for p in Path(notebooks_dir).glob(NOTEBOOK_GLOB))
+
+
+def resolve_notebooks(names: Sequence[str] | None, notebooks_dir: Path | str = NOTEBOOKS_DIR) -> list[Path]:
+    """Turn stems ("00_world_and_model"), numbers ("00") or paths into notebook files.
+
+    No names -> every NN_*.ipynb in order. Unknown names raise one FileNotFoundError naming all of
+    them and listing the available notebooks; a number matching two notebooks raises ValueError.
+    """
+    available = available_notebooks(notebooks_dir)
+    if not names:
+        if not available:
+            raise FileNotFoundError(f"no notebooks to run: {notebooks_dir} holds no NN_*.ipynb")
+        return available
+    found: list[Path] = []
+    unknown: list[str] = []
+    for name in names:
+        path = _match_notebook(str(name), available)
+        if path is None:
+            unknown.append(str(name))
+        elif path not in found:
+            found.append(path)
+    if unknown:
+        listing = ", ".join(p.stem for p in available) or f"none ({notebooks_dir} holds no NN_*.ipynb)"
+        raise FileNotFoundError(
+            f"no such notebook: {', '.join(map(repr, unknown))}; available: {listing} "
+            f"(give a stem, its number, or a path to an .ipynb)")
+    stems = [p.stem for p in found]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise ValueError(f"two selected notebooks share the name {', '.join(clash)}: their output folders "
+                         f"would collide; run them separately")
+    return found
+
+
+def _match_notebook(name: str, available: list[Path]) -> Path | None:
+    path = Path(name)
+    if path.suffix in (".ipynb", ".py") and path.exists():
+        ipynb = path.with_suffix(".ipynb")  # a py:percent file runs through its paired ipynb
+        if not ipynb.exists():
+            raise FileNotFoundError(f"{name} has no paired {ipynb.name}; make it with "
+                                    f"`jupytext --to ipynb {name}`")
+        return ipynb.resolve()
+    stem = path.name.removesuffix(".ipynb").removesuffix(".py")
+    for p in available:
+        if p.stem == stem:
+            return p
+    if stem.isdigit():
+        hits = [p for p in available if int(p.stem.split("_", 1)[0]) == int(stem)]
+        if len(hits) > 1:
+            raise ValueError(f"notebook number {name!r} is ambiguous: {', '.join(p.stem for p in hits)}")
+        return hits[0] if hits else None
+    return None
+
+
+def parse_value(text: str) -> Any:
+    """A -p VALUE: a Python literal if it parses as one ("3", "0.5", "True", "[1, 2]"), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def notebook_parameters(path: Path) -> dict[str, dict]:
+    """The names declared in a notebook's `parameters` cell -> papermill's {default, inferred_type_name, ...}."""
+    import papermill
+
+    try:
+        return papermill.inspect_notebook(str(path))
+    except Exception as e:  # a notebook without kernelspec metadata cannot be inspected by name
+        raise ValueError(f"cannot read the parameters cell of {path}: {type(e).__name__}: {e}") from None
+
+
+def plan_parameters(notebooks: Sequence[Path], params: dict | None) -> dict[Path, dict]:
+    """Which overrides go to which notebook; a name no selected notebook declares is an error."""
+    params = dict(params or {})
+    for name in params:
+        if name in RESERVED:
+            raise ValueError(f"parameter {name!r} cannot be overridden: {RESERVED[name]}")
+    declared = {nb: notebook_parameters(nb) for nb in notebooks} if params else {nb: {} for nb in notebooks}
+    for name in params:
+        if not any(name in d for d in declared.values()):
+            accepted = "; ".join(f"{nb.stem}: {', '.join(d) or '(no parameters cell)'}"
+                                 for nb, d in declared.items())
+            raise ValueError(f"unknown parameter {name!r}: no selected notebook declares it in its parameters "
+                             f"cell. Accepted parameters -> {accepted}")
+    return {nb: {k: v for k, v in params.items() if k in declared[nb]} for nb in notebooks}
+
+
+def new_run_dir(runs_dir: Path | str = RUNS_DIR) -> Path:
+    """Create runs/<YYYYmmdd-HHMMSS>[-n]/; mkdir without exist_ok makes it unique even between processes."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(10_000):
+        path = runs_dir / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder in {runs_dir}")
+
+
+def stale_pair(ipynb: Path) -> bool:
+    """True when the paired py:percent file exists and its cells differ from the ipynb's."""
+    py = ipynb.with_suffix(".py")
+    if not py.exists():
+        return False
+    import jupytext
+
+    def cells(path: Path) -> list[tuple[str, str]]:
+        nb = jupytext.read(path)
+        return [(c.cell_type, c.source.strip()) for c in nb.cells if c.cell_type in ("code", "markdown")]
+
+    return cells(ipynb) != cells(py)
+
+
+# ---------------------------------------------------------------- executing
+
+def _kernel_manager_class():
+    """An AsyncKernelManager that starts ipykernel on sys.executable, never a kernelspec found elsewhere.
+
+    With no kernel folders, jupyter_client falls back to ipykernel's built-in spec, whose argv is the
+    running interpreter; so `.venv/bin/workbench` works without any registered kernel, and a user-level
+    "python3" kernelspec pointing at another Python cannot hijack the run. Transport encryption is
+    provisioned when pyzmq supports it (silences ipykernel's plain-TCP warning).
+    """
+    import zmq
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class ThisPythonKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _default_kernel_spec_manager(self):
+            return KernelSpecManager(kernel_dirs=[])
+
+        @default("transport_encryption")
+        def _default_transport_encryption(self):
+            return "auto" if zmq.has("curve") else "disabled"
+
+    return ThisPythonKernelManager
+
+
+def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, progress: bool = True,
+                     timeout: float | None = None) -> NotebookResult:
+    """Run one notebook with papermill into out_dir/<stem>.ipynb; a failure is returned, not raised."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / f"{path.stem}.ipynb"
+    res = NotebookResult(path.stem, "ok", 0.0, out_dir, parameters=dict(parameters))
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path), str(executed), parameters=parameters, kernel_name="python3", language="python",
+            cwd=str(cwd), progress_bar=progress, execution_timeout=timeout,
+            kernel_manager_class=_kernel_manager_class(), shutdown_kernel="immediate")
+    except PapermillExecutionError as e:
+        res.status = "failed"
+        res.failed_cell = _source_cell_number(executed)
+        first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
+        first = first if len(first) <= 80 else first[:77] + "..."
+        where = f"cell {res.failed_cell}" if res.failed_cell else "the injected parameters cell"
+        res.error = f"{where} (`{first}`): {e.ename}: {e.evalue}".rstrip(": ")
+        res.traceback = _ANSI.sub("", "\n".join(e.traceback))
+    except Exception as e:  # kernel died, timeout, unreadable notebook: still a per-notebook failure
+        res.status = "failed"
+        res.error = f"{type(e).__name__}: {e}"
+    res.seconds = time.perf_counter() - t0
+    res.result = _read_result(out_dir, res)
+    res.figures = sorted((out_dir / "figures").glob("*.png"))
+    return res
+
+
+def _source_cell_number(executed: Path) -> int | None:
+    """1-based position of the failed cell among the notebook's own cells (papermill adds some)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:
+        return None
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    own = [c for c in nb.cells if not added & set(c.get("metadata", {}).get("tags", []))]
+    for i, cell in enumerate(own, start=1):
+        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            return i
+    return None
+
+
+def _read_result(out_dir: Path, res: NotebookResult) -> dict | None:
+    path = out_dir / "result.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        res.status = "failed"
+        res.error = (res.error + "; " if res.error else "") + f"unreadable result.json: {e}"
+        return None
+
+
+def run_notebooks(notebooks: Sequence[str] | None = None, quick: bool = False, params: dict | None = None,
+                  runs_dir: Path | str | None = None, progress: bool = True,
+                  notebooks_dir: Path | str | None = None, timeout: float | None = None) -> RunSummary:
+    """Execute notebooks headlessly into a new run folder and write summary.md/.html/.json there.
+
+    notebooks: stems, numbers or paths (None -> every NN_*.ipynb in notebooks_dir, in order).
+    params: overrides; each goes to the selected notebooks whose parameters cell declares it.
+    timeout: seconds allowed per cell (None: no limit).
+    Bad input (unknown notebook or parameter) raises before anything runs; a notebook that fails
+    does not stop the others (see RunSummary.ok / .failures).
+    """
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
+    paths = resolve_notebooks(notebooks, notebooks_dir)
+    plan = plan_parameters(paths, params)
+    run_dir = new_run_dir(runs_dir if runs_dir is not None else RUNS_DIR).resolve()
+    summary = RunSummary(run_dir, [], run_dir / "summary.md", run_dir / "summary.html", quick=bool(quick),
+                         params=dict(params or {}))
+    t0 = time.perf_counter()
+    try:
+        for i, path in enumerate(paths, start=1):
+            out = run_dir / path.stem
+            _say(progress, f"[{i}/{len(paths)}] {path.stem} -> {out}")
+            if stale_pair(path):
+                print(f"warning: {path.name} differs from {path.with_suffix('.py').name}; running the ipynb "
+                      f"(sync them with `jupytext --sync {path.with_suffix('.py')}`)", file=sys.stderr)
+            nb_params = {"output_dir": str(out), "quick": bool(quick), **plan[path]}
+            res = execute_notebook(path, out, nb_params, cwd=path.parent, progress=progress, timeout=timeout)
+            summary.results.append(res)
+            _say(progress, f"    {res.status} in {res.seconds:.1f} s" + (f": {res.error}" if res.error else ""))
+    finally:  # an interrupted run still leaves a report of what finished
+        summary.seconds = time.perf_counter() - t0
+        write_summary(summary)
+    return summary
+
+
+def _say(progress: bool, line: str) -> None:
+    if progress:
+        print(line, flush=True)
+
+
+# ---------------------------------------------------------------- the report
+
+def write_summary(summary: RunSummary) -> None:
+    """Write summary.md, summary.html and summary.json into the run folder (atomically)."""
+    _write_atomic(summary.summary_md, render_markdown(summary))
+    _write_atomic(summary.summary_html, render_html(summary))
+    _write_atomic(summary.run_dir / "summary.json", json.dumps({
+        "ok": summary.ok, "quick": summary.quick, "params": summary.params, "seconds": round(summary.seconds, 2),
+        "notebooks": [{"name": r.name, "status": r.status, "seconds": round(r.seconds, 2),
+                       "output_dir": str(r.output_dir), "error": r.error, "failed_cell": r.failed_cell,
+                       "parameters": r.parameters, "metrics": (r.result or {}).get("metrics")}
+                      for r in summary.results]}, indent=1, default=str))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return str(value)
+
+
+def flatten_metrics(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested metric dicts -> [("a.b", value)]; long lists (histories) are summarised by their length."""
+    if isinstance(metrics, dict):
+        rows: list[tuple[str, Any]] = []
+        for k, v in metrics.items():
+            rows += flatten_metrics(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    if isinstance(metrics, (list, tuple)) and (len(metrics) > 8 or any(isinstance(v, (dict, list)) for v in metrics)):
+        return [(prefix, f"({len(metrics)} entries)")]
+    return [(prefix, metrics)]
+
+
+def table_rows(table: Any) -> tuple[list[str], list[list[Any]]]:
+    """A result.json table (list of row dicts, or a dict of name -> value/row) -> (columns, rows)."""
+    if isinstance(table, dict):
+        if all(isinstance(v, dict) for v in table.values()):
+            table = [{"": k, **v} for k, v in table.items()]
+        else:
+            return ["name", "value"], [[k, v] for k, v in table.items()]
+    if not isinstance(table, list):
+        return ["value"], [[table]]
+    rows = [r if isinstance(r, dict) else {"value": r} for r in table]
+    columns: list[str] = []
+    for r in rows:
+        columns += [str(k) for k in r if str(k) not in columns]
+    return columns, [[r.get(c) for c in columns] for r in rows]
+
+
+def _rel(path: Path, run_dir: Path) -> str:
+    try:
+        return path.relative_to(run_dir).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _md_cell(value: Any) -> str:
+    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows] + [""]
+
+
+def _headline(summary: RunSummary) -> str:
+    n_ok = len(summary.results) - len(summary.failures)
+    params = ", ".join(f"{k}={v!r}" for k, v in summary.params.items()) or "none"
+    return (f"{n_ok} of {len(summary.results)} notebooks ok · quick={summary.quick} · "
+            f"overrides: {params} · {summary.seconds:.1f} s")
+
+
+def render_markdown(summary: RunSummary) -> str:
+    """The run report as Markdown (figures linked by paths relative to the run folder)."""
+    lines = [f"# workbench run {summary.run_dir.name}", "", _headline(summary), ""]
+    lines += _md_table(["notebook", "status", "seconds", "study"],
+                       [[f"[{r.name}]({_rel(r.executed, summary.run_dir)})", r.status, f"{r.seconds:.1f}",
+                         (r.result or {}).get("study")] for r in summary.results])
+    for r in summary.results:
+        lines += [f"## {r.name}: {r.status} ({r.seconds:.1f} s)", ""]
+        if r.error:
+            lines += [f"**Failed in {r.error}**", ""]
+        if r.traceback:
+            lines += ["```", *r.traceback.strip().splitlines()[-15:], "```", ""]
+        res = r.result or {}
+        if res.get("findings"):
+            lines += ["**Findings.** " + str(res["findings"]).strip(), ""]
+        metrics = flatten_metrics(res.get("metrics") or {})
+        if metrics:
+            lines += ["### Metrics", "", *_md_table(["metric", "value"], [list(m) for m in metrics])]
+        for name, table in (res.get("tables") or {}).items():
+            lines += [f"### {name}", "", *_md_table(*table_rows(table))]
+        if r.figures:
+            lines += ["### Figures", ""] + [f"![{p.stem}]({_rel(p, summary.run_dir)})" for p in r.figures] + [""]
+        if r.result is None and r.status == "ok":
+            lines += ["(no result.json written)", ""]
+    return "\n".join(lines)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:left;font-size:.92em}th{background:#f3f3f3}.ok{color:#197a19}.failed{color:#b00020}"
+        "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}img{max-width:100%;"
+        "border:1px solid #ddd;margin:.3em 0}")
+
+
+def _html_table(columns: list[str], rows: list[list[Any]], raw_first: bool = False) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{v if raw_first and j == 0 else html.escape(_fmt(v))}</td>"
+                         for j, v in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(summary: RunSummary) -> str:
+    """The run report as one HTML page that opens from disk (images by relative path)."""
+    esc = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>workbench run {esc(summary.run_dir.name)}"
+             f"</title><style>{_CSS}</style></head><body>", f"<h1>workbench run {esc(summary.run_dir.name)}</h1>",
+             f"<p>{esc(_headline(summary))}</p>"]
+    overview = [[f"<a href='#{esc(r.name)}'>{esc(r.name)}</a>", r.status, f"{r.seconds:.1f}",
+                 (r.result or {}).get("study")] for r in summary.results]
+    parts.append(_html_table(["notebook", "status", "seconds", "study"], overview, raw_first=True))
+    for r in summary.results:
+        parts.append(f"<h2 id='{esc(r.name)}'>{esc(r.name)}: <span class='{esc(r.status)}'>{esc(r.status)}</span>"
+                     f" ({r.seconds:.1f} s)</h2><p><a href='{esc(_rel(r.executed, summary.run_dir))}'>"
+                     f"executed notebook</a></p>")
+        if r.error:
+            parts.append(f"<p class='failed'><b>Failed in {esc(r.error)}</b></p>")
+        if r.traceback:
+            parts.append("<pre>" + esc("\n".join(r.traceback.strip().splitlines()[-15:])) + "</pre>")
+        res = r.result or {}
+        if res.get("findings"):
+            parts.append(f"<p><b>Findings.</b> {esc(str(res['findings']).strip())}</p>")
+        metrics = flatten_metrics(res.get("metrics") or {})
+        if metrics:
+            parts += ["<h3>Metrics</h3>", _html_table(["metric", "value"], [list(m) for m in metrics])]
+        for name, table in (res.get("tables") or {}).items():
+            parts += [f"<h3>{esc(str(name))}</h3>", _html_table(*table_rows(table))]
+        for p in r.figures:
+            parts.append(f"<figure><img src='{esc(_rel(p, summary.run_dir))}' alt='{esc(p.stem)}'>"
+                         f"<figcaption>{esc(p.stem)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,291 @@
+"""Study 00: a tour of the world and the model -- zero-shot accuracy of a CLIP on every eval split.
+
+    from workbench.studies import world_and_model as s
+    result = s.run(s.Config.preset(quick=True))        # tiny-world-clip, 200 images per split
+    result = s.run(s.Config(model="ViT-B-32"))          # any name load_model accepts (random init offline)
+
+What it measures, for one model:
+
+* zero-shot accuracy per split (prompts: the world's templates, averaged as CLIP averages its 80);
+* per-class accuracy on `heldout` (balanced classes, all contexts, photos);
+* the confusion matrix on `ood_flipped` (every object on a context that is *not* its `finetune` one).
+
+Predictions are cached by a hash of the config and of the model's weights, so rerunning the
+notebook redraws without re-evaluating.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from workbench.eval import predict
+from workbench.models import TINY_DIR, TINY_NAME, ClipBackend, ImageClassifier, load_model
+from workbench.world import EVAL_SPLITS, SPLITS, World, WorldConfig
+
+from .common import cache_dir, config_hash, output_dir, write_result
+
+STUDY = "world_and_model"
+QUICK_N_EVAL = 200
+PER_CLASS_SPLIT = "heldout"
+CONFUSION_SPLIT = "ood_flipped"
+
+# One line per split: what it shows and why it exists (used in tables and the notebook).
+SPLIT_NOTES: dict[str, str] = {
+    "pretrain": "the model's 'web': all contexts, 10% sketches, captions",
+    "heldout": "balanced classes x all contexts, photos, never trained on",
+    "finetune": "class tied to its own context with p_tie (cows on grass)",
+    "id_test": "same distribution as finetune (tie kept)",
+    "ood_flipped": "tie broken: every object on another seen context",
+    "ood_unseen": "contexts never seen in finetune",
+    "ood_style": "sketches instead of photos",
+    "novel_train": "14 classes, 4 of them never seen in pretraining",
+    "novel_test": "14 classes, 4 of them never seen in pretraining",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """What to evaluate: a model (any name `load_model` accepts) on the world's eval splits."""
+
+    model: str = TINY_NAME
+    pretrained: str | None = None  # tag or local file; None = shipped weights (tiny) / random init
+    world_seed: int = 0
+    n_eval: int = 1000  # images per split (indices 0..n_eval-1)
+    splits: tuple[str, ...] = EVAL_SPLITS
+    seed: int = 0  # seeds random initialisation (open_clip names without weights)
+    batch_size: int = 250
+
+    def __post_init__(self):
+        if isinstance(self.splits, str):
+            raise ValueError(f"splits={self.splits!r} must be a sequence of split names, not one string")
+        object.__setattr__(self, "splits", tuple(self.splits))
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown or not self.splits:
+            raise ValueError(f"splits={self.splits!r}: unknown {unknown}; the world has: {', '.join(SPLITS)}")
+        if self.n_eval < 1:
+            raise ValueError(f"n_eval={self.n_eval!r} must be >= 1 image per split")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r} must be >= 1")
+
+    @classmethod
+    def preset(cls, quick: bool = False, **overrides) -> "Config":
+        """The config with `overrides`; `quick` caps n_eval at 200 images per split."""
+        cfg = cls(**overrides)
+        return dataclasses.replace(cfg, n_eval=min(cfg.n_eval, QUICK_N_EVAL)) if quick else cfg
+
+
+@dataclass
+class Result:
+    """Zero-shot accuracy per split, per-class accuracy on heldout, confusion on ood_flipped."""
+
+    config: Config
+    model_name: str
+    accuracy: dict[str, float]  # split -> top-1 zero-shot accuracy in [0, 1]
+    chance: dict[str, float]  # split -> 1 / number of classes the split draws from
+    per_class: dict[str, float]  # heldout class name -> accuracy
+    confusion: torch.Tensor  # (C, C) counts on ood_flipped, rows = true class, cols = predicted
+    confusion_classes: tuple[str, ...]
+    reference: dict[str, float] | None  # data/tiny-world-clip/metrics.json, for the shipped tiny model
+    reference_n: int | None
+    table: list[dict]  # one row per split
+    findings: str
+    output_dir: Path
+    seconds: float
+    cached: bool = False
+    figures: list[str] = field(default_factory=list)
+
+    def confusion_rows(self) -> list[dict]:
+        """The confusion matrix as table rows: {"true": class, <predicted class>: count, ...}."""
+        return [{"true": t, **{p: int(self.confusion[i, j]) for j, p in enumerate(self.confusion_classes)}}
+                for i, t in enumerate(self.confusion_classes)]
+
+    def write(self) -> Path:
+        """(Re)write result.json; call again after saving figures so it lists them."""
+        return write_result(
+            self.output_dir, STUDY, self.config,
+            metrics={"zero_shot_accuracy": self.accuracy, "chance": self.chance,
+                     "reference_zero_shot_accuracy": self.reference, "reference_n": self.reference_n,
+                     "model": self.model_name, "cached": self.cached},
+            tables={"accuracy_per_split": self.table,
+                    "per_class_heldout": [{"class": c, "accuracy": a} for c, a in self.per_class.items()],
+                    "confusion_ood_flipped": self.confusion_rows()},
+            findings=self.findings, seconds=self.seconds)
+
+
+# ---------------------------------------------------------------------------- model and cache
+def build_model(cfg: Config, device: str | torch.device = "cpu") -> ClipBackend:
+    """Load `cfg.model`; random initialisation is seeded by `cfg.seed`."""
+    torch.manual_seed(cfg.seed)
+    return load_model(cfg.model, pretrained=cfg.pretrained, device=device)
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of every parameter and buffer: the cache must not outlive a change of weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_file(cfg: Config, fingerprint: str) -> Path:
+    key = config_hash({"config": dataclasses.asdict(cfg), "weights": fingerprint, "v": 1})
+    return cache_dir(STUDY) / f"{key}.pt"
+
+
+# ---------------------------------------------------------------------------- evaluation
+def evaluate_splits(model: ClipBackend, world: World, splits: Sequence[str], n: int, batch_size: int = 250,
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Zero-shot (predictions, targets) per split, each (n,), indices into `world.split_classes(split)`."""
+    heads: dict[tuple[str, ...], ImageClassifier] = {}  # one text head per class set, shared by splits
+    out = {}
+    for split in splits:
+        names = world.split_classes(split)
+        if names not in heads:
+            heads[names] = ImageClassifier(model, model.zero_shot_head(names))
+        label_map = {World.classes.index(c): i for i, c in enumerate(names)}
+        out[split] = predict(heads[names], world, split, n, batch_size, label_map=label_map)
+    return out
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Counts (C, C): row = true class, column = predicted class."""
+    flat = targets.long() * n_classes + preds.long()  # (N,)
+    return torch.bincount(flat, minlength=n_classes * n_classes).view(n_classes, n_classes)
+
+
+def per_class_accuracy(preds: torch.Tensor, targets: torch.Tensor, classnames: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for k, name in enumerate(classnames):
+        sel = targets == k
+        out[name] = float((preds[sel] == k).float().mean()) if sel.any() else float("nan")
+    return out
+
+
+def tiny_reference(cfg: Config) -> tuple[dict[str, float] | None, int | None]:
+    """The zero-shot numbers data/tiny-world-clip/metrics.json ships with, for the shipped weights."""
+    if cfg.model != TINY_NAME or cfg.pretrained is not None or cfg.world_seed != 0:
+        return None, None  # other weights or another world: the shipped numbers do not apply
+    path = TINY_DIR / "metrics.json"
+    if not path.is_file():
+        return None, None
+    metrics = json.loads(path.read_text())
+    n = None
+    recipe = TINY_DIR / "recipe.json"
+    if recipe.is_file():
+        n = json.loads(recipe.read_text()).get("eval_n")
+    return {k: float(v) for k, v in metrics.get("zero_shot_accuracy", {}).items()}, n
+
+
+# ---------------------------------------------------------------------------- run
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
+        use_cache: bool = True) -> Result:
+    """Evaluate `cfg.model` (or an already loaded `model`) zero-shot and write result.json."""
+    cfg = cfg or Config()
+    t0 = time.perf_counter()
+    out = output_folder(output_dir)
+    model_given = model is not None
+    model = model if model_given else build_model(cfg)
+    world = World(WorldConfig(seed=cfg.world_seed))
+    needed = tuple(dict.fromkeys((*cfg.splits, PER_CLASS_SPLIT, CONFUSION_SPLIT)))
+    cache = _cache_file(cfg, weights_fingerprint(model)) if use_cache else None
+    cached = cache is not None and cache.is_file()
+    if cached:
+        preds = torch.load(cache, weights_only=True)
+    else:
+        preds = evaluate_splits(model, world, needed, cfg.n_eval, cfg.batch_size)
+        if cache is not None:
+            _save_atomic(preds, cache)
+    name = model.name if cfg.pretrained is None or model_given else f"{model.name} ({cfg.pretrained})"
+    result = _summarise(cfg, name, world, preds, out)
+    result.cached = cached
+    result.seconds = round(time.perf_counter() - t0, 2)
+    result.write()
+    return result
+
+
+def output_folder(path: str | Path | None = None) -> Path:
+    """The study's output folder: `path` if given, else a new runs/adhoc/world_and_model-<time>/."""
+    return output_dir(path, STUDY)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _summarise(cfg: Config, model_name: str, world: World, preds: dict, out: Path) -> Result:
+    acc = {s: round(float((p == t).float().mean()), 4) for s, (p, t) in ((s, preds[s]) for s in cfg.splits)}
+    chance = {s: round(1 / len(world.split_classes(s)), 4) for s in cfg.splits}
+    heldout_names = world.split_classes(PER_CLASS_SPLIT)
+    per_class = {k: round(v, 4) for k, v in per_class_accuracy(*preds[PER_CLASS_SPLIT], heldout_names).items()}
+    conf_names = world.split_classes(CONFUSION_SPLIT)
+    conf = confusion_matrix(*preds[CONFUSION_SPLIT], len(conf_names))
+    reference, ref_n = tiny_reference(cfg)
+    table = [{"split": s, "accuracy": acc[s], "chance": chance[s], "n": cfg.n_eval,
+              "reference": (reference or {}).get(s), "what": SPLIT_NOTES.get(s, "")} for s in cfg.splits]
+    result = Result(config=cfg, model_name=model_name, accuracy=acc, chance=chance, per_class=per_class,
+                    confusion=conf, confusion_classes=conf_names, reference=reference, reference_n=ref_n,
+                    table=table, findings="", output_dir=out, seconds=0.0)
+    result.findings = findings(result, heldout_acc=float((preds[PER_CLASS_SPLIT][0] == preds[PER_CLASS_SPLIT][1])
+                                                         .float().mean()))
+    return result
+
+
+def _se(p: float, n: int) -> float:
+    """Binomial standard error of an accuracy p measured on n images."""
+    return math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def findings(r: Result, heldout_acc: float) -> str:
+    """One honest paragraph, written from the numbers (never from what we hoped to see)."""
+    n = r.config.n_eval
+    accs = ", ".join(f"{s} {a:.3f}" for s, a in r.accuracy.items())
+    chance = max(r.chance.values())
+    near = all(abs(a - r.chance[s]) < 3 * _se(r.chance[s], n) for s, a in r.accuracy.items())
+    text = [f"{r.model_name} zero-shot accuracy on {n} images per split: {accs} (chance {chance:.3f})."]
+    if near:
+        text.append("Every split is within 3 standard errors of chance: this model has not learned the "
+                    "world (random initialisation without weights is expected to look like this), so the "
+                    "differences between splits are noise and say nothing about robustness.")
+        return " ".join(text)
+    flipped = float(r.confusion.diag().sum() / r.confusion.sum())
+    gap = heldout_acc - flipped  # > 0: ood_flipped is harder
+    se2 = 2 * math.hypot(_se(heldout_acc, n), _se(flipped, n))
+    if abs(gap) < se2:
+        text.append(f"ood_flipped ({flipped:.3f}) is within noise of heldout ({heldout_acc:.3f}): "
+                    f"{100 * gap:+.1f} points, 2 s.e. = {100 * se2:.1f}.")
+    else:
+        text.append(f"ood_flipped ({flipped:.3f}) is {100 * abs(gap):.1f} points {'below' if gap > 0 else 'above'} "
+                    f"heldout ({heldout_acc:.3f}; 2 s.e. = {100 * se2:.1f}).")
+    text.append("The zero-shot model was pretrained without the class-context tie (the tie lives in "
+                "finetune), so this gap measures a shift of context alone, not a learned shortcut.")
+    worst = min(r.per_class, key=r.per_class.get)
+    best = max(r.per_class, key=r.per_class.get)
+    text.append(f"On heldout the hardest class is {worst} ({r.per_class[worst]:.2f}), the easiest {best} "
+                f"({r.per_class[best]:.2f}).")
+    off = r.confusion.clone().fill_diagonal_(0)
+    if off.sum() > 0:
+        i, j = divmod(int(off.argmax()), off.shape[1])
+        text.append(f"The commonest ood_flipped confusion is {r.confusion_classes[i]} -> "
+                    f"{r.confusion_classes[j]} ({int(off[i, j])} of {int(r.confusion[i].sum())}).")
+    for s in ("ood_style", "ood_unseen"):
+        if s in r.accuracy and r.accuracy[s] < heldout_acc - 2 * _se(heldout_acc, n):
+            text.append(f"{s} costs {100 * (heldout_acc - r.accuracy[s]):.1f} points against heldout.")
+    if r.reference:
+        diffs = {s: r.accuracy[s] - r.reference[s] for s in r.accuracy if s in r.reference}
+        if diffs:
+            s_max = max(diffs, key=lambda s: abs(diffs[s]))
+            text.append(f"Against data/tiny-world-clip/metrics.json (n={r.reference_n}) the largest difference "
+                        f"is {100 * diffs[s_max]:+.1f} points on {s_max} (2 s.e. of this run: "
+                        f"{200 * _se(r.accuracy[s_max], n):.1f}).")
+    return " ".join(text)

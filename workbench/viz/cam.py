@@ -1,0 +1,261 @@
+"""Pictures of CAMs and counterfactual images (study 1), and an interactive CAM explorer.
+
+Figures are matplotlib `Figure`s made with pyplot (the notebook shows them, `save_figure`
+saves them); the explorer draws with a pyplot-free `Figure` into an ipywidgets `Image`, so it
+builds and updates in a headless run as well as in JupyterLab.
+"""
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+CMAP = "jet"
+
+
+def _img(t: torch.Tensor) -> np.ndarray:
+    """(3, H, W) tensor in [0, 1] -> (H, W, 3) numpy."""
+    return t.detach().float().cpu().permute(1, 2, 0).numpy().clip(0, 1)
+
+
+def _up(cam: torch.Tensor, size: int, mode: str = "bilinear") -> np.ndarray:
+    """(h, w) map -> (size, size) numpy; bilinear for heatmaps, nearest for patch masks."""
+    x = cam.detach().float().cpu()[None, None]
+    kw = {"align_corners": False} if mode == "bilinear" else {}
+    return F.interpolate(x, size=(size, size), mode=mode, **kw)[0, 0].numpy()
+
+
+def _clean(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def show_cam(ax, image: torch.Tensor, cam: torch.Tensor | None, alpha: float = 0.5, title: str | None = None,
+             fontsize: float = 7) -> None:
+    """Image (3, H, W) with a CAM (h, w) in [0, 1] laid over it as a heatmap."""
+    ax.imshow(_img(image), interpolation="nearest")
+    if cam is not None:
+        ax.imshow(_up(cam, image.shape[-1]), cmap=CMAP, vmin=0, vmax=1, alpha=alpha, interpolation="nearest")
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    _clean(ax)
+
+
+def show_mask(ax, image: torch.Tensor, mask: torch.Tensor, title: str | None = None, fontsize: float = 7) -> None:
+    """Image (3, H, W) with the replaced patches (g, g) bool tinted and outlined."""
+    m = _up(mask.float(), image.shape[-1], mode="nearest")
+    ax.imshow(_img(image) * (1 - 0.55 * m[..., None]) + 0.55 * m[..., None] * np.array([1.0, 0.2, 0.6]),
+              interpolation="nearest")
+    ax.contour(m, levels=[0.5], colors="white", linewidths=0.7)
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    _clean(ax)
+
+
+def _prediction(probs: torch.Tensor, classnames: Sequence[str]) -> str:
+    i = int(probs.argmax())
+    return f"{classnames[i]} {float(probs[i]):.2f}"
+
+
+def cam_gallery(images: torch.Tensor, cams: Mapping[str, torch.Tensor], row_titles: Sequence[str] | None = None,
+                alpha: float = 0.5) -> plt.Figure:
+    """Rows = images (B, 3, H, W), columns = the image then one heatmap per CAM method.
+
+    `cams` maps a method name to maps (B, h, w) at any resolution (patch grid or pixels).
+    """
+    if not cams:
+        raise ValueError("cams is empty: pass {method name: (B, h, w) maps}")
+    B = images.shape[0]
+    for name, c in cams.items():
+        if c.shape[0] != B:
+            raise ValueError(f"cams[{name!r}] has {c.shape[0]} maps for {B} images")
+    cols = 1 + len(cams)
+    fig, axes = plt.subplots(B, cols, figsize=(1.5 * cols, 1.55 * B + 0.3), squeeze=False)
+    for i in range(B):
+        show_cam(axes[i, 0], images[i], None, title=row_titles[i] if row_titles else None)
+        for j, (name, c) in enumerate(cams.items(), start=1):
+            show_cam(axes[i, j], images[i], c[i], alpha, title=name if i == 0 else None)
+    fig.tight_layout()
+    return fig
+
+
+def counterfactual_figure(images: torch.Tensor, counterfactual, probs_before: torch.Tensor,
+                          probs_after: torch.Tensor, classnames: Sequence[str],
+                          labels: torch.Tensor | Sequence[int] | None = None, n: int = 4) -> plt.Figure:
+    """Rows = images; columns = image, CAM, mask, counterfactual, titled with predictions before/after.
+
+    counterfactual: a `workbench.methods.cam.Counterfactual` (images, mask, cam) for `images`;
+    probs_*: class probabilities (B, C) on the clean and counterfactual images; labels index classnames.
+    """
+    n = min(n, images.shape[0])
+    fig, axes = plt.subplots(n, 4, figsize=(6.4, 1.7 * n + 0.3), squeeze=False)
+    for i in range(n):
+        truth = f"true: {classnames[int(labels[i])]}\n" if labels is not None else ""
+        show_cam(axes[i, 0], images[i], None, title=f"{truth}pred: {_prediction(probs_before[i], classnames)}")
+        cam = counterfactual.cam
+        show_cam(axes[i, 1], images[i], cam[i] if cam is not None else None,
+                 title="CAM" if cam is not None else "(random mask: no CAM)")
+        show_mask(axes[i, 2], images[i], counterfactual.mask[i],
+                  title=f"mask ({int(counterfactual.mask[i].sum())} patches)")
+        show_cam(axes[i, 3], counterfactual.images[i], None,
+                 title=f"after: {_prediction(probs_after[i], classnames)}")
+    fig.tight_layout()
+    return fig
+
+
+def photo_masking_figure(results: Sequence) -> plt.Figure:
+    """Rows = photos; columns = photo, its CAM, object masked, context masked, each with the
+    top-class probability. `results` come from `workbench.models.real_photo.photo_counterfactuals`."""
+    if not results:
+        raise ValueError("no photo results to draw")
+    fig, axes = plt.subplots(len(results), 4, figsize=(7.2, 1.9 * len(results) + 0.3), squeeze=False)
+    for i, r in enumerate(results):
+        show_cam(axes[i, 0], r.image, None, title=f"{r.name}: {r.top_class}\np = {r.prob_clean:.2f}")
+        show_cam(axes[i, 1], r.image, r.cam, title="Grad-CAM (last conv)")
+        show_cam(axes[i, 2], r.object_image, None, title=f"object masked\np = {r.prob_object_masked:.2f}")
+        show_cam(axes[i, 3], r.context_image, None, title=f"context masked\np = {r.prob_context_masked:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def _top_bars(ax, before: torch.Tensor, after: torch.Tensor, classnames: Sequence[str], k: int) -> None:
+    """Horizontal bars of the top-k classes (by the clean prediction and the counterfactual's)."""
+    idx = list(dict.fromkeys(before.topk(k).indices.tolist() + after.topk(k).indices.tolist()))
+    y = np.arange(len(idx))
+    ax.barh(y - 0.2, before[idx].cpu().numpy(), height=0.4, label="before", color="#4c72b0")
+    ax.barh(y + 0.2, after[idx].cpu().numpy(), height=0.4, label="after", color="#dd8452")
+    ax.set_yticks(y, [classnames[i] for i in idx], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title("top classes", fontsize=8)
+
+
+def explorer_png(image: torch.Tensor, cam: torch.Tensor | None, mask: torch.Tensor, counterfactual: torch.Tensor,
+                 before: torch.Tensor, after: torch.Tensor, classnames: Sequence[str], title: str = "",
+                 top_k: int = 3) -> bytes:
+    """One explorer frame as PNG bytes: heatmap, mask, counterfactual, top predictions before/after."""
+    fig = Figure(figsize=(9.6, 2.6))  # not pyplot: nothing leaks into the notebook's output
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
+    show_cam(axes[0], image, cam, title=title or "CAM", fontsize=8)
+    show_mask(axes[1], image, mask, title=f"mask: {int(mask.sum())} of {mask.numel()} patches", fontsize=8)
+    show_cam(axes[2], counterfactual, None, title=f"counterfactual: {_prediction(after, classnames)}", fontsize=8)
+    _top_bars(axes[3], before, after, classnames, top_k)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+class CamExplorer:
+    """The state and controls behind `cam_explorer`; `.widget` is what the notebook shows.
+
+    Controls: image (slider), class (dropdown, follows the image's label when the image
+    changes), CAM method (ours and pytorch-grad-cam's), threshold, mask kind, random-mask p,
+    fill. Every change recomputes the frame; CAMs are cached per (image, class, method).
+    """
+
+    def __init__(self, classifier, images: torch.Tensor, labels, classnames: Sequence[str] | None = None,
+                 methods: Sequence[str] | None = None, threshold: float = 0.3, kind: str = "object",
+                 fill: str = "single", seed: int = 0, top_k: int = 3):
+        import ipywidgets as W
+
+        from workbench.methods.cam import ALL_CAM_METHODS, FILLS, MASK_KINDS, check_method
+
+        self.classifier = classifier
+        self.classnames = tuple(classnames or classifier.classnames)
+        methods = tuple(methods or ALL_CAM_METHODS)
+        for m in methods:
+            check_method(m)
+        device = next(classifier.parameters()).device
+        self.images = classifier.model.resize(images.to(device))  # (B, 3, S, S)
+        self.labels = [int(y) for y in labels]
+        if len(self.labels) != self.images.shape[0]:
+            raise ValueError(f"{len(self.labels)} labels for {self.images.shape[0]} images")
+        self.seed, self.top_k = seed, top_k
+        self._cams: dict[tuple, torch.Tensor] = {}
+        self._syncing = False
+        style = {"description_width": "70px"}
+        self.controls = {
+            "index": W.IntSlider(0, 0, len(self.labels) - 1, description="image", continuous_update=False, style=style),
+            "target": W.Dropdown(options=[(c, i) for i, c in enumerate(self.classnames)], value=self.labels[0],
+                                 description="class", style=style),
+            "method": W.Dropdown(options=list(methods), value=methods[0], description="CAM", style=style),
+            "threshold": W.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold",
+                                       continuous_update=False, style=style),
+            "kind": W.Dropdown(options=list(MASK_KINDS), value=kind, description="mask", style=style),
+            "p": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="random p",
+                               continuous_update=False, style=style),
+            "fill": W.Dropdown(options=list(FILLS), value=fill, description="fill", style=style),
+        }
+        self.image = W.Image(format="png")
+        self.info = W.HTML()
+        c = self.controls
+        self.widget = W.VBox([W.HBox([c["index"], c["target"], c["method"]]),
+                              W.HBox([c["kind"], c["threshold"], c["p"], c["fill"]]), self.image, self.info])
+        self.widget.explorer = self
+        c["index"].observe(self._on_index, names="value")
+        for name, control in c.items():
+            if name != "index":
+                control.observe(self.update, names="value")
+        self.update()
+
+    def _on_index(self, change) -> None:
+        self._syncing = True  # follow the new image's label without drawing twice
+        self.controls["target"].value = self.labels[change["new"]]
+        self._syncing = False
+        self.update()
+
+    def cam(self, index: int, target: int, method: str) -> torch.Tensor:
+        """(g, g) CAM of one image for one class, cached."""
+        from workbench.methods.cam import compute_cam
+
+        key = (index, target, method)
+        if key not in self._cams:
+            self._cams[key] = compute_cam(self.classifier, self.images[index:index + 1], [target], method)[0]
+        return self._cams[key]
+
+    def frame(self) -> dict:
+        """The current CAM, mask (g, g), counterfactual (3, S, S) and probabilities before/after (C,)."""
+        from workbench.methods.cam import apply_fill, make_mask, predict_probs
+
+        v = {k: c.value for k, c in self.controls.items()}
+        i, g = v["index"], self.classifier.model.grid_size
+        gen = torch.Generator().manual_seed(self.seed + i)
+        if v["kind"] == "random":
+            cam, mask = None, make_mask("random", p=v["p"], generator=gen, shape=(1, g, g))[0]
+        else:
+            cam = self.cam(i, v["target"], v["method"])
+            mask = make_mask(v["kind"], cam[None], threshold=v["threshold"])[0]
+        full = torch.zeros(self.images.shape[0], g, g, dtype=torch.bool)
+        full[i] = mask.cpu()  # the rest of the batch donates patches for single / multi fills
+        cf = apply_fill(self.images, full, v["fill"], self.classifier.model.patch_size, generator=gen)[i]
+        probs = predict_probs(self.classifier, torch.stack([self.images[i], cf]))
+        return {"cam": cam, "mask": mask, "counterfactual": cf, "before": probs[0], "after": probs[1]}
+
+    def update(self, _=None) -> None:
+        if self._syncing:
+            return
+        f = self.frame()
+        v = {k: c.value for k, c in self.controls.items()}
+        title = f"{v['method']} for '{self.classnames[v['target']]}'" if f["cam"] is not None else "random mask"
+        self.image.value = explorer_png(self.images[v["index"]], f["cam"], f["mask"], f["counterfactual"],
+                                        f["before"], f["after"], self.classnames, title, self.top_k)
+        t = int(v["target"])
+        self.info.value = (f"true class: <b>{self.classnames[self.labels[v['index']]]}</b> &middot; "
+                           f"p({self.classnames[t]}) {float(f['before'][t]):.3f} &rarr; {float(f['after'][t]):.3f}")
+
+
+def cam_explorer(classifier, images: torch.Tensor, labels, classnames: Sequence[str] | None = None,
+                 methods: Sequence[str] | None = None, threshold: float = 0.3, kind: str = "object",
+                 fill: str = "single", seed: int = 0, top_k: int = 3):
+    """An ipywidgets CAM explorer over `images` (B, 3, H, W) with `labels` (B,) indexing `classnames`
+    (default: the classifier's). Returns the widget box; its `.explorer` holds the state."""
+    return CamExplorer(classifier, images, labels, classnames, methods, threshold, kind, fill, seed,
+                       top_k).widget
