@@ -9,6 +9,7 @@ them all alike) and the table reports the median seconds per step and the ratio 
   mask_fd[student,<cam>]  workbench's step: the clean forward doubles as the CAM forward, the CAM
                           gradient stops at the activations it reads, teacher under no_grad
   mask_fd[cached]         teacher CAMs looked up by image index; clean + masked in one student pass
+  ...,f=0.5               distill_fraction=0.5: half of each batch distilled (not the paper's recipe)
   paper_4pass[<cam>]      the paper code's order, for reference: a separate CAM forward+backward,
                           then student(masked), teacher(masked), student(clean)
 
@@ -68,7 +69,7 @@ def load(name: str):
         return build_tiny(), f"{name} (random init)"
 
 
-def variants(zs, data, batch, cams: tuple[str, ...]) -> dict:
+def variants(zs, data, batch, cams: tuple[str, ...], fractions: tuple[float, ...] = ()) -> dict:
     """name -> (objective, trainable parameters); every student starts from the same weights."""
     import copy
 
@@ -90,6 +91,12 @@ def variants(zs, data, batch, cams: tuple[str, ...]) -> dict:
     table.done[batch["index"]] = True
     out["mask_fd[cached]"] = MaskDistillObjective(student(), teacher, spec=MaskSpec(cam_method=cams[0]),
                                                   cam_source="cached", teacher_cams=table)
+    for frac in fractions:
+        out[f"mask_fd[student,{cams[0]},f={frac:g}]"] = MaskDistillObjective(
+            student(), teacher, spec=MaskSpec(cam_method=cams[0]), distill_fraction=frac)
+        out[f"mask_fd[cached,f={frac:g}]"] = MaskDistillObjective(
+            student(), teacher, spec=MaskSpec(cam_method=cams[0]), cam_source="cached", teacher_cams=table,
+            distill_fraction=frac)
     for cam in cams:
         out[f"paper_4pass[{cam}]"] = PaperFourPass(student(), teacher, MaskSpec(cam_method=cam))
     return out
@@ -112,13 +119,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--cams", default="rollout,gradcam")
+    ap.add_argument("--fractions", default="0.5", help="distill_fraction values below 1 to time too")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
     model, model_name = load(args.model)
     data = WorldSplits(n_train=args.batch, batch_size=args.batch, image_size=model.image_size)
     zs = zero_shot_classifier(model, data.classnames)
     batch = data.batches(0)
-    objs = variants(zs, data, batch, tuple(args.cams.split(",")))
+    fractions = tuple(float(f) for f in args.fractions.split(",") if f)
+    objs = variants(zs, data, batch, tuple(args.cams.split(",")), fractions)
     opts = {}
     for name, obj in objs.items():
         obj.train()

@@ -120,6 +120,7 @@ def first_run(nb_dir, tmp_path_factory):
             "stderr": (capture / "err").read_text()}
 
 
+@pytest.mark.slow
 def test_runs_in_order_and_keeps_going_after_a_failure(first_run, nb_dir):
     assert (nb_dir / "order.txt").read_text().split() == ["00_good", "01_broken", "02_other"]
     assert not (nb_dir / "after_failure.txt").exists()  # nothing after the failing cell ran
@@ -130,6 +131,7 @@ def test_runs_in_order_and_keeps_going_after_a_failure(first_run, nb_dir):
     assert summary["ok"] is False
 
 
+@pytest.mark.slow
 def test_failure_names_notebook_cell_and_exception(first_run):
     text = first_run["stdout"] + first_run["stderr"]
     assert "01_broken" in text and "cell 3" in text
@@ -140,6 +142,7 @@ def test_failure_names_notebook_cell_and_exception(first_run):
     assert executed.exists()  # the executed copy keeps the traceback for inspection
 
 
+@pytest.mark.slow
 def test_parameters_reach_only_the_notebooks_that_declare_them(first_run):
     run_dir = first_run["run_dir"]
     good = json.loads((run_dir / "00_good" / "result.json").read_text())
@@ -149,6 +152,7 @@ def test_parameters_reach_only_the_notebooks_that_declare_them(first_run):
     assert other["metrics"] == {"quick": True}
 
 
+@pytest.mark.slow
 def test_summary_has_tables_findings_figures(first_run):
     run_dir = first_run["run_dir"]
     md = (run_dir / "summary.md").read_text()
@@ -163,6 +167,7 @@ def test_summary_has_tables_findings_figures(first_run):
     assert (run_dir / "00_good" / "figures" / "curve.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_second_run_gets_a_new_folder_and_the_interpreter_running_it(first_run, nb_dir, tmp_path):
     """A clean env (no venv on PATH) and a decoy user kernelspec must not change which Python runs."""
     before = {p: p.read_bytes() for p in first_run["run_dir"].rglob("*") if p.is_file()}
@@ -202,7 +207,7 @@ def test_unknown_parameter_lists_accepted_names(nb_dir, tmp_path, capsys):
                  "--runs-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "'sede'" in err
-    assert "00_good: output_dir, quick, seed, label" in err and "02_other: output_dir, quick" in err
+    assert "00_good: seed, label;" in err and "02_other: (none)" in err  # output_dir/quick are the runner's
     assert not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="seed"):  # fits 00 only: not selected here
         runner.run_notebooks(["02"], params={"seed": 1}, notebooks_dir=nb_dir, runs_dir=tmp_path / "r")
@@ -222,6 +227,15 @@ def test_notebook_names_resolve_by_stem_number_and_path(nb_dir, tmp_path):
     write_notebooks(tmp_path, {"03_a": OTHER, "03_b": OTHER})
     with pytest.raises(ValueError, match="ambiguous"):
         runner.resolve_notebooks(["03"], tmp_path)
+
+
+def test_stale_pair_is_detected(tmp_path):
+    write_notebooks(tmp_path, {"00_a": OTHER})
+    assert not runner.stale_pair(tmp_path / "00_a.ipynb")  # no .py: nothing to compare
+    (tmp_path / "00_a.py").write_text(OTHER)
+    assert not runner.stale_pair(tmp_path / "00_a.ipynb")
+    (tmp_path / "00_a.py").write_text(OTHER.replace("02_other", "renamed"))
+    assert runner.stale_pair(tmp_path / "00_a.ipynb")
 
 
 @pytest.mark.parametrize("text, value", [("3", 3), ("0.5", 0.5), ("True", True), ("None", None),

@@ -127,3 +127,15 @@ def test_sounds_depend_on_class_and_context(world):
     for p, y in zip(peak.tolist(), lat.label.tolist()):
         by_class.setdefault(y, set()).add(p)
     assert len({min(v) for v in by_class.values()}) >= 5
+
+
+def test_pretrain_groups_share_context_and_colour_but_not_class(world):
+    lat = world.latents("pretrain", range(64))
+    ctx, col, lab = lat.context.view(4, 16), lat.color.view(4, 16), lat.label.view(4, 16)
+    assert (ctx == ctx[:, :1]).all() and (col == col[:, :1]).all()
+    assert all(len(set(row.tolist())) == 10 for row in lab)
+    # over the split, context stays independent of the class
+    big = world.latents("pretrain", range(16000))
+    table = torch.zeros(10, len(world.contexts))
+    table.index_put_((big.label, big.context), torch.ones(16000), accumulate=True)
+    assert (table > 0).all()

@@ -18,6 +18,7 @@ interpreter running this code (the venv's), whatever kernelspecs are registered 
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import json
 import os
@@ -170,7 +171,7 @@ def plan_parameters(notebooks: Sequence[Path], params: dict | None) -> dict[Path
     declared = {nb: notebook_parameters(nb) for nb in notebooks} if params else {nb: {} for nb in notebooks}
     for name in params:
         if not any(name in d for d in declared.values()):
-            accepted = "; ".join(f"{nb.stem}: {', '.join(d) or '(no parameters cell)'}"
+            accepted = "; ".join(f"{nb.stem}: {', '.join(k for k in d if k not in RESERVED) or '(none)'}"
                                  for nb, d in declared.items())
             raise ValueError(f"unknown parameter {name!r}: no selected notebook declares it in its parameters "
                              f"cell. Accepted parameters -> {accepted}")
@@ -208,6 +209,7 @@ def stale_pair(ipynb: Path) -> bool:
 
 # ---------------------------------------------------------------- executing
 
+@functools.lru_cache(maxsize=None)
 def _kernel_manager_class():
     """An AsyncKernelManager that starts ipykernel on sys.executable, never a kernelspec found elsewhere.
 

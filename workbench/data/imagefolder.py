@@ -17,10 +17,11 @@ from typing import Callable, Iterator, Mapping, Sequence
 import torch
 from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from .base import ClassificationData
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = IMG_EXTENSIONS  # what ImageFolder reads: .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp
 _EVAL_SEED = 0  # every model and every training seed is scored on the same test images
 
 
@@ -40,7 +41,7 @@ def _check_dir(path: str | Path, what: str) -> Path:
 
 def _image_folder(path: Path, what: str) -> ImageFolder:
     try:
-        return ImageFolder(str(path), extensions=IMAGE_EXTENSIONS)
+        return ImageFolder(str(path))
     except (FileNotFoundError, RuntimeError) as e:
         raise ValueError(f"{what} {str(path)!r} holds no class folders with images "
                          f"({', '.join(IMAGE_EXTENSIONS)}); expected <folder>/<class>/<image> ({e})") from None

@@ -21,7 +21,7 @@ from workbench.methods.cam import ALL_CAM_METHODS, CAM_METHODS, check_method, co
 from workbench.methods.cam._common import normalize_max
 from workbench.world import World
 
-CENTRE_PRIOR = "centre-prior"
+CENTRE_PRIOR = "centre_prior"
 DEFAULT_METHODS: tuple[str, ...] = ALL_CAM_METHODS
 
 

@@ -76,6 +76,18 @@ def retrieval_from_features(image_feats: torch.Tensor, text_feats: torch.Tensor,
 
 
 @torch.no_grad()
+def encode_images(model: ClipBackend, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Pixels (B, 3, H, W) in [0, 1], resized to the model's size -> image features (B, D)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    feats = [model.encode_image(model.resize(images[s:s + batch_size].to(device)))
+             for s in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(feats)
+
+
+@torch.no_grad()
 def encode_pairs(model: ClipBackend, images: torch.Tensor, captions: Sequence[str], batch_size: int = 256,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (B, 3, H, W) in [0, 1] and B captions -> (image feats (B, D), text feats (B, D))."""
@@ -84,12 +96,10 @@ def encode_pairs(model: ClipBackend, images: torch.Tensor, captions: Sequence[st
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    img, txt = [], []
-    for s in range(0, len(images), batch_size):
-        img.append(model.encode_image(model.resize(images[s:s + batch_size].to(device))))
-        txt.append(model.encode_text(model.tokenize(list(captions[s:s + batch_size])).to(device)))
+    txt = [model.encode_text(model.tokenize(list(captions[s:s + batch_size])).to(device))
+           for s in range(0, len(captions), batch_size)]
     model.train(was_training)
-    return torch.cat(img), torch.cat(txt)
+    return encode_images(model, images, batch_size), torch.cat(txt)
 
 
 def retrieval(model: ClipBackend, images: torch.Tensor, captions: Sequence[str], batch_size: int = 256,

@@ -170,6 +170,9 @@ class CamExplorer:
 
         self.classifier = classifier
         self.classnames = tuple(classnames or classifier.classnames)
+        if len(self.classnames) != len(classifier.classnames):
+            raise ValueError(f"{len(self.classnames)} classnames for a classifier with {len(classifier.classnames)} "
+                             "classes; labels and classes index the classifier's head")
         methods = tuple(methods or ALL_CAM_METHODS)
         for m in methods:
             check_method(m)

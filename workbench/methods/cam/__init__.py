@@ -13,14 +13,15 @@ classifier as it found it (training flags, `requires_grad`, `.grad`, hooks).
 from ._common import eval_mode, normalize_max, resolve_targets, untouched_parameters
 from .attention import recorded_attention
 from .compute import ALL_CAM_METHODS, CAM_METHODS, check_method, compute_cam
-from .gradcam import capture_output, gradcam, token_layer
+from .gradcam import capture_output, gradcam, gradcam_from_tokens, token_layer
 from .library import LIBRARY_CAMS, library_cam, tokens_to_maps
 from .masks import FILLS, MASK_KINDS, Counterfactual, apply_fill, counterfactual, make_mask, predict_probs
-from .rollout import relevance_rollout
+from .rollout import relevance_rollout, rollout_from_attention
 
 __all__ = [
     "ALL_CAM_METHODS", "CAM_METHODS", "FILLS", "LIBRARY_CAMS", "MASK_KINDS", "Counterfactual", "apply_fill",
-    "capture_output", "check_method", "compute_cam", "counterfactual", "eval_mode", "gradcam", "library_cam",
-    "make_mask", "normalize_max", "predict_probs", "recorded_attention", "relevance_rollout", "resolve_targets",
-    "token_layer", "tokens_to_maps", "untouched_parameters",
+    "capture_output", "check_method", "compute_cam", "counterfactual", "eval_mode", "gradcam",
+    "gradcam_from_tokens", "library_cam", "make_mask", "normalize_max", "predict_probs", "recorded_attention",
+    "relevance_rollout", "resolve_targets", "rollout_from_attention", "token_layer", "tokens_to_maps",
+    "untouched_parameters",
 ]

@@ -58,7 +58,15 @@ def gradcam(classifier: nn.Module, images: torch.Tensor, targets: TargetsLike = 
         t = resolve_targets(classifier, logits, targets)
         act = store["out"]  # (B, 1 + N, width), batch-first
         (grad,) = torch.autograd.grad(target_score(logits, t), act)
-    act, grad = act[:, 1:].float(), grad[:, 1:].float()  # drop CLS: (B, N, width)
+    return gradcam_from_tokens(act, grad, backend.grid_size)
+
+
+def gradcam_from_tokens(act: torch.Tensor, grad: torch.Tensor, grid: int) -> torch.Tensor:
+    """Grad-CAM (B, g, g) from token activations and their gradients, both (B, 1 + N, width).
+
+    For callers that already have both from a forward they need anyway (a training step).
+    """
+    act, grad = act[:, 1:].detach().float(), grad[:, 1:].detach().float()  # drop CLS: (B, N, width)
     weights = grad.mean(1, keepdim=True)  # (B, 1, width)
     cam = (weights * act).sum(-1).clamp_min(0)  # (B, N)
-    return normalize_max(tokens_to_grid(cam.detach(), backend.grid_size))
+    return normalize_max(tokens_to_grid(cam, grid))

@@ -92,7 +92,7 @@ def _constant_source(fill: str, images: torch.Tensor, value) -> torch.Tensor:
         v = torch.as_tensor(value, dtype=images.dtype, device=images.device)
         if v.ndim == 1:  # a colour (3,)
             v = v.view(1, -1, 1, 1)
-        return v.expand_as(images) if v.ndim < 4 else v
+        return v.expand_as(images)  # a scalar, a colour, an image (3, H, W) or images (B, 3, H, W)
     if fill == "constant":
         return images.mean(dim=(2, 3), keepdim=True).expand_as(images)  # each image's mean colour
     return images.mean(dim=0, keepdim=True).expand_as(images)  # the batch's mean image
@@ -109,7 +109,7 @@ def apply_fill(images: torch.Tensor, mask: torch.Tensor, fill: str, patch_size: 
                          f"with patch_size={patch_size}; expected ({B}, {H // patch_size}, {W // patch_size})")
     pattern = "b c (h p1) (w p2) -> b (h w) (c p1 p2)"
     patches = rearrange(images, pattern, p1=patch_size, p2=patch_size)  # (B, N, 3 * p * p)
-    m = rearrange(mask.to(images.device), "b h w -> b (h w) 1")  # (B, N, 1)
+    m = rearrange(mask.to(images.device, torch.bool), "b h w -> b (h w) 1")  # (B, N, 1)
     if fill in ("single", "multi"):
         src = _sources(fill, B, patches.shape[1], generator, images.device)  # (B, N)
         source = patches[src, torch.arange(patches.shape[1], device=images.device)]  # (B, N, 3 * p * p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
 import torch.nn as nn
 
 from .config import PAPER_TARGETS, ModeApproxConfig
@@ -88,15 +89,35 @@ STAND_IN = ("HF CLIP stand-in for BLIP-base: ViT-B/16 vision tower (768, 12 laye
 
 
 def blip_base_stand_in(device: str = "cpu") -> nn.Module:
-    """A random-init HF CLIP with BLIP-base's tower sizes (see STAND_IN for what differs)."""
-    from transformers import CLIPConfig
+    """A random-init HF CLIP with BLIP-base's tower sizes (see STAND_IN for what differs).
 
-    from workbench.models import load_model
+    device="meta" builds the shapes only (instant, no memory): enough for counting.
+    """
+    from transformers import CLIPConfig, CLIPModel
+
+    from workbench.models import HFClipModel
 
     tower = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
-    cfg = CLIPConfig(text_config=dict(tower, vocab_size=30524, max_position_embeddings=512),
-                     vision_config=dict(tower, image_size=224, patch_size=16), projection_dim=256)
-    return load_model(cfg, device=device)
+    text = dict(tower, vocab_size=30524, max_position_embeddings=512, bos_token_id=101, eos_token_id=102)
+    cfg = CLIPConfig(text_config=text, vision_config=dict(tower, image_size=224, patch_size=16),
+                     projection_dim=256)
+    with torch.device(device):
+        return HFClipModel(CLIPModel(cfg), name="blip-base-sized-stand-in")
+
+
+def open_clip_architecture(name: str = "ViT-B-32", device: str = "cpu") -> nn.Module:
+    """An open_clip architecture with random weights; device="meta" builds the shapes only."""
+    import open_clip
+
+    from workbench.models import OpenClipModel
+
+    cfg = open_clip.get_model_config(name)
+    if cfg is None:
+        raise ValueError(f"unknown open_clip architecture {name!r}; see open_clip.list_models()")
+    with torch.device(device):
+        model = open_clip.model.CLIP(**cfg)
+    return OpenClipModel(model, name, open_clip.get_tokenizer(name), open_clip.OPENAI_DATASET_MEAN,
+                         open_clip.OPENAI_DATASET_STD)
 
 
 @dataclass(frozen=True)
@@ -105,11 +126,20 @@ class ScaleRow:
     setting: str  # which targets / gating
     rank: int
     form: str
-    formula: int
-    counted: int | None  # parameters found on the built model (None: formula only)
+    formula: int  # all adapter parameters by the formula, gates included
+    gates: int  # the gates' scale/shift share of `formula`
+    counted: int | None  # adapter parameters found on the built model (None: formula only)
     base_params: int  # parameters of the model without adapters
-    share_pct: float  # 100 * formula / base_params
     paper: str = ""
+
+    @property
+    def share_pct(self) -> float:
+        """Adapters without the gates, as a percentage of the model (the paper's 0.04%)."""
+        return 100 * (self.formula - self.gates) / self.base_params
+
+    @property
+    def total_pct(self) -> float:
+        return 100 * self.formula / self.base_params
 
 
 def _paper_blip_row(rank: int, form: str) -> ScaleRow:
@@ -119,9 +149,8 @@ def _paper_blip_row(rank: int, form: str) -> ScaleRow:
     f = formula_from_dims(cfg, dims)
     cross = rank * 3 * 12  # q, k, v of the 12 cross-attention layers
     cross_gates = 2 * 768 * 12  # scale/shift on the cross-attention outputs
-    total = f.total + cross + cross_gates
     return ScaleRow("BLIP-base (paper, formula only)", "paper targets + gates (incl. cross-attn)", rank, form,
-                    total, None, BLIP_BASE_TOTAL, 100 * total / BLIP_BASE_TOTAL,
+                    f.total + cross + cross_gates, f.gates + cross_gates, None, BLIP_BASE_TOTAL,
                     PAPER_AT_32 if rank == 32 else "")
 
 
@@ -135,8 +164,8 @@ def _count_rows(name: str, model: nn.Module, settings: dict[str, dict], ranks: S
             inject_mode_approx(model, cfg)
             counted = count_adapter_params(model)
             unload(model)
-            formula = formula_param_count(cfg, model)
-            rows.append(ScaleRow(name, setting, rank, form, formula, counted, base, 100 * formula / base,
+            f = formula_breakdown(cfg, model)
+            rows.append(ScaleRow(name, setting, rank, form, f.total, f.gates, counted, base,
                                  PAPER_AT_32 if rank == 32 else ""))
     return rows
 
@@ -149,15 +178,14 @@ def real_scale_table(ranks: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), form: str 
                      models: dict[str, nn.Module] | None = None) -> list[ScaleRow]:
     """Formula vs counted parameters on ViT-B-32 and a BLIP-base-sized stand-in, per rank.
 
-    `models` (name -> ClipBackend) replaces the two default random-init architectures, which
-    take a few seconds each to build. The last rows give the paper's own BLIP-base count
+    The two default architectures are built on the meta device (parameter shapes, no values:
+    the counts are those of the real architectures); `models` (name -> ClipBackend) replaces
+    them. The last rows give the paper's own BLIP-base count
     (formula only, with the cross-attention a dual encoder lacks).
     """
-    if models is None:
-        from workbench.models import load_model
-
-        models = {"ViT-B-32 (open_clip, random init)": load_model("ViT-B-32"),
-                  "BLIP-base-sized stand-in (HF CLIP)": blip_base_stand_in()}
+    if models is None:  # shapes only: counting needs no weights
+        models = {"ViT-B-32 (open_clip)": open_clip_architecture("ViT-B-32", device="meta"),
+                  "BLIP-base-sized stand-in (HF CLIP)": blip_base_stand_in(device="meta")}
     rows = []
     for name, model in models.items():
         rows += _count_rows(name, model, SETTINGS, ranks, form)
@@ -167,10 +195,11 @@ def real_scale_table(ranks: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), form: str 
 
 def format_table(rows: Sequence[ScaleRow]) -> str:
     """A plain-text table of `real_scale_table` rows."""
-    head = f"{'model':36} {'setting':40} {'R':>3} {'formula':>10} {'counted':>10} {'share %':>8}  paper"
+    head = (f"{'model':34} {'setting':40} {'R':>3} {'formula':>9} {'(gates)':>8} {'counted':>9} "
+            f"{'% no gate':>9} {'% total':>8}  paper at R=32")
     lines = [head, "-" * len(head)]
     for r in rows:
         counted = f"{r.counted:,}" if r.counted is not None else "-"
-        lines.append(f"{r.model:36} {r.setting:40} {r.rank:>3} {r.formula:>10,} {counted:>10} "
-                     f"{r.share_pct:>8.4f}  {r.paper}")
+        lines.append(f"{r.model:34} {r.setting:40} {r.rank:>3} {r.formula:>9,} {r.gates:>8,} {counted:>9} "
+                     f"{r.share_pct:>9.4f} {r.total_pct:>8.4f}  {r.paper}")
     return "\n".join(lines)

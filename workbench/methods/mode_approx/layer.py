@@ -36,6 +36,8 @@ class ModeFactors(nn.Module):
 
     One instance serves the whole model when sharing is on (towers of different widths get one
     U/V pair per distinct width and share the core), or one transformer block when it is off.
+    Built on the CPU from a seeded CPU generator; `inject_mode_approx` moves it to the model.
+    Init as in the authors' code: U like nn.Linear, V zero, core xavier-uniform (+-sqrt(3)/R).
     """
 
     def __init__(self, widths: Iterable[int], rank: int, form: str, generator: torch.Generator,

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from workbench.engine import Loss
+from workbench.models.base import ClipBackend
 
 from .config import CONTEXT_WEIGHT, KINDS, MATRICES, PREFIX, TOWERS, ModeApproxConfig
 from .layer import (ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors, _Wrapper)
@@ -196,20 +197,8 @@ def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, module)
 
 
-def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionReport:
-    """Wrap the targeted matrices of `model` (a ClipBackend) in place and freeze everything else.
-
-    Raises ValueError for targets that match nothing (listing what exists) and RuntimeError
-    when the model already holds adapters.
-    """
-    if not isinstance(cfg, ModeApproxConfig):
-        raise TypeError(f"cfg must be a ModeApproxConfig, got {type(cfg).__name__}")
-    if any(isinstance(m, _Wrapper) for m in model.modules()) or hasattr(model, "mode_approx_config"):
-        raise RuntimeError("mode-approximation adapters are already injected into this model; "
-                           "call unload(model) first to inject new ones")
-    plan = _plan(model, cfg)
-    for p in plan:
-        _check_site(p)
+def _wrap_all(model: nn.Module, plan: list[_Planned], cfg: ModeApproxConfig) -> dict[str, dict[str, list[str]]]:
+    """Create the factors, wrap every planned site; returns tower -> kind -> wrapped module names."""
     ref = next(model.parameters())
     gen = torch.Generator().manual_seed(cfg.seed)
     factors = _factors_for(model, plan, cfg, gen, ref.dtype, ref.device)
@@ -218,8 +207,35 @@ def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionRepo
         _set_submodule(p.block, p.site.name, _wrap(p, factors.get(id(p.block)), cfg, gen))
         for m in p.matrices:
             adapted[p.tower].setdefault(m, []).append(f"{p.block_name}.{p.site.name}")
+    return adapted
+
+
+def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionReport:
+    """Wrap the targeted matrices of `model` (a ClipBackend) in place and freeze everything else.
+
+    Raises ValueError for targets that match nothing (listing what exists) and RuntimeError
+    when the model already holds adapters.
+    """
+    if not isinstance(cfg, ModeApproxConfig):
+        raise TypeError(f"cfg must be a ModeApproxConfig, got {type(cfg).__name__}")
+    if not isinstance(model, ClipBackend):
+        raise TypeError(f"model must be a workbench ClipBackend (from workbench.models.load_model), got "
+                        f"{type(model).__name__}")
+    if any(isinstance(m, _Wrapper) for m in model.modules()) or hasattr(model, "mode_approx_config"):
+        raise RuntimeError("mode-approximation adapters are already injected into this model; "
+                           "call unload(model) first to inject new ones")
+    plan = _plan(model, cfg)
+    for p in plan:
+        _check_site(p)
     flags = [(prm, prm.requires_grad) for prm in model.parameters()]
-    extra = _freeze(model, cfg.train)
+    try:
+        adapted = _wrap_all(model, plan, cfg)
+        extra = _freeze(model, cfg.train)
+    except Exception:
+        unload(model)  # leave the model as it was
+        for prm, flag in flags:
+            prm.requires_grad_(flag)
+        raise
     object.__setattr__(model, "mode_approx_config", cfg)
     object.__setattr__(model, "_mode_approx_flags", flags)  # to restore on unload
     widths = {t: site_width(block_sites(tower_blocks(model, t)[0])[0]) for t in cfg.towers}

@@ -4,8 +4,8 @@ Every method trains through `workbench.engine.train`; the classifier is an Image
 head starts from the zero-shot text embeddings. See `methods.py` for the list (METHODS).
 """
 from .cam_cache import TeacherCams, build_teacher_cams
-from .classifier import frozen_copy, set_trainable, text_parameters, trainable_state, vision_modules, \
-    zero_shot_classifier
+from .classifier import as_teacher, clone_module, frozen_copy, set_trainable, text_parameters, trainable_state, \
+    vision_modules, zero_shot_classifier
 from .masking import CAM_SOURCES, MaskDistillObjective, MaskSpec, gradcam_from, logits_with_cam, rollout_from, \
     step_generator
 from .methods import METHOD_NAMES, METHODS, FineTuneConfig, FineTuned, MethodInfo, check_methods, fine_tune, \
@@ -14,7 +14,7 @@ from .objectives import CrossEntropyObjective, FeatureDistillObjective, FlypObje
 from .wise import wise_ft, wise_state
 
 __all__ = [
-    "CAM_SOURCES", "METHODS", "METHOD_NAMES", "CrossEntropyObjective", "FeatureDistillObjective", "FineTuneConfig",
+    "CAM_SOURCES", "METHODS", "as_teacher", "clone_module", "METHOD_NAMES", "CrossEntropyObjective", "FeatureDistillObjective", "FineTuneConfig",
     "FineTuned", "FlypObjective", "LinearProbeObjective", "MaskDistillObjective", "MaskSpec", "MethodInfo",
     "TeacherCams", "build_teacher_cams", "check_methods", "fine_tune", "frozen_copy", "gradcam_from",
     "logits_with_cam", "pool_features", "rollout_from", "set_trainable", "step_generator", "text_parameters",

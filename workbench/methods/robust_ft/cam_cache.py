@@ -6,6 +6,7 @@ forward+backward out of every training step.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -20,8 +21,9 @@ from workbench.models import ImageClassifier
 class TeacherCams:
     """CAMs (N, g, g) for a training pool of N images; `done` (N,) marks the ones computed."""
 
-    def __init__(self, cams: torch.Tensor, done: torch.Tensor, method: str):
+    def __init__(self, cams: torch.Tensor, done: torch.Tensor, method: str, seconds: float = 0.0):
         self.cams, self.done, self.method = cams, done, method
+        self.seconds = float(seconds)  # compute time spent on the CAMs held, over every build
 
     @classmethod
     def empty(cls, n: int, grid: int, method: str) -> "TeacherCams":
@@ -38,12 +40,12 @@ class TeacherCams:
         return self.cams[idx].to(device or "cpu")
 
     def save(self, path: str | Path) -> None:
-        save_atomic({"cams": self.cams, "done": self.done, "method": self.method}, path)
+        save_atomic({"cams": self.cams, "done": self.done, "method": self.method, "seconds": self.seconds}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "TeacherCams":
         state = torch.load(path, map_location="cpu", weights_only=True)
-        return cls(state["cams"], state["done"], state["method"])
+        return cls(state["cams"], state["done"], state["method"], state.get("seconds", 0.0))
 
 
 def build_teacher_cams(teacher: ImageClassifier, data, indices: Sequence[int] | torch.Tensor, method: str,
@@ -63,12 +65,15 @@ def build_teacher_cams(teacher: ImageClassifier, data, indices: Sequence[int] | 
     todo = torch.as_tensor(indices, dtype=torch.long).unique()
     todo = todo[~cams.done[todo]]
     device = next(teacher.parameters()).device
+    t0 = time.perf_counter()
     for start in tqdm(range(0, len(todo), batch_size), desc=f"teacher CAMs ({method})",
                       disable=not progress or len(todo) == 0, leave=False):
         idx = todo[start:start + batch_size]
         images, labels = data.train_batch(idx)
         cams.cams[idx] = compute_cam(teacher, images.to(device), labels.to(device), method).float().cpu()
         cams.done[idx] = True
-    if cache_file is not None and len(todo):
-        cams.save(cache_file)
+    if len(todo):
+        cams.seconds += time.perf_counter() - t0
+        if cache_file is not None:
+            cams.save(cache_file)
     return cams

@@ -15,18 +15,43 @@ import torch.nn as nn
 from workbench.models import ClipBackend, ImageClassifier
 
 
+_SHARED_ATTRS = ("_tokenizer", "_bpe", "_hf_tokenizer")  # read-only helpers a copy may share
+
+
+def clone_module(module: nn.Module) -> nn.Module:
+    """copy.deepcopy, except that the backends' tokenizers are shared, not copied.
+
+    A CLIP BPE tokenizer holds ~100k-entry Python dicts: copying them costs more than copying
+    the weights of a small model, and nothing ever writes to them.
+    """
+    memo = {}
+    for m in module.modules():
+        for attr in _SHARED_ATTRS:
+            obj = m.__dict__.get(attr)
+            if obj is not None:
+                memo[id(obj)] = obj
+    return copy.deepcopy(module, memo)
+
+
 def zero_shot_classifier(model: ClipBackend, classnames: Sequence[str],
-                         templates: Sequence[Callable | str] | None = None) -> ImageClassifier:
-    """A fresh copy of `model` with a head from the class prompts (the model is left untouched)."""
-    backend = copy.deepcopy(model)
+                         templates: Sequence[Callable | str] | None = None, inplace: bool = False) -> ImageClassifier:
+    """`model` (a copy unless `inplace`) with a head from the class prompts' text embeddings."""
+    backend = model if inplace else clone_module(model)
     return ImageClassifier(backend, backend.zero_shot_head(classnames, templates))
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
-    """A deep copy with no trainable parameters, in eval mode (a teacher)."""
-    teacher = copy.deepcopy(module)
+    """A copy with no trainable parameters, in eval mode (a teacher)."""
+    teacher = clone_module(module)
     teacher.requires_grad_(False)
     return teacher.eval()
+
+
+def as_teacher(module: nn.Module) -> nn.Module:
+    """`module` itself if it is already frozen (no parameter requires grad), else a frozen copy."""
+    if any(p.requires_grad for p in module.parameters()):
+        return frozen_copy(module)
+    return module
 
 
 def vision_modules(backend: ClipBackend) -> list[nn.Module]:

@@ -14,7 +14,6 @@ with the frozen teacher's CAMs computed once per training image).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -26,7 +25,7 @@ from workbench.models import ImageClassifier
 from workbench.world.captions import article
 
 from .cam_cache import TeacherCams
-from .classifier import frozen_copy, set_trainable
+from .classifier import as_teacher, clone_module, set_trainable
 from .masking import MaskDistillObjective, MaskSpec
 from .objectives import CrossEntropyObjective, FeatureDistillObjective, FlypObjective, LinearProbeObjective
 
@@ -84,6 +83,7 @@ class FineTuneConfig:
     grad_clip: float = 1.0
     w: float = 30.0  # distillation weight (paper default)
     mask: MaskSpec = field(default_factory=MaskSpec)
+    distill_fraction: float = 1.0  # share of each batch distilled on masked images (1 = the paper)
     seed: int = 0
     log_every: int = 10
 
@@ -138,7 +138,8 @@ def pool_features(classifier: ImageClassifier, data: ClassificationData, indices
 
 
 def _lp(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, **_) -> _Run:
-    clf = copy.deepcopy(zs)
+    frozen = not any(p.requires_grad for p in zs.model.parameters())  # then the probe may share the tower
+    clf = ImageClassifier(zs.model, clone_module(zs.head)) if frozen else clone_module(zs)
     set_trainable(clf, ["head"])
     idx = visited_indices(data, cfg.steps)
     feats = pool_features(clf, data, idx)  # (n, D): the tower is frozen, so once is enough
@@ -154,7 +155,7 @@ def _lp(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, **_)
 
 
 def _ft(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, init=None, **_) -> _Run:
-    clf = copy.deepcopy(init if init is not None else zs)
+    clf = clone_module(init if init is not None else zs)
     set_trainable(clf, ["vision", "head"])
     return _Run(clf, CrossEntropyObjective(clf), _step_batches(data))
 
@@ -166,23 +167,24 @@ def _lp_ft(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, i
 
 
 def _flyp(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, **_) -> _Run:
-    clf = copy.deepcopy(zs)
+    clf = clone_module(zs)
     set_trainable(clf, ["vision", "text"])
     tokens = clf.model.tokenize([FLYP_TEMPLATE.format(article(c)) for c in data.classnames])  # (C, L)
     return _Run(clf, FlypObjective(clf, tokens), _step_batches(data))
 
 
 def _fd(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, **_) -> _Run:
-    clf = copy.deepcopy(zs)
+    clf = clone_module(zs)
     set_trainable(clf, ["vision", "head"])
-    return _Run(clf, FeatureDistillObjective(clf, frozen_copy(zs), cfg.w), _step_batches(data))
+    return _Run(clf, FeatureDistillObjective(clf, as_teacher(zs), cfg.w), _step_batches(data))
 
 
 def _mask_fd(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, source: str = "student",
              teacher_cams: TeacherCams | None = None, **_) -> _Run:
-    clf = copy.deepcopy(zs)
+    clf = clone_module(zs)
     set_trainable(clf, ["vision", "head"])
-    objective = MaskDistillObjective(clf, frozen_copy(zs), cfg.w, cfg.mask, source, teacher_cams, cfg.seed)
+    objective = MaskDistillObjective(clf, as_teacher(zs), cfg.w, cfg.mask, source, teacher_cams, cfg.seed,
+                                     cfg.distill_fraction)
     return _Run(clf, objective, _step_batches(data))
 
 
@@ -200,7 +202,7 @@ def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData,
     """
     check_methods(method)
     if method == "zeroshot":
-        return FineTuned(copy.deepcopy(zero_shot), None, 0.0)
+        return FineTuned(clone_module(zero_shot), None, 0.0)
     if method == "wise_ft":
         raise ValueError("wise_ft is not trained: interpolate with wise_ft(zero_shot, fine_tuned, alpha)")
     if data.image_size != zero_shot.model.image_size:

@@ -6,7 +6,6 @@ alpha = 0 is the zero-shot model, alpha = 1 the fine-tuned one; the head is inte
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Mapping
 
@@ -36,6 +35,9 @@ def wise_state(zero_shot: Mapping[str, torch.Tensor], fine_tuned: Mapping[str, t
 
 def wise_ft(zero_shot: nn.Module, fine_tuned: nn.Module, alpha: float, out: nn.Module | None = None) -> nn.Module:
     """The WiSE-FT model at `alpha`; `out` (a model of the same architecture) is reused if given."""
-    out = out if out is not None else copy.deepcopy(fine_tuned)
+    if out is None:
+        from .classifier import clone_module
+
+        out = clone_module(fine_tuned)
     out.load_state_dict(wise_state(zero_shot.state_dict(), fine_tuned.state_dict(), alpha))
     return out

@@ -1,0 +1,196 @@
+"""What does a mode-approximation adapter cost? Training steps vs LoRA, inference vs the base model.
+
+    .venv/bin/python benchmarks/bench_adapter_step.py [--ranks 8 32] [--batch-size 64] [--repeats 10]
+
+In one process, on one fixed batch, interleaved (every round runs every variant once, so a busy
+machine slows them alike), medians over `--repeats` rounds after `--warmup`:
+
+* train step: forward + backward + AdamW of the contrastive loss, with
+  - mode approximation at rank R (Tucker core, shared factors, both towers, attn + MLP), and
+  - peft LoRA on every attention module at the rank whose parameter count is nearest
+    (`lora_rank_for_budget`); target: mode approx / LoRA <= 1.1;
+* inference (no grad, eval mode, images and captions encoded):
+  - the base model,
+  - mode approximation merged into the weights (target: merged / base ~ 1.0),
+  - mode approximation unmerged (the adapter computed on the fly).
+
+Then one mode-approx training step is profiled (torch.profiler, CPU) and the operators taking
+the most time are listed, to say where the time goes. The architecture decides the cost, not the
+weights: a random-init tiny-world-clip is used (`--model` takes any open_clip name too).
+Writes benchmarks/results/bench_adapter_step.json.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from workbench.methods.baselines import apply_lora, lora_rank_for_budget
+from workbench.methods.contrastive import ContrastiveObjective
+from workbench.methods.mode_approx import ModeApproxConfig, inject_mode_approx, merge
+from workbench.models import build_tiny, load_model
+from workbench.world import World, WorldConfig
+
+STEP_TARGET = 1.1  # mode approx step / LoRA step
+MERGED_TARGET = 1.05  # merged inference / base inference (~1.0)
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_adapter_step.json"
+
+
+def _batch(model, batch_size: int) -> dict[str, torch.Tensor]:
+    b = World(WorldConfig(seed=0)).batch("novel_train", range(batch_size))
+    return {"images": model.resize(b.images), "tokens": model.tokenize(b.captions)}
+
+
+def _train_step(model, batch: dict) -> Callable[[], None]:
+    objective = ContrastiveObjective(model).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> None:
+        out = objective(**batch)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _infer(model, batch: dict) -> Callable[[], None]:
+    model.eval()
+
+    def run() -> None:
+        with torch.no_grad():
+            model.encode_image(batch["images"])
+            model.encode_text(batch["tokens"])
+
+    return run
+
+
+def _medians(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(warmup + repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _variants(base, rank: int) -> dict:
+    """Fresh copies of the base model: mode approx (unmerged and merged) and LoRA at the same budget."""
+    ma = copy.deepcopy(base)
+    rep = inject_mode_approx(ma, ModeApproxConfig(rank=rank))
+    with torch.no_grad():  # non-zero V, so the update is really computed and merged
+        for n, p in ma.named_parameters():
+            if ".V." in n:
+                p.normal_(0, 0.02)
+    merged = copy.deepcopy(ma)
+    merge(merged)
+    match = lora_rank_for_budget(base, rep.trainable_params)
+    lora = copy.deepcopy(base)
+    lora_rep = apply_lora(lora, r=match.rank)
+    return {"mode_approx": ma, "merged": merged, "lora": lora, "ma_params": rep.trainable_params,
+            "lora_rank": match.rank, "lora_params": lora_rep.trainable}
+
+
+def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dict:
+    v = _variants(base, rank)
+    train = _medians({"mode_approx": _train_step(v["mode_approx"], batch),
+                      "lora": _train_step(v["lora"], batch)}, repeats, warmup)
+    infer = _medians({"base": _infer(base, batch), "merged": _infer(v["merged"], batch),
+                      "unmerged": _infer(v["mode_approx"], batch)}, repeats, warmup)
+    return {
+        "rank": rank, "mode_approx_params": v["ma_params"], "lora_rank": v["lora_rank"],
+        "lora_params": v["lora_params"], "train_step_seconds": train, "inference_seconds": infer,
+        "ratio_step_mode_approx_over_lora": train["mode_approx"] / train["lora"],
+        "ratio_merged_over_base": infer["merged"] / infer["base"],
+        "ratio_unmerged_over_base": infer["unmerged"] / infer["base"],
+    }
+
+
+def profile_step(base, batch: dict, rank: int, top: int = 12) -> list[dict]:
+    """The operators that take the most self CPU time in one mode-approx training step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = copy.deepcopy(base)
+    inject_mode_approx(model, ModeApproxConfig(rank=rank))
+    step = _train_step(model, batch)
+    step()  # warm-up outside the profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    return [{"op": e.key, "calls": e.count, "self_ms": round(e.self_cpu_time_total / 1e3, 2),
+             "share": round(e.self_cpu_time_total / total, 3)} for e in events[:top]]
+
+
+def report(res: dict) -> str:
+    lines = [f"{res['model']}, batch {res['batch_size']}, {res['repeats']} repeats after {res['warmup']} warm-up, "
+             f"{res['torch_threads']} torch threads, load average {res['load_average']}",
+             f"{'R':>3} {'MA params':>10} {'LoRA r':>6} {'LoRA params':>11} | {'MA step ms':>10} "
+             f"{'LoRA step ms':>12} {'MA/LoRA':>8} | {'base ms':>8} {'merged ms':>9} {'unmerged ms':>11} "
+             f"{'merged/base':>11} {'unmerged/base':>13}"]
+    for r in res["ranks"]:
+        t, i = r["train_step_seconds"], r["inference_seconds"]
+        lines.append(f"{r['rank']:>3} {r['mode_approx_params']:>10,} {r['lora_rank']:>6} {r['lora_params']:>11,} | "
+                     f"{1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora']:>12.1f} "
+                     f"{r['ratio_step_mode_approx_over_lora']:>8.2f} | {1e3 * i['base']:>8.1f} "
+                     f"{1e3 * i['merged']:>9.1f} {1e3 * i['unmerged']:>11.1f} "
+                     f"{r['ratio_merged_over_base']:>11.2f} {r['ratio_unmerged_over_base']:>13.2f}")
+    lines.append(f"targets: MA/LoRA step <= {STEP_TARGET}, merged/base ~ 1.0 (<= {MERGED_TARGET})")
+    for r in res["ranks"]:
+        ok_step = r["ratio_step_mode_approx_over_lora"] <= STEP_TARGET
+        ok_merge = r["ratio_merged_over_base"] <= MERGED_TARGET
+        lines.append(f"  R={r['rank']}: step {'met' if ok_step else 'NOT met'}, merged {'met' if ok_merge else 'NOT met'}")
+    lines.append(f"where a mode-approx step (R={res['profile_rank']}) spends its time (self CPU):")
+    lines += [f"  {p['op'][:44]:<44} {p['calls']:>6} calls {p['self_ms']:>9.1f} ms {100 * p['share']:>5.1f}%"
+              for p in res["profile"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="tiny-world-clip", help="tiny-world-clip (random init) or an open_clip name")
+    p.add_argument("--ranks", type=int, nargs="+", default=[8, 32])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0 or args.batch_size < 1 or min(args.ranks) < 1:
+        p.error("--repeats >= 1, --warmup >= 0, --batch-size >= 1 and ranks >= 1, please")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    base = build_tiny() if args.model == "tiny-world-clip" else load_model(args.model)
+    base.eval()
+    batch = _batch(base, args.batch_size)
+    res = {"model": args.model, "batch_size": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
+           "ranks": [measure_rank(base, batch, r, args.repeats, args.warmup) for r in args.ranks],
+           "profile_rank": args.ranks[-1],
+           "profile": [] if args.no_profile else profile_step(base, batch, args.ranks[-1]),
+           "targets": {"step_mode_approx_over_lora": STEP_TARGET, "merged_over_base": MERGED_TARGET},
+           "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+           "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+           "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
+           "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(report(res))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1))
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Study 2 (rank ablation): resumable sweep, cell planning, summaries, determinism, bad config."""
+import json
+import statistics
+
+import pytest
+import torch
+
+from workbench.studies import cp_rank_ablation as s
+
+SMALL = dict(ranks=(2,), seeds=(0,), methods=("zero_shot", "mode_approx", "lora", "linear_probe"), steps=2,
+             batch_size=8, n_eval=16, n_heldout=10, keep_rank=2, real_scale="off")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_random, tmp_path_factory):
+    """One small sweep, run once for the module, in its own cache."""
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("sweep")
+    mp.setenv("WORKBENCH_CACHE", str(root / "cache"))
+    cfg = s.Config(**SMALL)
+    yield cfg, s.run(cfg, output_dir=root / "a", model=tiny_random, progress=False), root
+    mp.undo()
+
+
+def test_sweep_is_resumable(tiny_random, sweep, monkeypatch):
+    cfg, first, root = sweep
+    monkeypatch.setenv("WORKBENCH_CACHE", str(root / "cache"))
+    ids = {c.id for c in s.plan_cells(cfg, tiny_random)}
+    assert set(first.trained) == ids and not first.cached
+    second = s.run(cfg, output_dir=root / "b", model=tiny_random, progress=False)
+    assert second.trained == [] and set(second.cached) == ids  # a second run trains nothing
+    assert second.table == first.table
+    # losing one finished cell retrains that cell only
+    folder = next(p for p in (root / "cache").glob("cp_rank_ablation/*") if p.is_dir())
+    (folder / "lora-r1-s0.json").unlink()
+    third = s.run(cfg, output_dir=root / "c", model=tiny_random, progress=False)
+    assert third.trained == ["lora-r1-s0"]
+    saved = json.loads((root / "c" / "result.json").read_text())
+    assert {r["method"] for r in saved["tables"]["methods"]} == set(cfg.methods)
+    assert saved["findings"] and saved["metrics"]["cells_trained"] == 1
+
+
+def test_rows_hold_exact_counts_and_bounded_metrics(tiny_random, sweep):
+    cfg, result, _ = sweep
+    rows = {r["method"]: r for r in result.table}
+    assert rows["zero_shot"]["trainable"] == 0
+    assert rows["mode_approx"]["trainable"] == s.mode_approx_budget(tiny_random, 2, cfg)
+    assert rows["lora"]["trainable"] == s.bl.lora_param_count(tiny_random, rows["lora"]["rank"])
+    assert rows["lora"]["matches_R"] == [2] and rows["mode_approx"]["lora_rank"] == rows["lora"]["rank"]
+    assert rows["linear_probe"]["trainable"] == 14 * tiny_random.embed_dim
+    assert rows["linear_probe"]["i2t_r1"] is None  # classification only
+    for r in result.table:
+        assert all(r[m] is None or 0.0 <= r[m] <= 1.0 for m in s.METRICS)
+    f = result.factors  # the kept adapter (R=2, seed 0): shared factors and every mode vector
+    assert f.U.shape == (2, 128) and f.V.shape == (128, 2) and f.core.shape == (2, 2, 2)
+    assert len(f.modes) == 7 * (4 + 4 + 4) and set(f.modes) == set(f.modes_init)
+    assert f.V.abs().sum() > 0  # V starts at zero: it was trained
+
+
+def test_same_seed_same_numbers(tiny_random, world):
+    cfg = s.Config(**{**SMALL, "n_eval": 8, "n_heldout": 8})
+    data = s.eval_data(cfg, world)
+    cell = s.Cell("mode_approx", 2, 0)
+    a = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
+    b = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
+    assert {m: a[m] for m in s.METRICS} == {m: b[m] for m in s.METRICS}
+    assert a["final_loss"] == b["final_loss"]
+
+
+def test_lora_cells_are_deduplicated(tiny_random):
+    cfg = s.Config(ranks=(1, 2, 4, 8, 64), seeds=(0, 1), methods=("mode_approx", "lora"))
+    cells = s.plan_cells(cfg, tiny_random)
+    lora = sorted({c.rank for c in cells if c.method == "lora"})
+    matched = s.lora_matches(cfg, tiny_random)
+    assert lora == sorted({m.rank for m in matched.values()})
+    assert len(lora) < len(cfg.ranks)  # small R all need LoRA rank 1
+    assert sum(c.method == "mode_approx" for c in cells) == len(cfg.ranks) * len(cfg.seeds)
+
+
+def test_summary_mean_and_std():
+    rows = [{"method": "bitfit", "rank": None, "seed": k, "trainable": 10, "total": 100, "train_seconds": 1.0,
+             **{m: v for m in s.METRICS}} for k, v in enumerate((0.2, 0.4, 0.9))]
+    rows[0]["i2t_r1"] = None
+    [row] = s.summarise(rows, s.Config(methods=("bitfit",), seeds=(0, 1, 2)), model=None)
+    assert row["acc_test"] == pytest.approx(statistics.fmean([0.2, 0.4, 0.9]), abs=1e-4)
+    assert row["acc_test_std"] == pytest.approx(statistics.stdev([0.2, 0.4, 0.9]), abs=1e-4)
+    assert row["i2t_r1"] == pytest.approx(0.65, abs=1e-4) and row["seeds"] == 3
+
+
+def test_cache_follows_the_weights(tiny_random, cache):
+    import copy
+
+    cfg = s.Config(**SMALL)
+    other = copy.deepcopy(tiny_random)
+    with torch.no_grad():
+        other.model.logit_scale.add_(0.01)
+    assert s.cell_folder(cfg, tiny_random) != s.cell_folder(cfg, other)
+    assert s.cell_folder(cfg, tiny_random) == s.cell_folder(s.Config(**{**SMALL, "ranks": (2, 4)}), tiny_random)
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="unknown \\['dora'\\]"):
+        s.Config(methods=("dora",))
+    with pytest.raises(ValueError, match="ranks=.*positive"):
+        s.Config(ranks=(0, 2))
+    with pytest.raises(ValueError, match="must be a tuple"):
+        s.Config(ranks=8)
+    with pytest.raises(ValueError, match="real_scale='all'"):
+        s.Config(real_scale="all")
+    quick = s.Config.preset(quick=True, steps=None, seeds=(3,))
+    assert quick.steps == 4 and quick.seeds == (3,) and quick.ranks == (2, 8)

@@ -1,0 +1,169 @@
+"""Pictures for study 2 (mode approximation vs baselines): what `studies.cp_rank_ablation` returns.
+
+    fig = metric_vs_params(result.table)          # every method: metric vs trainable params (log x)
+    fig = rank_curve(result.table)                # mode approx by R (± std over seeds), LoRA matched
+    fig = factor_heatmaps(result.factors)         # learned U, V and core slices
+    fig = mode_vector_heatmap(result.factors)     # lambda of every adapted matrix
+
+Every function takes the study's plain rows / tensors and returns a matplotlib Figure.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+METRIC_LABELS = {
+    "acc_test": "accuracy, all 14 classes", "acc_novel": "accuracy, 4 novel classes",
+    "acc_heldout": "accuracy, heldout (pretrain classes)", "i2t_r1": "image->text R@1",
+    "i2t_r5": "image->text R@5", "t2i_r1": "text->image R@1", "t2i_r5": "text->image R@5",
+}
+STYLE = {  # method -> (colour, marker)
+    "mode_approx": ("C0", "o"), "mode_approx_cp": ("C9", "D"), "mode_approx_noshare": ("C4", "s"),
+    "mode_approx_gated": ("C8", "^"), "mode_approx_context": ("C6", "v"), "lora": ("C1", "o"),
+    "loha": ("C2", "P"), "lokr": ("C5", "X"), "vera": ("C7", "*"), "bitfit": ("C3", "h"),
+    "linear_probe": ("0.4", "<"), "full_ft": ("k", ">"),
+}
+SWEPT = ("mode_approx", "lora")  # drawn as lines through their ranks
+
+
+def _rows(table: Sequence[dict], method: str, metric: str) -> list[dict]:
+    rows = [r for r in table if r["method"] == method and r.get(metric) is not None]
+    return sorted(rows, key=lambda r: (r["trainable"], r["rank"] or 0))
+
+
+def _std(rows: Sequence[dict], metric: str) -> np.ndarray:
+    return np.array([r.get(f"{metric}_std") or 0.0 for r in rows])
+
+
+def _zero_shot(ax, table: Sequence[dict], metric: str) -> None:
+    zs = [r for r in table if r["method"] == "zero_shot" and r.get(metric) is not None]
+    if zs:
+        ax.axhline(zs[0][metric], color="0.5", ls="--", lw=1, label="zero-shot")
+
+
+def _grid(n: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, np.ndarray]:
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = ("acc_test", "i2t_r1", "acc_heldout"),
+                     ) -> Figure:
+    """One panel per metric: mean ± std over seeds against trainable parameters (log x), every method."""
+    fig, axes = _grid(len(metrics))
+    methods = list(dict.fromkeys(r["method"] for r in table if r["method"] != "zero_shot"))
+    for ax, metric in zip(axes, metrics):
+        for method in methods:
+            rows = _rows(table, method, metric)
+            if not rows:
+                continue
+            colour, marker = STYLE.get(method, ("C0", "o"))
+            x = np.array([max(r["trainable"], 1) for r in rows])
+            y = np.array([r[metric] for r in rows])
+            ax.errorbar(x, y, yerr=_std(rows, metric), color=colour, marker=marker, capsize=3, ms=6,
+                        ls="-" if method in SWEPT else "none", label=rows[0]["label"])
+        _zero_shot(ax, table, metric)
+        ax.set_xscale("log")
+        ax.set_xlabel("trainable parameters")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.02 - 0.03 * ((len(labels) + 3) // 4)))
+    fig.suptitle("metric vs trainable parameters (mean ± std over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def rank_curve(table: Sequence[dict], metrics: Sequence[str] = ("acc_test", "i2t_r1", "t2i_r1"),
+               ) -> Figure:
+    """Mode approx by rank R (error bars: std over seeds), LoRA at matched parameters, ablations at their R."""
+    fig, axes = _grid(len(metrics))
+    for ax, metric in zip(axes, metrics):
+        ma = sorted(_rows(table, "mode_approx", metric), key=lambda r: r["rank"])
+        if ma:
+            ax.errorbar([r["rank"] for r in ma], [r[metric] for r in ma], yerr=_std(ma, metric), marker="o",
+                        capsize=3, color=STYLE["mode_approx"][0], label=ma[0]["label"])
+        lora = [(R, r) for r in _rows(table, "lora", metric) for R in r.get("matches_R", [])]
+        if lora:
+            lora.sort(key=lambda t: t[0])
+            ax.errorbar([R for R, _ in lora], [r[metric] for _, r in lora], yerr=_std([r for _, r in lora], metric),
+                        marker="o", capsize=3, ls="--", color=STYLE["lora"][0], label="LoRA at the same budget")
+        for k, method in enumerate(("mode_approx_cp", "mode_approx_noshare", "mode_approx_gated",
+                                    "mode_approx_context")):
+            rows = _rows(table, method, metric)
+            if rows:
+                colour, marker = STYLE[method]
+                shift = 2 ** (0.06 * (k + 1))  # side by side at the same R
+                ax.errorbar([r["rank"] * shift for r in rows], [r[metric] for r in rows], yerr=_std(rows, metric),
+                            marker=marker, ls="none", capsize=3, color=colour, label=rows[0]["label"])
+        _zero_shot(ax, table, metric)
+        ranks = [r["rank"] for r in ma]
+        ax.set_xscale("log", base=2)
+        if ranks:
+            ax.set_xticks(ranks, [f"{r['rank']}\n{_short(r['trainable'])}" for r in ma])
+        ax.set_xlabel("rank R  (mode-approx parameters)")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("rank ablation: mode approximation vs LoRA at matched parameters")
+    fig.tight_layout()
+    return fig
+
+
+def _short(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+def factor_heatmaps(snapshot, n_core_slices: int = 4) -> Figure:
+    """The learned shared factors: U (R x d), V^T (R x d) and the first core slices C[:, :, k] (R x R)."""
+    U, V = snapshot.U.float().numpy(), snapshot.V.float().numpy().T  # (R, d) each
+    core = None if snapshot.core is None else snapshot.core.float().numpy()
+    n_slices = 0 if core is None else min(n_core_slices, core.shape[-1])
+    fig = plt.figure(figsize=(12, 3.2 + 2.6 * (n_slices > 0)))
+    spec = fig.add_gridspec(2 if n_slices else 1, max(n_slices, 2))
+    for k, (name, M) in enumerate((("U (d -> R)", U), ("V^T (R -> d)", V))):
+        ax = fig.add_subplot(spec[0, : max(n_slices, 2) // 2] if k == 0 else spec[0, max(n_slices, 2) // 2:])
+        _heat(fig, ax, M, f"{name}: {M.shape[0]} x {M.shape[1]}")
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("rank component")
+    for k in range(n_slices):
+        ax = fig.add_subplot(spec[1, k])
+        _heat(fig, ax, core[:, :, k], f"core C[:, :, {k}]")
+    fig.suptitle(f"learned shared factors, R={snapshot.rank}, seed {snapshot.seed} ({snapshot.form} form)")
+    fig.tight_layout()
+    return fig
+
+
+def mode_vector_heatmap(snapshot) -> Figure:
+    """lambda (length R) of every adapted matrix block (rows; V = vision, T = text), and its change
+    from initialisation when the snapshot holds it (the trained values alone mostly show the init)."""
+    labels = list(snapshot.modes)
+    M = np.stack([snapshot.modes[k].float().numpy() for k in labels])  # (n_blocks, R)
+    panels = [("lambda after training", M)]
+    if snapshot.modes_init:
+        M0 = np.stack([snapshot.modes_init[k].float().numpy() for k in labels])
+        panels.append(("lambda - lambda at init", M - M0))
+    width = max(4.0, 0.35 * M.shape[1] + 2.5)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), max(4.0, 0.12 * len(labels) + 1.5)),
+                             squeeze=False)
+    step = max(1, len(labels) // 40)
+    for ax, (title, data) in zip(axes.flat, panels):
+        _heat(fig, ax, data, f"{title}\n({len(labels)} matrix blocks x R={M.shape[1]})")
+        ax.set_yticks(range(0, len(labels), step), labels[::step], fontsize=6)
+        ax.set_xlabel("rank component r")
+    fig.tight_layout()
+    return fig
+
+
+def _heat(fig: Figure, ax, M: np.ndarray, title: str) -> None:
+    lim = float(np.abs(M).max()) or 1.0
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    ax.set_title(title, fontsize=9)

@@ -1,0 +1,111 @@
+"""Figures and tables of study 01 (robust fine-tuning with counterfactual masks).
+
+Everything draws a `workbench.studies.cam_counterfactual.Result` (or its tables): the ID-vs-OOD
+scatter with the WiSE-FT curve, accuracy per split, training curves, and Markdown tables.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+_COLORS = {"zeroshot": "#222222", "lp": "#8c8c8c", "ft": "#d62728", "lp_ft": "#ff7f0e", "wise_ft": "#9467bd",
+           "flyp": "#8c564b", "fd": "#1f77b4", "mask_fd": "#2ca02c", "mask_fd_cached": "#17becf"}
+_MARKERS = {"zeroshot": "*", "mask_fd": "D", "mask_fd_cached": "d"}
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def id_ood_scatter(table: Sequence[Mapping], wise_curve: Sequence[Mapping] = (), id_split: str = "id_test",
+                   ood: str = "ood_avg", title: str | None = None) -> plt.Figure:
+    """Each method at (ID accuracy, OOD accuracy), mean +- std over seeds; the WiSE-FT curve as a line."""
+    fig, ax = plt.subplots(figsize=(7.8, 4.6))
+    if wise_curve:
+        xs = [100 * r[id_split] for r in wise_curve]
+        ys = [100 * r[ood] for r in wise_curve]
+        ax.plot(xs, ys, "-", color=_COLORS["wise_ft"], alpha=0.6, lw=1.5, label="WiSE-FT curve (alpha 0..1)",
+                zorder=1)
+        for r, x, y in zip(wise_curve, xs, ys):
+            ax.annotate(f"{r['alpha']:g}", (x, y), textcoords="offset points", xytext=(3, -9), fontsize=7,
+                        color=_COLORS["wise_ft"])
+    for r in table:
+        m = r["method"]
+        ax.errorbar(100 * r[id_split], 100 * r[ood], xerr=100 * r.get(f"{id_split}_std", 0),
+                    yerr=100 * r.get(f"{ood}_std", 0), fmt=_MARKERS.get(m, "o"), ms=9 if m in _MARKERS else 6,
+                    color=_COLORS.get(m, "#555555"), label=r.get("label", m), capsize=2, zorder=3)
+    ax.set_xlabel(f"ID accuracy ({id_split}), %")
+    ax.set_ylabel(f"OOD accuracy ({ood}), %")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_title(title or "Fine-tuning: in-distribution vs out-of-distribution")
+    fig.tight_layout()
+    return fig
+
+
+def split_bars(table: Sequence[Mapping], splits: Sequence[str]) -> plt.Figure:
+    """Grouped bars: accuracy per split (x) for each method (colour), with the seed std as error bars."""
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(splits), 3.6))
+    width = 0.8 / max(len(table), 1)
+    x = np.arange(len(splits))
+    for i, r in enumerate(table):
+        means = [100 * r[s] for s in splits]
+        stds = [100 * r.get(f"{s}_std", 0) for s in splits]
+        ax.bar(x + (i - (len(table) - 1) / 2) * width, means, width, yerr=stds, capsize=1.5,
+               color=_COLORS.get(r["method"], "#555555"), label=r.get("label", r["method"]))
+    ax.set_xticks(x, splits)
+    ax.set_ylabel("accuracy, %")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(cells: Mapping[str, Mapping[int, Mapping]], key: str = "loss") -> plt.Figure:
+    """`key` (loss, ce, distill, ...) over steps for each trained method (first seed)."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    for method, per_seed in cells.items():
+        first = next(iter(per_seed.values()))
+        hist = [h for h in first.get("history", []) if key in h]
+        if hist:
+            ax.plot([h["step"] for h in hist], [h[key] for h in hist], label=method,
+                    color=_COLORS.get(method, "#555555"))
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def results_markdown(table: Sequence[Mapping], splits: Sequence[str]) -> str:
+    """The results table as Markdown: accuracy % mean +- std over seeds per split, seconds per step."""
+    head = "| method | " + " | ".join(splits) + " | s/step |"
+    lines = [head, "|---|" + "---|" * (len(splits) + 1)]
+    for r in table:
+        cells = [f"{_pct(r[s])} ± {100 * r.get(f'{s}_std', 0):.1f}" for s in splits]
+        sps = r.get("seconds_per_step")
+        lines.append(f"| {r.get('label', r['method'])} | " + " | ".join(cells) + f" | {'-' if not sps else f'{sps:.3f}'} |")
+    return "\n".join(lines)
+
+
+def cost_markdown(cost: Sequence[Mapping]) -> str:
+    """Seconds per step, ratio to FT and one-off seconds (the cached teacher CAMs), as Markdown."""
+    lines = ["| method | s/step | x FT | one-off s |", "|---|---|---|---|"]
+    for r in cost:
+        ratio = "-" if r.get("ratio_to_ft") is None else f"{r['ratio_to_ft']:.2f}"
+        lines.append(f"| {r.get('label', r['method'])} | {r['seconds_per_step']:.3f} | {ratio} | "
+                     f"{r.get('one_off_seconds', 0.0):.1f} |")
+    return "\n".join(lines)
+
+
+def wise_markdown(curve: Sequence[Mapping], splits: Sequence[str]) -> str:
+    """The WiSE-FT curve as Markdown: one row per alpha."""
+    lines = ["| alpha | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for r in curve:
+        lines.append(f"| {r['alpha']:g} | " + " | ".join(_pct(r[s]) for s in splits) + " |")
+    return "\n".join(lines)
