@@ -11,7 +11,7 @@ import torch.nn as nn
 from .base import ClipBackend
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1 << 16)
 def _cached_tokens(tokenizer, text: str) -> torch.Tensor:
     return tokenizer([text])[0]
 

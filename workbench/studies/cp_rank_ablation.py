@@ -648,6 +648,13 @@ def _lora_findings(result: Result) -> list[str]:
         return []
     text = [f"Against LoRA at the nearest parameter count (accuracy): mode approx better at R={wins[1] or '-'}, "
             f"worse at R={wins[-1] or '-'}, within noise at R={wins[0] or '-'}."]
+    if wins[1] and not wins[-1]:
+        text.append("That agrees with the paper's claim (mode approximation matches or beats LoRA-style tuning).")
+    elif wins[-1] and not wins[1]:
+        text.append("Unlike the paper's claim, LoRA does better at matched parameters here.")
+    else:
+        text.append("Neither is consistently better, so the paper's advantage over LoRA does not show clearly "
+                    "at this scale.")
     if over:
         text.append(f"At R={over} LoRA cannot be made as small (rank 1 already holds "
                     f"{_row(result, 'lora', 1)['trainable'] if _row(result, 'lora', 1) else '?'} parameters), "

@@ -68,6 +68,10 @@ class WorldConfig:
     # A dark rim around every object (pixels, 0 = none), like the contour of a cut-out sticker:
     # without it a small ViT needs many times more steps to see shapes on busy textures.
     rim: int = 1
+    # Contexts are shown as a soft backdrop: half desaturated, lighter, this much of their
+    # contrast. Still unmistakable (grass stays green and grassy), but the object pops out;
+    # at full contrast the tiny ViT learned shapes about half as fast per step.
+    backdrop_contrast: float = 0.35
 
     def __post_init__(self):
         if not 0.0 <= self.p_tie <= 1.0:
@@ -250,7 +254,9 @@ class World:
         bg = bank[lat.context.view(-1, 1, 1), rows, cols].permute(0, 3, 1, 2)  # (B, 3, S, S)
         flip = u[:, _FLIP] < 0.5
         bg = torch.where(flip.view(-1, 1, 1, 1), bg.flip(-1), bg)
-        return (bg * (0.85 + 0.3 * u[:, _BRIGHT]).view(-1, 1, 1, 1)).clamp(0, 1)
+        bg = bg * (0.85 + 0.3 * u[:, _BRIGHT]).view(-1, 1, 1, 1)
+        bg = 0.5 * bg + 0.5 * bg.mean(1, keepdim=True)  # half desaturated
+        return (0.6 + self.config.backdrop_contrast * (bg - 0.5)).clamp(0, 1)
 
     @staticmethod
     def _sketch(masks: torch.Tensor, bg: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
