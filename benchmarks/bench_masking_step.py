@@ -1,6 +1,6 @@
 """Cost of one masked-distillation training step, side by side with a plain fine-tuning step.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_masking_step.py [--batch 64] [--repeats 10]
+    .venv/bin/python benchmarks/bench_masking_step.py [--batch 64] [--repeats 6] [--threads N]
 
 Same model, same batch, same optimiser; the variants run round-robin (so a busy machine slows
 them all alike) and the table reports the median seconds per step and the ratio to plain FT:
@@ -116,12 +116,15 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny-world-clip")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=6)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cams", default="rollout,gradcam")
     ap.add_argument("--fractions", default="0.5", help="distill_fraction values below 1 to time too")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, model_name = load(args.model)
     data = WorldSplits(n_train=args.batch, batch_size=args.batch, image_size=model.image_size)
     zs = zero_shot_classifier(model, data.classnames)

@@ -11,7 +11,9 @@ Screenshots go to $WORKBENCH_UI_SHOTS (or the test's tmp folder).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -19,10 +21,10 @@ from typing import Callable
 
 import pytest
 
-from tests.ui_helpers import REPO, headless_chromium, image_bytes, jupyter_lab, missing_tools
+from tests.ui_helpers import REPO, headless_chromium, image_bytes, jupyter_lab, kernel_ready, missing_tools
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(missing_tools() is not None, reason=f"UI test skipped: {missing_tools()}")]
+MISSING = missing_tools()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=f"UI test skipped: {MISSING}")]
 
 NOTEBOOK = "ui_explorers.ipynb"
 WORLD_SPLITS = ("pretrain", "ood_flipped")
@@ -47,6 +49,15 @@ scenes = world.batch({CAM_SPLIT!r}, range({CAM_N}))
 labels = [names.index(World.classes[int(y)]) for y in scenes.labels]
 display(cam_explorer(classifier, scenes.images, labels, methods=("gradcam", "rollout")))""",
 ]
+
+
+T0 = time.monotonic()
+CONSOLE: list[str] = []  # the browser's console, printed when the test fails
+
+
+def log(msg: str) -> None:
+    """Progress on stdout (seen with -s): where the time goes on a busy machine."""
+    print(f"[ui {time.monotonic() - T0:6.1f} s] {msg}", flush=True)
 
 
 def write_notebook(path: Path) -> None:
@@ -86,28 +97,56 @@ def lab(tmp_path_factory):
     root = work / "notebooks"
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     write_notebook(root / NOTEBOOK)
+    log("starting jupyter lab")
     with jupyter_lab(root, work) as server:
+        log(f"jupyter lab answers at {server.url}")
         yield server
+    log("jupyter lab stopped")
 
 
 @pytest.fixture(scope="module")
-def page(lab, tmp_path_factory):
+def lab_page(lab, tmp_path_factory):
     with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), viewport=(1500, 1300)) as context:
+        log("chromium started")
         page = context.new_page()
         page.set_default_timeout(WAIT * 1000)
+        page.on("console", lambda m: CONSOLE.append(f"console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: CONSOLE.append(f"page error: {e}"))
         yield page
 
 
 def run_all_cells(page, lab) -> None:
-    """Open the notebook, wait for its kernel, run it from the menu and wait for both outputs."""
+    """Open the notebook, wait for its kernel, run it from the menu and wait for both outputs.
+
+    On a loaded machine JupyterLab has asked for a kernel (chooser dialog) or dropped a Run All
+    pressed right after the kernel came up: the chooser is accepted and Run All pressed again.
+    """
+    log("opening the notebook")
     page.goto(lab.lab_url(NOTEBOOK))
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell")
-    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    chooser = page.locator(".jp-Dialog", has_text="Select Kernel")
     prompts = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt")
-    wait_for(lambda: [t.strip() for t in prompts.all_inner_texts()] == ["[1]:", "[2]:"],
-             "both cells to finish ([1]:, [2]:)", timeout=2 * WAIT)
+    started = lambda: any(t.strip() not in ("", "[ ]:") for t in prompts.all_inner_texts())  # noqa: E731
+    for attempt in range(3):
+        log("waiting for the kernel")
+        wait_for(lambda: kernel_ready(page) or chooser.count() > 0, "a connected idle kernel (or the chooser)")
+        if chooser.count():
+            log("kernel chooser shown; accepting Python 3")
+            chooser.locator(".jp-mod-accept").click()
+            continue
+        log("kernel idle; Run > Run All Cells")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: started() or chooser.count() > 0, "the cells to start", timeout=20)
+        if started():
+            break
+        log("the cells did not start; trying again")
+    else:
+        raise AssertionError("Run All Cells never started the cells; see failure.png")
+    done = lambda: all(re.fullmatch(r"\[\d+\]:", t.strip()) for t in prompts.all_inner_texts())  # noqa: E731
+    wait_for(done, "both cells to finish ([n]: prompts)", timeout=2 * WAIT)
+    log("cells done")
     tracebacks = [t for t in page.locator(".jp-OutputArea-output").all_inner_texts() if "Traceback" in t]
     assert not tracebacks, f"the notebook raised:\n{tracebacks[0][-2000:]}"
 
@@ -134,7 +173,7 @@ def check_world_browser(page, out, shots: Path) -> None:
     caption = world.batch(WORLD_SPLITS[0], [0]).captions[0]
     wait_for(lambda: f"{WORLD_SPLITS[0]}[0]" in info.inner_text() and caption in info.inner_text(),
              "the world browser's first description")
-    first = image_bytes(img)
+    first = wait_for(lambda: image_bytes(img), "the world browser's first picture")
     assert first == scene_png(world, WORLD_SPLITS[0], 0, "contour"), "first picture is not pretrain[0]"
     out.screenshot(path=str(shots / "world_browser_before.png"))
 
@@ -184,7 +223,8 @@ def check_cam_explorer(page, out, shots: Path) -> None:
     out.screenshot(path=str(shots / "cam_explorer_after.png"))
 
 
-def test_explorers_respond_in_jupyterlab(lab, page, shots):
+def test_explorers_respond_in_jupyterlab(lab, lab_page, shots):
+    page = lab_page
     t0 = time.monotonic()
     try:
         run_all_cells(page, lab)
@@ -194,11 +234,15 @@ def test_explorers_respond_in_jupyterlab(lab, page, shots):
             wait_for(lambda: out.locator(".jupyter-widgets.widget-slider").count() > 0
                      and out.locator(".widget-dropdown select").count() > 0, f"the {what}'s widgets")
         page.screenshot(path=str(shots / "lab_before.png"), full_page=True)
+        log("widgets rendered; driving the world browser")
         check_world_browser(page, world_out, shots)
+        log("world browser ok; driving the CAM explorer")
         check_cam_explorer(page, cam_out, shots)
+        log("CAM explorer ok")
         page.screenshot(path=str(shots / "lab_after.png"), full_page=True)
     except BaseException:
         page.screenshot(path=str(shots / "failure.png"), full_page=True)
         print(f"screenshots in {shots}; jupyter lab log tail:\n{lab.log_tail()}")
+        print("browser console (last 40):\n" + "\n".join(CONSOLE[-40:]))
         raise
     print(f"UI check took {time.monotonic() - t0:.1f} s after the server was up; screenshots in {shots}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -38,6 +39,12 @@ def missing_tools() -> str | None:
     if not (Path(sys.executable).parent / "jupyter-lab").exists():
         return f"jupyter-lab is not installed next to {sys.executable}"
     return None
+
+
+LAB_SETTINGS = {  # user settings of the throwaway lab: nothing may pop up over the notebook
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
+}
 
 
 def free_port() -> int:
@@ -103,14 +110,15 @@ def jupyter_lab(root: Path, work: Path, timeout: float = 90.0) -> Iterator[LabSe
                      ("IPYTHONDIR", "ipython")):
         (work / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(work / sub)
-    news = work / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True, exist_ok=True)
-    news.write_text('{"fetchNews": "false", "checkForUpdates": false}')  # no toast over the notebook
+    for plugin, values in LAB_SETTINGS.items():
+        file = work / "settings" / f"{plugin}.jupyterlab-settings"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(values))
     cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
            f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
+           "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True", "--ServerApp.terminals_enabled=False",
            "--ServerApp.shutdown_no_activity_timeout=600"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
@@ -151,3 +159,16 @@ def image_bytes(img_locator) -> bytes:
     """The bytes an ipywidgets Image shows (its <img> src is a blob: URL made from the PNG value)."""
     data_url = img_locator.evaluate(IMAGE_BYTES_JS)
     return base64.b64decode(data_url.split(",", 1)[1])
+
+
+KERNEL_READY_JS = """() => {
+    const session = window.jupyterapp?.shell.currentWidget?.sessionContext;
+    const kernel = session?.session?.kernel;
+    return !!(session && session.isReady && !session.hasNoKernel && kernel
+              && kernel.connectionStatus === "connected" && kernel.status === "idle");
+}"""
+
+
+def kernel_ready(page) -> bool:
+    """Whether the notebook in front has a connected, idle kernel (the app is exposed as window.jupyterapp)."""
+    return bool(page.evaluate(KERNEL_READY_JS))

@@ -52,7 +52,7 @@ class Config:
     pretrained: str | None = None  # tag or local file; None = shipped weights (tiny) / random init
     methods: tuple[str, ...] = METHOD_NAMES
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 60
+    steps: int = 40
     batch_size: int = 64
     lr: float = 1e-4  # the same for every method (AdamW, cosine, warm-up, grad clip 1.0)
     weight_decay: float = 0.1
@@ -65,7 +65,7 @@ class Config:
     p_random: float = 0.5  # random masks: share of patches
     distill_fraction: float = 1.0  # share of each batch distilled (1 = the paper)
     n_train: int = 2048  # world: distinct training images (finetune split, indices 0..n_train-1)
-    n_eval: int = 500  # test images per split
+    n_eval: int = 400  # test images per split
     wise_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     wise_alpha: float = 0.5  # the WiSE-FT row of the table
     world_seed: int = 0

@@ -73,11 +73,10 @@ def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = ("acc_test"
         ax.set_xlabel("trainable parameters")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.02 - 0.03 * ((len(labels) + 3) // 4)))
     fig.suptitle("metric vs trainable parameters (mean ± std over seeds)")
     fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 

@@ -1,7 +1,7 @@
 """Every robust fine-tuning method as (how it builds its classifier, its objective), on the one engine.
 
     zs = zero_shot_classifier(model, data.classnames)
-    ft = fine_tune("ft", zs, data, FineTuneConfig(steps=100, lr=3e-4))
+    ft = fine_tune("ft", zs, data, FineTuneConfig(steps=40, lr=1e-4))
     lpft = fine_tune("lp_ft", zs, data, cfg, init=fine_tune("lp", zs, data, cfg).classifier)
     wise = wise_ft(zs, ft.classifier, alpha=0.5)
 
@@ -77,7 +77,7 @@ class FineTuneConfig:
     """Optimisation (AdamW, cosine with warm-up, grad clip) and the distillation knobs."""
 
     steps: int = 100
-    lr: float = 3e-4
+    lr: float = 1e-4
     weight_decay: float = 0.1
     warmup: float = 0.05
     grad_clip: float = 1.0
@@ -215,7 +215,7 @@ def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData,
     run = _BUILDERS[method](zero_shot, data, cfg, init=init, teacher_cams=teacher_cams)
     result, per_step = _run(run.objective, run.batches, cfg, f"{method} (seed {cfg.seed})", progress)
     clf = run.classifier
-    clf.requires_grad_(False)
     if method == "flyp":  # the head comes from the tuned text tower
         clf.head = clf.model.zero_shot_head(data.classnames)
+    clf.requires_grad_(False)
     return FineTuned(clf.eval(), result, per_step)
