@@ -146,9 +146,9 @@ def main(argv=None) -> dict:
     rows = [{"variant": n, "seconds_per_step": statistics.median(t), "ratio_to_ft": statistics.median(t) / base,
              "min_s": min(t), "max_s": max(t)} for n, t in times.items()]
     print(f"\n{model_name}, batch {args.batch}, {args.repeats} steps each, torch threads {torch.get_num_threads()}")
-    print(f"{'variant':28s} {'s/step':>8s} {'x FT':>6s}")
+    print(f"{'variant':34s} {'s/step':>8s} {'x FT':>6s}")
     for row in rows:
-        print(f"{row['variant']:28s} {row['seconds_per_step']:8.3f} {row['ratio_to_ft']:6.2f}")
+        print(f"{row['variant']:34s} {row['seconds_per_step']:8.3f} {row['ratio_to_ft']:6.2f}")
     result = {"model": model_name, "batch": args.batch, "repeats": args.repeats, "threads": torch.get_num_threads(),
               "machine": platform.platform(), "rows": rows, "target": "mask_fd step <= 2x ft"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ test runs it with the menu (Run > Run All Cells), then moves sliders with the ke
 dropdown options and clicks a toggle button, and checks that the kernel redrew the outputs:
 texts name the new sample, and the world browser's picture equals `scene_png` for that sample.
 
-Needs the `ui` extra (playwright) and Debian's /usr/bin/chromium; skips cleanly without them.
+Needs the `ui` extra (playwright) and Debian's /usr/bin/chromium; skips cleanly without them:
+    pip install -e '.[ui]' && apt-get install chromium   # never `playwright install` (offline)
+    WORKBENCH_UI_SHOTS=/tmp/ui_shots pytest tests/test_jupyterlab_ui.py -s   # -s shows the timings
 Screenshots go to $WORKBENCH_UI_SHOTS (or the test's tmp folder).
 """
 from __future__ import annotations

@@ -183,3 +183,18 @@ def test_bad_input_names_the_value(zs, data, world):
         MaskDistillObjective(zs, zs, distill_fraction=0)
     assert with_dependencies(["wise_ft", "lp_ft"]) == ("ft", "wise_ft", "lp", "lp_ft")
     assert set(METHOD_NAMES) >= {"zeroshot", "lp", "ft", "lp_ft", "wise_ft", "flyp", "fd", "mask_fd"}
+
+
+def test_masking_step_benchmark_runs(tmp_path):
+    """The benchmark script stays runnable (a smoke run on 4 images; timings are not checked)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_masking_step.py"
+    spec = importlib.util.spec_from_file_location("bench_masking_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--batch", "4", "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "b.json")])
+    names = [r["variant"] for r in out["rows"]]
+    assert names[0] == "ft" and "mask_fd[cached]" in names and (tmp_path / "b.json").is_file()
+    assert out["rows"][0]["ratio_to_ft"] == 1.0

@@ -104,11 +104,14 @@ class Config:
     seeds: tuple[int, ...] = (0, 1)
     methods: tuple[str, ...] = tuple(METHODS)
     ablation_ranks: tuple[int, ...] = (8,)  # R of the CP / sharing-off / gated / context cells
-    steps: int = 25
-    batch_size: int = 64
-    lr: float = 3e-3  # adapters, peft tuners, BitFit
-    full_ft_lr: float = 5e-5
-    probe_lr: float = 3e-3
+    # Optimisation: chosen on a validation slice of novel_train (indices >= 1e6, never novel_test)
+    # with a partly pretrained tiny-world-clip: at this budget more, smaller steps and a high lr
+    # learn the new classes fastest; one lr for every adapter method, so none is tuned against another.
+    steps: int = 50
+    batch_size: int = 32
+    lr: float = 1e-2  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
+    full_ft_lr: float = 5e-4
+    probe_lr: float = 1e-2
     weight_decay: float = 0.05  # the paper's AdamW weight decay
     warmup: float = 0.1
     dropout: float = 0.1  # mode-approx dropout (the authors' 0.1)
