@@ -110,7 +110,7 @@ class Config:
     steps: int = 50
     batch_size: int = 32
     lr: float = 1e-2  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
-    full_ft_lr: float = 5e-4
+    full_ft_lr: float = 2e-4
     probe_lr: float = 1e-2
     weight_decay: float = 0.05  # the paper's AdamW weight decay
     warmup: float = 0.1
@@ -560,10 +560,10 @@ def real_scale_rows(cfg: Config) -> list[dict]:
 def _scale_row(row) -> dict:
     """A ScaleRow as a flat dict, its share of the base model's parameters included."""
     out = dataclasses.asdict(row)
-    share = getattr(row, "share_pct", None)
-    if share is None and out.get("base_params"):
-        share = 100 * out["formula"] / out["base_params"]
-    out["share_pct"] = round(float(share), 4) if share is not None else None
+    for name in ("share_pct", "total_pct"):  # properties of the row (percentages of the base model)
+        value = getattr(row, name, None)
+        if value is not None:
+            out[name] = round(float(value), 4)
     return out
 
 
