@@ -74,8 +74,10 @@ print(f"outputs -> {out}; cells trained now: {len(result.trained)}, read from ca
 # ## Results: every method, mean ± std over seeds
 # `trainable` is the exact count of parameters that received gradients. LoRA rows say which
 # mode-approx R they are matched to; LoRA cannot go below rank 1, so at small R it holds more
-# parameters than the adapter it is compared with. The linear probe changes neither encoder, so
-# its retrieval is the zero-shot one (n/a here).
+# parameters than the adapter it is compared with. LoRA is scaled rank-stabilised (alpha/sqrt(r)),
+# so one learning rate serves every rank. The linear probe changes neither encoder, so its
+# retrieval is the zero-shot one (n/a here). `acc_novel` is the accuracy on the images of the 4
+# classes pretraining never saw: where adaptation has to happen.
 
 # %%
 display(Markdown(viz.markdown_table(study.display_rows(result.table))))
@@ -116,8 +118,8 @@ else:
 # %% [markdown]
 # ## At real scale
 # The same parameter arithmetic on real architectures (formula and counted on the built model),
-# next to the paper's "about 0.1M / 0.04%" at R = 32. In quick mode only the formula rows for
-# BLIP-base are computed (building ViT-B-32 and a BLIP-base-sized model takes a while).
+# next to the paper's "about 0.1M / 0.04%" at R = 32 (the architectures are built without
+# weights, shapes only). Quick mode keeps only the formula rows for BLIP-base.
 
 # %%
 if result.real_scale:

@@ -31,8 +31,8 @@ def _changed(a, b) -> set[str]:
 def _group(name: str) -> str:
     if name.startswith("head."):
         return "head"
-    if name.startswith("model.model.visual."):
-        return "vision"
+    if name.startswith(("model.model.visual.", "model.model.vision_model.", "model.model.visual_projection.")):
+        return "vision"  # open_clip, Hugging Face
     return "scale" if name.endswith("logit_scale") else "text"
 
 
@@ -198,3 +198,20 @@ def test_masking_step_benchmark_runs(tmp_path):
     names = [r["variant"] for r in out["rows"]]
     assert names[0] == "ft" and "mask_fd[cached]" in names and (tmp_path / "b.json").is_file()
     assert out["rows"][0]["ratio_to_ft"] == 1.0
+
+
+@pytest.mark.parametrize("cam_method", ["gradcam", "rollout"])
+def test_masked_distillation_on_a_hugging_face_clip(world, tiny_hf_config, cam_method):
+    hf = load_model(tiny_hf_config)
+    data32 = WorldSplits(world, n_train=8, batch_size=4, image_size=hf.image_size)
+    zs = zero_shot_classifier(hf, data32.classnames)
+    zs.requires_grad_(False)
+    images, labels = data32.train_batch(torch.arange(4))
+    student = frozen_copy(zs)
+    set_trainable(student, ["vision", "head"])
+    _, cam = logits_with_cam(student, images, labels, cam_method)
+    assert torch.allclose(cam, compute_cam(student, images, labels, cam_method), atol=1e-5)
+    cfg = FineTuneConfig(steps=1, mask=MaskSpec(cam_method=cam_method))
+    run = fine_tune("mask_fd", zs, data32, cfg, progress=False)
+    assert {_group(k) for k in _changed(run.classifier, zs)} == {"vision", "head"}
+    assert 0.0 <= run.train.history[0]["masked"] <= 1.0

@@ -1,9 +1,9 @@
 """Study 01 (cam_counterfactual): config errors, the world path end to end, caching, the scale path."""
+import dataclasses
 import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from workbench.studies import cam_counterfactual as study
@@ -75,8 +75,6 @@ def test_rerun_is_cached_and_a_mask_knob_retrains_only_masking(world_result, tin
     again = study.run(cfg, output_dir=tmp_path / "again", progress=False, model=tiny_random)
     assert all(c["cached"] for per_seed in again.cells.values() for c in per_seed.values())
     assert again.table == world_result.table
-    import dataclasses
-
     changed = study.run(dataclasses.replace(cfg, threshold=0.5, methods=("ft", "mask_fd")), output_dir=tmp_path / "t",
                         progress=False, model=tiny_random)
     assert changed.cells["ft"][0]["cached"] and not changed.cells["mask_fd"][0]["cached"]

@@ -19,8 +19,9 @@ Methods (every one trains through `workbench.engine.train` on the same batches):
   `ablation_ranks`;
 * `lora`: peft LoRA on every attention module with its rank matched to the mode-approx adapter's
   parameter count at each R (LoRA cannot go below rank 1: at small R it holds more parameters,
-  which the table shows);
-* `loha`, `lokr`, `vera` (peft, on the MLP linears), `bitfit`, `full_ft`, and `linear_probe`
+  which the table shows), rank-stabilised scaling by default (`lora_rslora`);
+* `loha`, `lokr`, `vera` (peft, on nn.Linear layers: open_clip's MLP, HF CLIP's projections and
+  MLP), `bitfit`, `full_ft`, and `linear_probe`
   (a zero-shot-initialised head on frozen image features: classification only; its retrieval
   would be the zero-shot model's), and `zero_shot` (no training).
 
@@ -107,7 +108,7 @@ class Config:
     # Optimisation: chosen on a validation slice of novel_train (indices >= 1e6, never novel_test)
     # with a partly pretrained tiny-world-clip: at this budget more, smaller steps and a high lr
     # learn the new classes fastest; one lr for every adapter method, so none is tuned against another.
-    steps: int = 50
+    steps: int = 40
     batch_size: int = 32
     lr: float = 1e-2  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
     full_ft_lr: float = 2e-4
@@ -115,14 +116,17 @@ class Config:
     weight_decay: float = 0.05  # the paper's AdamW weight decay
     warmup: float = 0.1
     dropout: float = 0.1  # mode-approx dropout (the authors' 0.1)
+    # LoRA scaled by alpha/sqrt(r), alpha 1 (rank-stabilised LoRA): with alpha/r, alpha = r, the update
+    # grows with r and LoRA at r = 53 diverged at the shared lr on the validation slice
+    lora_rslora: bool = True
     loha_rank: int = 2
     lokr_rank: int = 4
     vera_rank: int = 32
     train_split: str = "novel_train"
     test_split: str = "novel_test"
     heldout_split: str = "heldout"
-    n_eval: int = 300  # test pairs (retrieval set, classification images)
-    n_heldout: int = 300
+    n_eval: int = 250  # test pairs (retrieval set, classification images)
+    n_heldout: int = 200
     keep_rank: int = 8  # the mode-approx cell (R, first seed) whose adapter is kept for the factor figure
     real_scale: str = "counted"  # "counted" (build ViT-B-32 and a BLIP-base-sized model), "formula", "off"
     model_seed: int = 0  # seeds random initialisation when the model has no weights
@@ -320,7 +324,9 @@ def setup_cell(cell: Cell, model: ClipBackend, cfg: Config, classes: Sequence[st
         return Setup(bl.LinearProbeObjective(rep.module), rep.trainable, rep.total, rep.module)
     if cell.method == "vera":  # the seed also draws VeRA's frozen random projections
         rep = bl.apply_vera(model, r=cell.rank, projection_seed=cell.seed)
-    elif cell.method in ("lora", "loha", "lokr"):
+    elif cell.method == "lora":
+        rep = bl.apply_lora(model, r=cell.rank, rslora=cfg.lora_rslora)
+    elif cell.method in ("loha", "lokr"):
         rep = bl.APPLY[cell.method](model, r=cell.rank)
     else:
         rep = bl.APPLY[cell.method](model)
@@ -619,49 +625,59 @@ def findings(result: Result) -> str:
     return " ".join(out)
 
 
+COMPARE = ("acc_test", "acc_novel", "i2t_r1", "t2i_r1")  # the task metrics comparisons count
+
+
 def _rank_findings(result: Result) -> list[str]:
     rows = sorted(result.rows("mode_approx"), key=lambda r: r["rank"])
     if not rows:
         return []
-    curve = ", ".join(f"R={r['rank']} {fmt(r, 'acc_test')}" for r in rows)
+    curve = ", ".join(f"R={r['rank']} {fmt(r, 'acc_novel')}" for r in rows)
     best = max(rows, key=lambda r: r["acc_test"])
-    text = [f"Mode approximation (Tucker core, shared) accuracy by rank: {curve}; best at R={best['rank']} "
-            f"with {best['trainable']:,} trainable parameters ({best['trainable_pct']:.3f}%)."]
+    text = [f"Mode approximation (Tucker core, shared), accuracy on the novel classes' images by rank: {curve}. "
+            f"Best accuracy over all test classes at R={best['rank']}: {fmt(best, 'acc_test')} with "
+            f"{best['trainable']:,} trainable parameters ({best['trainable_pct']:.3f}%)."]
     if len(rows) > 1:
         lo, hi = rows[0], rows[-1]
-        d = _differs(hi, lo, "acc_test", result.config)
-        trend = {1: "rises", -1: "falls", 0: "is flat within noise"}[d]
-        text.append(f"From R={lo['rank']} to R={hi['rank']} accuracy {trend} "
-                    f"({lo['acc_test']:.3f} -> {hi['acc_test']:.3f}); i2t R@1 {fmt(lo, 'i2t_r1')} -> "
-                    f"{fmt(hi, 'i2t_r1')}.")
+        moves = []
+        for m in ("acc_novel", "acc_test", "i2t_r1", "acc_heldout"):
+            d = _differs(hi, lo, m, result.config)
+            moves.append(f"{m} {lo[m]:.3f} -> {hi[m]:.3f} ({ {1: 'up', -1: 'down', 0: 'within noise'}[d] })")
+        text.append(f"From R={lo['rank']} to R={hi['rank']}: " + "; ".join(moves) + ".")
     return text
 
 
 def _lora_findings(result: Result) -> list[str]:
-    wins = {1: [], -1: [], 0: []}
-    over = []
+    """Mode approx vs LoRA at the nearest parameter count, over ranks and the task metrics."""
+    tally = {1: 0, -1: 0, 0: 0}
+    per_rank, over = [], []
     for ma in result.rows("mode_approx"):
         lora = _row(result, "lora", ma.get("lora_rank"))
         if lora is None:
             continue
-        wins[_differs(ma, lora, "acc_test", result.config)].append(ma["rank"])
+        votes = [_differs(ma, lora, m, result.config) for m in COMPARE]
+        for v in votes:
+            tally[v] += 1
+        per_rank.append(f"R={ma['rank']} (LoRA r={lora['rank']}): {votes.count(1)} better, {votes.count(-1)} worse")
         if lora["trainable"] > 1.5 * ma["trainable"]:
             over.append(ma["rank"])
-    if not any(wins.values()):
+    if not per_rank:
         return []
-    text = [f"Against LoRA at the nearest parameter count (accuracy): mode approx better at R={wins[1] or '-'}, "
-            f"worse at R={wins[-1] or '-'}, within noise at R={wins[0] or '-'}."]
-    if wins[1] and not wins[-1]:
-        text.append("That agrees with the paper's claim (mode approximation matches or beats LoRA-style tuning).")
-    elif wins[-1] and not wins[1]:
-        text.append("Unlike the paper's claim, LoRA does better at matched parameters here.")
+    text = [f"Against LoRA at the nearest parameter count, over {', '.join(COMPARE)} (beyond noise): "
+            + "; ".join(per_rank) + "."]
+    total = sum(tally.values())
+    if tally[1] and tally[1] >= max(2 * tally[-1], total / 4):
+        text.append("On balance mode approximation comes out ahead, in line with the paper's claim.")
+    elif tally[-1] and tally[-1] >= max(2 * tally[1], total / 4):
+        text.append("On balance LoRA comes out ahead, unlike the paper's claim that mode approximation matches "
+                    "or beats LoRA-style tuning.")
     else:
-        text.append("Neither is consistently better, so the paper's advantage over LoRA does not show clearly "
+        text.append("Neither comes out ahead on balance: the paper's advantage over LoRA does not show clearly "
                     "at this scale.")
     if over:
-        text.append(f"At R={over} LoRA cannot be made as small (rank 1 already holds "
-                    f"{_row(result, 'lora', 1)['trainable'] if _row(result, 'lora', 1) else '?'} parameters), "
-                    "so there mode approx reaches its numbers with fewer parameters than any LoRA.")
+        smallest = min(r["trainable"] for r in result.rows("lora"))
+        text.append(f"At R={over} LoRA cannot be made as small (its smallest holds {smallest:,} parameters): "
+                    "there mode approximation works with fewer parameters than any LoRA.")
     return text
 
 
@@ -674,9 +690,11 @@ def _ablation_findings(result: Result) -> list[str]:
             ref = _row(result, "mode_approx", row["rank"])
             if ref is None:
                 continue
-            verdict = {1: "helps", -1: "hurts", 0: "changes nothing beyond noise"}[_differs(row, ref, "acc_test", result.config)]
-            text.append(f"At R={row['rank']}, {what} {verdict} ({fmt(row, 'acc_test')} vs "
-                        f"{fmt(ref, 'acc_test')}, {row['trainable']:,} vs {ref['trainable']:,} parameters).")
+            votes = [_differs(row, ref, m, result.config) for m in COMPARE]
+            verdict = (f"is better on {votes.count(1)} and worse on {votes.count(-1)} of the {len(COMPARE)} task "
+                       f"metrics" if any(votes) else "changes nothing beyond noise")
+            text.append(f"At R={row['rank']}, {what} {verdict} (novel-class accuracy {fmt(row, 'acc_novel')} vs "
+                        f"{fmt(ref, 'acc_novel')}; {row['trainable']:,} vs {ref['trainable']:,} parameters).")
     return text
 
 

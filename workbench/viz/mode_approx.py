@@ -45,7 +45,7 @@ def _zero_shot(ax, table: Sequence[dict], metric: str) -> None:
 
 
 def _grid(n: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, np.ndarray]:
-    cols = min(n, 3)
+    cols = 2 if n == 4 else min(n, 3)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
@@ -53,8 +53,8 @@ def _grid(n: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, np.n
     return fig, axes.flat
 
 
-def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = ("acc_test", "i2t_r1", "acc_heldout"),
-                     ) -> Figure:
+def metric_vs_params(table: Sequence[dict],
+                     metrics: Sequence[str] = ("acc_novel", "acc_test", "i2t_r1", "acc_heldout")) -> Figure:
     """One panel per metric: mean ± std over seeds against trainable parameters (log x), every method."""
     fig, axes = _grid(len(metrics))
     methods = list(dict.fromkeys(r["method"] for r in table if r["method"] != "zero_shot"))
@@ -80,7 +80,7 @@ def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = ("acc_test"
     return fig
 
 
-def rank_curve(table: Sequence[dict], metrics: Sequence[str] = ("acc_test", "i2t_r1", "t2i_r1"),
+def rank_curve(table: Sequence[dict], metrics: Sequence[str] = ("acc_novel", "acc_test", "i2t_r1", "acc_heldout"),
                ) -> Figure:
     """Mode approx by rank R (error bars: std over seeds), LoRA at matched parameters, ablations at their R."""
     fig, axes = _grid(len(metrics))

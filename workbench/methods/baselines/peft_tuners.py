@@ -79,15 +79,21 @@ def _check_rank(r: int, name: str = "r") -> None:
 
 def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: float = 0.0,
                targets: Sequence[str] | None = None, towers: Sequence[str] = ("vision", "text"),
-               ) -> TuningReport:
-    """peft LoRA on the attention modules (in place). alpha defaults to r: scaling 1, like mode-approx."""
+               rslora: bool = False) -> TuningReport:
+    """peft LoRA on the attention modules (in place); the update is scaled by alpha / r.
+
+    alpha defaults to r (scaling 1, like mode approximation's scale). `rslora=True` scales by
+    alpha / sqrt(r) instead (rank-stabilised LoRA, Kalajdzievski 2023) with alpha defaulting to 1,
+    so scaling is 1 at r = 1 and the update does not grow with r at a fixed learning rate.
+    """
     from peft import LoraConfig
 
     _check_rank(r)
     names = target_modules(model, targets or LORA_TARGETS[model.kind], towers)
-    alpha = float(r if alpha is None else alpha)
-    _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names))
-    return make_report("lora", model, names, r=r, alpha=alpha, dropout=dropout)
+    alpha = float((1 if rslora else r) if alpha is None else alpha)
+    _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names,
+                              use_rslora=rslora))
+    return make_report("lora", model, names, r=r, alpha=alpha, dropout=dropout, rslora=rslora)
 
 
 def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
