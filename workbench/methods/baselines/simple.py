@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from workbench.engine import Loss
 from workbench.models.base import ClipBackend
-from workbench.models.zero_shot import ZeroShotHead
+from workbench.models.zero_shot import ImageClassifier, ZeroShotHead
 
 from .report import TuningReport, count_all, count_trainable, freeze, make_report
 
@@ -48,29 +48,17 @@ def apply_full_finetune(model: ClipBackend, exclude: Sequence[str] = ()) -> Tuni
     return make_report("full_ft", model, names, exclude=tuple(exclude))
 
 
-class LinearProbe(nn.Module):
+class LinearProbe(ImageClassifier):
     """A frozen image tower and a trainable linear head on its normalised projected features.
 
     The head starts at the zero-shot text embeddings (`init="zero_shot"`, so step 0 is the
     zero-shot classifier, as LP-FT / WiSE-FT start) or at zero (`init="zeros"`, classic LP).
     """
 
-    def __init__(self, model: ClipBackend, head: ZeroShotHead):
-        super().__init__()
-        self.model = model
-        self.head = head
-
-    @property
-    def classnames(self) -> tuple[str, ...]:
-        return self.head.classnames
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, D), no gradient: the tower is frozen."""
         with torch.no_grad():
             return self.model.encode_image(images)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))  # (B, C)
 
     def train(self, mode: bool = True) -> "LinearProbe":
         super().train(mode)
