@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,7 +38,9 @@
 # probe (LP), full fine-tuning (FT), LP-FT, WiSE-FT (weight interpolation of zero-shot and FT),
 # FLYP (contrastive loss on class captions, both towers), FT + feature distillation on clean
 # images (FD), and the paper's masked distillation with the CAM taken from the student every
-# step (the paper's code) or from the frozen teacher once per image (cached).
+# step (the paper's code) or from the frozen teacher once per image (cached), and a variant that
+# distils a random half of each batch (student CAM; not in the paper: it halves the masked
+# student and teacher passes, which puts its step under 2x an FT step).
 #
 # **Scale path.** The same notebook runs any open_clip model on ImageFolder data:
 # `-p model ViT-B-32 -p pretrained /weights/vitb32.pt -p train_dir imagenet/train
@@ -121,7 +128,8 @@ save_figure(fig, out, "training_loss")
 # ## What the CAM costs
 # Seconds per training step (from the training runs) and the ratio to plain FT. The student CAM
 # reuses the clean forward of the CE loss; the cached variant pays a one-off CAM pass of the
-# frozen teacher over the training images and then batches clean and masked images together.
+# frozen teacher over the training images and then batches clean and masked images together;
+# the half-batch variant runs the masked passes on half the images.
 # `benchmarks/bench_masking_step.py` times the steps side by side on one batch.
 
 # %%

@@ -215,3 +215,14 @@ def test_masked_distillation_on_a_hugging_face_clip(world, tiny_hf_config, cam_m
     run = fine_tune("mask_fd", zs, data32, cfg, progress=False)
     assert {_group(k) for k in _changed(run.classifier, zs)} == {"vision", "head"}
     assert 0.0 <= run.train.history[0]["masked"] <= 1.0
+
+
+def test_mask_fd_half_is_mask_fd_distilling_half_of_each_batch(zs, data):
+    import dataclasses
+
+    cfg = FineTuneConfig(steps=2, seed=3)
+    half = fine_tune("mask_fd_half", zs, data, cfg, progress=False).classifier
+    explicit = fine_tune("mask_fd", zs, data, dataclasses.replace(cfg, distill_fraction=0.5), progress=False)
+    full = fine_tune("mask_fd", zs, data, cfg, progress=False).classifier
+    assert _changed(half, explicit.classifier) == set()
+    assert _changed(half, full)  # distilling half the batch is a different step

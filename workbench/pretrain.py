@@ -27,8 +27,8 @@ from workbench.world import EVAL_SPLITS, World, WorldConfig
 class PretrainConfig:
     world_seed: int = 0
     seed: int = 0
-    steps: int = 3000
-    batch_size: int = 128
+    steps: int = 7000
+    batch_size: int = 60  # a multiple of the pretrain split's group (10), so groups stay whole
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup: float = 0.05

@@ -38,7 +38,7 @@ from workbench.world import World, WorldConfig
 from .common import cache_dir, config_hash, output_dir as make_output_dir, write_json_atomic, write_result
 
 STUDY = "cam_counterfactual"
-MASK_METHODS = ("mask_fd", "mask_fd_cached")
+MASK_METHODS = ("mask_fd", "mask_fd_cached", "mask_fd_half")
 _CELL_VERSION = 1
 
 

@@ -34,12 +34,14 @@ class SplitSpec:
     # photographer's roll: same place, same paint, different objects). Over the split, context
     # and colour stay independent of the class; inside a contrastive batch, groups make captions
     # that differ only in the object name, so the shortcut of matching colour and background is
-    # not enough and the model has to learn shape.
+    # not enough and the model has to learn shape. Labels cycle through the split's classes, so a
+    # group as long as the class list holds each class exactly once: no two captions in a group
+    # name the same object, and the contrastive loss sees no false negatives inside it.
     group: int = 1
 
 
 SPLITS: dict[str, SplitSpec] = {
-    "pretrain": SplitSpec("pretrain", "all", "none", "mixed", group=16),
+    "pretrain": SplitSpec("pretrain", "all", "none", "mixed", group=len(PRETRAIN_CLASSES)),
     "heldout": SplitSpec("pretrain", "all", "none", "photo"),  # balanced, never trained on
     "finetune": SplitSpec("pretrain", "seen", "tied", "photo"),
     "id_test": SplitSpec("pretrain", "seen", "tied", "photo"),

@@ -14,6 +14,8 @@ interleaves the four slices; the parameter count is the same).
 
 The authors' code applies dropout after the core (dropout(U(x) @ M)); we follow the
 specification y += V(dropout(U(x)) @ M). Both are the identity in eval mode and merge alike.
+In self-attention q, k and v read the same input through the same U, so they share one U pass
+and one dropout draw (as LoRA on a fused in_proj shares one dropout of x).
 """
 from __future__ import annotations
 
@@ -68,18 +70,26 @@ class ModeFactors(nn.Module):
             return torch.diag_embed(lam)
         return torch.einsum("abk,...k->...ab", self.core, lam)
 
-    def delta(self, x: torch.Tensor, lam: torch.Tensor, d: int, dropout: nn.Module,
-              scale: float) -> torch.Tensor:
-        """Activation-form update: x (..., n_in * d), lam (n_out, n_in, R) -> (..., n_out * d)."""
-        n_out, n_in, _ = lam.shape
-        U, V = self.U[width_key(d)], self.V[width_key(d)]
-        z = dropout(U(x.unflatten(-1, (n_in, d))))  # (..., n_in, R)
-        if self.core is None:  # diagonal core: scale each rank component, sum over input blocks
-            h = torch.einsum("...ia,oia->...oa", z, lam.to(z.dtype))  # (..., n_out, R)
-        else:
-            M = self.mode_matrices(lam).to(z.dtype)  # (n_out, n_in, R, R)
-            h = torch.einsum("...ia,oiab->...ob", z, M)  # (..., n_out, R)
-        return V(h).flatten(-2) * scale  # (..., n_out * d)
+    def core_matrix(self, lam: torch.Tensor) -> torch.Tensor:
+        """Mode vectors (n_out, n_in, R) -> one (n_in * R, n_out * R) matrix: block (i, o) = M[o, i]."""
+        n_out, n_in, R = lam.shape
+        return self.mode_matrices(lam).permute(1, 2, 0, 3).reshape(n_in * R, n_out * R)
+
+    def add_delta(self, y: torch.Tensor, x: torch.Tensor, lam: torch.Tensor, d: int, dropout: nn.Module,
+                  scale: float) -> torch.Tensor:
+        """y + the activation-form update: x (..., n_in * d), y and the result (..., n_out * d).
+
+        Three matmuls, whatever the block layout: U on every d-wide input block, the core
+        matrix across blocks, then V on every output block fused with the add (addmm), the
+        scale folded into V's small weight, so no pass over the activations is spent on it.
+        """
+        n_out, n_in, R = lam.shape
+        U, V = self.U[width_key(d)].weight, self.V[width_key(d)].weight  # (R, d), (d, R)
+        lead = x.shape[:-1]
+        z = dropout(F.linear(x.reshape(-1, d), U)).reshape(-1, n_in * R)  # (N, n_in * R)
+        h = z @ self.core_matrix(lam).to(z.dtype)  # (N, n_out * R)
+        out = torch.addmm(y.reshape(-1, d), h.reshape(-1, R), V.t() * scale)  # (N * n_out, d)
+        return out.reshape(*lead, n_out * d)
 
     def delta_weight(self, lam: torch.Tensor, d: int, scale: float) -> torch.Tensor:
         """Weight-form update (n_out * d, n_in * d): block (o, i) = scale * V @ M[o, i]^T @ U."""
@@ -143,8 +153,8 @@ class _Wrapper(nn.Module):
                 raise
             return getattr(self.base_layer, name)  # weight, bias, embed_dim, ...: like the base layer
 
-    def _update(self, x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-        return self.factors.delta(x, lam, self.width, self.mode_approx_dropout, self.scale)
+    def _add_update(self, y: torch.Tensor, x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        return self.factors.add_delta(y, x, lam, self.width, self.mode_approx_dropout, self.scale)
 
     def _weight(self, lam: torch.Tensor) -> torch.Tensor:
         return self.factors.delta_weight(lam, self.width, self.scale)
@@ -211,7 +221,7 @@ class ModeApproxLinear(_Wrapper):
         if self.merged:
             return y
         if self.mode_approx_lambda is not None:
-            y = y + self._update(x, self.mode_approx_lambda)
+            y = self._add_update(y, x, self.mode_approx_lambda)
         return self.mode_approx_gate(y) if self.mode_approx_gate is not None else y
 
     def delta_weight(self) -> torch.Tensor | None:
@@ -301,7 +311,7 @@ class ModeApproxMultiheadAttention(_Wrapper):
         out, weights = self._attend(q, k, v, attn_mask, key_padding_mask, need_weights, average_attn_weights)
         y = F.linear(out, base.out_proj.weight, base.out_proj.bias)  # (B, L, d)
         if "out" in self.mode_approx_lambda:
-            y = y + self._update(out, self.mode_approx_lambda["out"])
+            y = self._add_update(y, out, self.mode_approx_lambda["out"])
         if self.mode_approx_gate is not None:
             y = self.mode_approx_gate(y)
         if unbatched:
@@ -311,14 +321,21 @@ class ModeApproxMultiheadAttention(_Wrapper):
     def _project(self, query, key, value, self_attn: bool):
         base, d = self.base_layer, self.width
         W, b = base.in_proj_weight, base.in_proj_bias  # (3d, d), (3d,)
+        lam = self.mode_approx_lambda
         if self_attn:  # one fused matmul, as nn.MultiheadAttention does
-            qkv = list(F.linear(query, W, b).chunk(3, dim=-1))
+            qkv = F.linear(query, W, b)  # (B, L, 3d)
+            if all(m in lam for m in QKV):
+                # q, k and v read the same input through the same U: one U pass, one dropout
+                # draw, one core matmul (R -> 3R), one V pass added into the fused projection.
+                modes = torch.cat([lam[m] for m in QKV])  # (3, 1, R): three output blocks
+                return list(self._add_update(qkv, query, modes).chunk(3, dim=-1))
+            qkv = list(qkv.chunk(3, dim=-1))
         else:
             bs = b.chunk(3) if b is not None else (None,) * 3
             qkv = [F.linear(x, w, bb) for x, w, bb in zip((query, key, value), W.chunk(3), bs)]
         for i, (m, x) in enumerate(zip(QKV, (query, key, value))):
-            if m in self.mode_approx_lambda:
-                qkv[i] = qkv[i] + self._update(x, self.mode_approx_lambda[m])
+            if m in lam:
+                qkv[i] = self._add_update(qkv[i].contiguous(), x, lam[m])
         return qkv
 
     def _attend(self, q, k, v, attn_mask, key_padding_mask, need_weights: bool, average: bool):
