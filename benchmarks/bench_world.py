@@ -1,10 +1,10 @@
 """Is the world cheap next to training? A world batch vs one contrastive step, side by side.
 
-    .venv/bin/python benchmarks/bench_world.py [--repeats 20] [--batch-size 128] [--threads N]
+    .venv/bin/python benchmarks/bench_world.py [--repeats 20] [--batch-size N] [--threads N]
 
 Times, in one process and interleaved (so both see the same machine load):
 
-* world batch: `world.batch("pretrain", 128 fresh indices)` -- images, masks, captions --
+* world batch: `world.batch("pretrain", N fresh indices)` (N: the recipe's batch size) -- images, masks, captions --
   plus `model.tokenize(captions)`, i.e. everything a training step needs from the data side;
 * train step: one contrastive step of tiny-world-clip on such a batch: forward, backward,
   AdamW step (the architecture's cost; the weights do not matter, so a random init is used).
@@ -27,6 +27,7 @@ import torch
 
 from workbench.methods.contrastive import ContrastiveObjective
 from workbench.models import build_tiny
+from workbench.pretrain import PretrainConfig
 from workbench.world import World, WorldConfig
 
 TARGET = 0.10
@@ -39,7 +40,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure(repeats: int = 20, warmup: int = 3, batch_size: int = 128, seed: int = 0) -> dict:
+def measure(repeats: int = 20, warmup: int = 3, batch_size: int = PretrainConfig.batch_size, seed: int = 0) -> dict:
     """Median seconds of each side over `repeats` interleaved rounds after `warmup` rounds."""
     torch.manual_seed(seed)
     world = World(WorldConfig(seed=0))
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size,
+                   help="default: the pretraining recipe's batch size")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
