@@ -5,6 +5,7 @@ so nn.MultiheadAttention takes its regular path: its no-grad fast path differs f
 one by ~1e-6 by itself, which would blur a 1e-6 comparison.
 """
 import copy
+import json
 import re
 from contextlib import contextmanager
 
@@ -367,3 +368,21 @@ def test_mlp_not_multiple_of_width_is_a_clear_error():
     with pytest.raises(ValueError, match=r"fc1 is 100x64, not a multiple of the tower width 64"):
         inject_mode_approx(model, ModeApproxConfig(rank=2))
     inject_mode_approx(model, ModeApproxConfig(rank=2, targets=("attn", "text:mlp")))  # fine without it
+
+
+def test_adapter_step_benchmark_runs(tmp_path):
+    """The benchmark script stays runnable (a smoke run on 4 images; timings are not checked)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_adapter_step.py"
+    spec = importlib.util.spec_from_file_location("bench_adapter_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out_file = tmp_path / "b.json"
+    assert bench.main(["--batch-size", "4", "--repeats", "1", "--warmup", "0", "--ranks", "2", "--no-profile",
+                       "--out", str(out_file)]) == 0
+    row = json.loads(out_file.read_text())["ranks"][0]
+    assert row["rank"] == 2 and 0 < row["attn_only_params"] < row["mode_approx_params"]
+    assert set(row["train_step_seconds"]) == {"mode_approx", "lora", "mode_approx_no_dropout",
+                                              "mode_approx_attn_only"}

@@ -79,16 +79,23 @@ class ModeFactors(nn.Module):
                   scale: float) -> torch.Tensor:
         """y + the activation-form update: x (..., n_in * d), y and the result (..., n_out * d).
 
-        Three matmuls, whatever the block layout: U on every d-wide input block, the core
-        matrix across blocks, then V on every output block fused with the add (addmm), the
-        scale folded into V's small weight, so no pass over the activations is spent on it.
+        U runs on every d-wide input block; the product with V is fused with the add (addmm),
+        the scale folded into V's small weight, so no extra pass over the activations is spent.
+        With one input block (attention, fused q/k/v, MLP up-projection) the core is folded into
+        V too: one (R, n_out * d) matrix, two matmuls per update. With several input blocks (MLP
+        down-projection) the core matmul mixes the blocks first, then V.
         """
         n_out, n_in, R = lam.shape
         U, V = self.U[width_key(d)].weight, self.V[width_key(d)].weight  # (R, d), (d, R)
         lead = x.shape[:-1]
         z = dropout(F.linear(x.reshape(-1, d), U)).reshape(-1, n_in * R)  # (N, n_in * R)
-        h = z @ self.core_matrix(lam).to(z.dtype)  # (N, n_out * R)
-        out = torch.addmm(y.reshape(-1, d), h.reshape(-1, R), V.t() * scale)  # (N * n_out, d)
+        if n_in == 1:
+            M = self.mode_matrices(lam[:, 0]).to(z.dtype)  # (n_out, R, R)
+            W = torch.einsum("oab,db->aod", M, V * scale).reshape(R, n_out * d)
+            out = torch.addmm(y.reshape(-1, n_out * d), z, W)  # (N, n_out * d)
+        else:
+            h = z @ self.core_matrix(lam).to(z.dtype)  # (N, n_out * R)
+            out = torch.addmm(y.reshape(-1, d), h.reshape(-1, R), V.t() * scale)  # (N * n_out, d)
         return out.reshape(*lead, n_out * d)
 
     def delta_weight(self, lam: torch.Tensor, d: int, scale: float) -> torch.Tensor:
