@@ -28,12 +28,15 @@
 # where $g$ is the projected image embedding before normalisation. **Does masking keep the
 # pretrained model's OOD accuracy while the task is learned, here, at workbench scale?**
 #
-# **Setup.** The world's `finetune` split ties every class to its own context with p = 0.95;
+# **Setup.** Fine-tuning happens in a shifted domain, as in the paper (web-pretrained CLIP, then
+# ImageNet): the world's contexts at twice the contrast the model was pretrained on
+# (`backdrop_contrast` 0.7 vs 0.35), where tiny-world-clip's zero-shot accuracy drops from ~97% to
+# ~74%. The world's `finetune` split ties every class to its own context with p = 0.95;
 # `id_test` keeps the tie, `ood_flipped` breaks it (every object on another seen context),
 # `ood_unseen` uses contexts never seen in fine-tuning, `ood_style` draws sketches. Every method
 # starts from the same zero-shot classifier (the image tower + a head from the class prompts'
 # text embeddings) and trains through the one engine with the **same optimisation**: AdamW
-# (wd 0.1), cosine schedule with 5% warm-up, grad clip 1.0, **lr 1e-4** for every method, batch
+# (wd 0.1), cosine schedule with 5% warm-up, grad clip 1.0, **lr 3e-4** for every method (the lr at which plain FT shows the premise; see the study's `Config`), batch
 # 64, no augmentation (printed below from the config actually used). Methods: zero-shot, linear
 # probe (LP), full fine-tuning (FT), LP-FT, WiSE-FT (weight interpolation of zero-shot and FT),
 # FLYP (contrastive loss on class captions, both towers), FT + feature distillation on clean
@@ -63,6 +66,7 @@ threshold = 0.3
 mask_kind = "object"
 fill = "single"
 cam_method = "rollout"
+backdrop_contrast = 0.7  # the fine-tuning domain's context contrast (pretraining: 0.35)
 train_dir = None
 id_test_dir = None
 ood_dirs = None
@@ -86,7 +90,8 @@ out = make_output_dir(output_dir, study.STUDY)
 sizes = dict(seeds=seeds, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
              methods=methods)
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, w=w, threshold=threshold,
-                          mask_kind=mask_kind, fill=fill, cam_method=cam_method, train_dir=train_dir,
+                          mask_kind=mask_kind, fill=fill, cam_method=cam_method,
+                          backdrop_contrast=backdrop_contrast, train_dir=train_dir,
                           id_test_dir=id_test_dir, ood_dirs=ood_dirs,
                           **{k: v for k, v in sizes.items() if v is not None})
 display(Markdown(

@@ -1,6 +1,8 @@
 """The world's splits as a classification data source: `finetune` to train, ID and OOD splits to test."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from typing import Iterator, Sequence
 
 import torch
@@ -90,8 +92,6 @@ class WorldSplits(ClassificationData):
             yield data.images[start:start + batch_size], data.labels[start:start + batch_size]
 
     def fingerprint(self) -> dict:
-        cfg = self.world.config
-        return {**super().fingerprint(), "world": {"seed": cfg.seed, "image_size": cfg.image_size,
-                                                    "p_tie": cfg.p_tie, "sketch_share": cfg.sketch_share,
-                                                    "size_range": list(cfg.size_range)},
+        world = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.world.config).items()}
+        return {**super().fingerprint(), "world": world,
                 "train_split": self.train_split}

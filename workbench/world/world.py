@@ -78,6 +78,9 @@ class WorldConfig:
     def __post_init__(self):
         if not 0.0 <= self.p_tie <= 1.0:
             raise ValueError(f"p_tie={self.p_tie!r} is outside [0, 1]: it is a probability")
+        if not 0.0 <= self.backdrop_contrast <= 1.0:
+            raise ValueError(f"backdrop_contrast={self.backdrop_contrast!r} is outside [0, 1] "
+                             "(0: flat backdrop, 1: the texture at full contrast)")
         if not 0.0 <= self.sketch_share <= 1.0:
             raise ValueError(f"sketch_share={self.sketch_share!r} is outside [0, 1]")
         if self.image_size < 16:
