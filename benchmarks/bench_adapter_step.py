@@ -105,8 +105,7 @@ def _variants(base, rank: int) -> dict:
     lora = copy.deepcopy(base)
     lora_rep = apply_lora(lora, r=match.rank)
     return {"mode_approx": ma, "merged": merged, "lora": lora, "no_dropout": no_dropout, "attn_only": attn_only,
-            "attn_params": attn_rep.trainable_params,
-            "ma_params": rep.trainable_params,
+            "ma_params": rep.trainable_params, "attn_params": attn_rep.trainable_params,
             "lora_rank": match.rank, "lora_params": lora_rep.trainable}
 
 
@@ -120,7 +119,8 @@ def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dic
                       "unmerged": _infer(v["mode_approx"], batch)}, repeats, warmup)
     return {
         "rank": rank, "mode_approx_params": v["ma_params"], "lora_rank": v["lora_rank"],
-        "lora_params": v["lora_params"], "attn_only_params": v["attn_params"], "train_step_seconds": train, "inference_seconds": infer,
+        "lora_params": v["lora_params"], "attn_only_params": v["attn_params"],
+        "train_step_seconds": train, "inference_seconds": infer,
         "ratio_step_mode_approx_over_lora": train["mode_approx"] / train["lora"],
         "ratio_step_no_dropout_over_lora": train["mode_approx_no_dropout"] / train["lora"],
         "ratio_step_attn_only_over_lora": train["mode_approx_attn_only"] / train["lora"],
@@ -149,15 +149,15 @@ def report(res: dict) -> str:
     lines = [f"{res['model']}, batch {res['batch_size']}, {res['repeats']} repeats after {res['warmup']} warm-up, "
              f"{res['torch_threads']} torch threads, load average {res['load_average']}",
              f"{'R':>3} {'MA params':>10} {'LoRA r':>6} {'LoRA params':>11} | {'MA step ms':>10} "
-             f"{'LoRA step ms':>12} {'MA/LoRA':>8} {'p=0 /LoRA':>9} {'attn /LoRA':>10} | {'base ms':>8} {'merged ms':>9} {'unmerged ms':>11} "
+             f"{'LoRA step ms':>12} {'MA/LoRA':>8} {'p=0 /LoRA':>9} {'attn /LoRA':>10} | "
+             f"{'base ms':>8} {'merged ms':>9} {'unmerged ms':>11} "
              f"{'merged/base':>11} {'unmerged/base':>13}"]
     for r in res["ranks"]:
         t, i = r["train_step_seconds"], r["inference_seconds"]
         lines.append(f"{r['rank']:>3} {r['mode_approx_params']:>10,} {r['lora_rank']:>6} {r['lora_params']:>11,} | "
                      f"{1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora']:>12.1f} "
                      f"{r['ratio_step_mode_approx_over_lora']:>8.2f} {r['ratio_step_no_dropout_over_lora']:>9.2f} "
-                     f"{r['ratio_step_attn_only_over_lora']:>10.2f} | "
-                     f"{1e3 * i['base']:>8.1f} "
+                     f"{r['ratio_step_attn_only_over_lora']:>10.2f} | {1e3 * i['base']:>8.1f} "
                      f"{1e3 * i['merged']:>9.1f} {1e3 * i['unmerged']:>11.1f} "
                      f"{r['ratio_merged_over_base']:>11.2f} {r['ratio_unmerged_over_base']:>13.2f}")
     lines.append(f"targets: MA/LoRA step <= {STEP_TARGET}, merged/base ~ 1.0 (<= {MERGED_TARGET})")

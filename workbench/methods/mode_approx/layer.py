@@ -342,7 +342,7 @@ class ModeApproxMultiheadAttention(_Wrapper):
             qkv = [F.linear(x, w, bb) for x, w, bb in zip((query, key, value), W.chunk(3), bs)]
         for i, (m, x) in enumerate(zip(QKV, (query, key, value))):
             if m in lam:
-                qkv[i] = self._add_update(qkv[i].contiguous(), x, lam[m])
+                qkv[i] = self._add_update(qkv[i], x, lam[m])
         return qkv
 
     def _attend(self, q, k, v, attn_mask, key_padding_mask, need_weights: bool, average: bool):
