@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -61,7 +66,7 @@ from IPython.display import Markdown, display
 
 from workbench import viz
 from workbench.studies import world_and_model as study
-from workbench.studies.common import save_figure
+from workbench.studies.kit import save_figure
 from workbench.world import World, WorldConfig
 
 out = study.output_folder(output_dir)

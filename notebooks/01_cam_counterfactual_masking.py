@@ -81,12 +81,13 @@ from workbench.eval.localization import localization_table
 from workbench.methods.cam import counterfactual, predict_probs
 from workbench.models.real_photo import photo_counterfactuals
 from workbench.studies import cam_counterfactual as study
-from workbench.studies.common import output_dir as make_output_dir, save_figure
+from workbench.studies import kit
+from workbench.studies.kit import save_figure
 from workbench.viz import cam as cam_viz
 from workbench.viz import robust_ft as rviz
 from workbench.viz.world import markdown_table
 
-out = make_output_dir(output_dir, study.STUDY)
+out = kit.output_dir(output_dir, study.STUDY)
 sizes = dict(seeds=seeds, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
              methods=methods)
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, w=w, threshold=threshold,
@@ -126,7 +127,7 @@ fig = rviz.split_bars(result.table, splits)
 save_figure(fig, out, "accuracy_per_split")
 
 # %%
-fig = rviz.training_curves({m: c for m, c in result.cells.items() if m not in ("zeroshot", "wise_ft")})
+fig = rviz.training_curves({m: c for m, c in result.cells.items() if m not in ("zero_shot", "wise_ft")})
 save_figure(fig, out, "training_loss")
 
 # %% [markdown]
@@ -161,7 +162,7 @@ save_figure(fig, out, "cam_gallery")
 # map spreads onto the background.
 
 # %%
-models = {m: result.load_classifier(m) for m in ("zeroshot", "ft", "mask_fd")}
+models = {m: result.load_classifier(m) for m in ("zero_shot", "full_ft", "mask_fd")}
 models = {m: c for m, c in models.items() if c is not None}
 per_model = {m: study.cam_maps(c, images, labels, ("rollout",))["rollout"] for m, c in models.items()}
 fig = cam_viz.cam_gallery(images, per_model, row_titles=names)
@@ -181,7 +182,7 @@ if cfg.uses_world:
     loc_rows = localization_table(zs, world, "ood_flipped", n=n_loc, methods=study.gallery_methods(zs, quick),
                                   progress=False)
     for m, c in models.items():
-        if m != "zeroshot":
+        if m != "zero_shot":
             loc_rows += [{**r, "method": f"{r['method']} ({m})"}
                          for r in localization_table(c, world, "ood_flipped", n=n_loc,
                                                      methods=("gradcam", "rollout"), progress=False)
@@ -232,11 +233,11 @@ result.write()  # lists the figures saved above in result.json
 
 # %%
 table = {r["method"]: r for r in result.table}
-assert set(table) == {"zeroshot", *cfg.methods}, sorted(table)
+assert set(table) == {"zero_shot", *cfg.methods}, sorted(table)
 assert all(0.0 <= r[s] <= 1.0 for r in result.table for s in splits), "accuracies outside [0, 1]"
 assert all(r["seconds_per_step"] > 0 for r in result.cost), result.cost
 assert result.findings and (out / "result.json").is_file()
 assert len(list((out / "figures").glob("*.png"))) >= 7
 assert not cfg.uses_world or loc_rows, "the localisation table is empty"
-if cfg.uses_world and not quick and "ft" in cfg.methods:
+if cfg.uses_world and not quick and "full_ft" in cfg.methods:
     assert result.premise["holds"], f"the premise does not hold in this setup: {result.premise}"

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,7 +58,7 @@ from IPython.display import Markdown, display
 
 from workbench import viz
 from workbench.studies import cp_rank_ablation as study
-from workbench.studies.common import save_figure
+from workbench.studies.kit import save_figure
 from workbench.viz import mode_approx as mviz
 
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, ranks=ranks, seeds=seeds,
@@ -140,14 +145,15 @@ result.write()  # rewrite result.json so that it lists the figures saved above
 figures = ["metric_vs_params", "rank_curve"] + (["factors", "mode_vectors"] if result.factors else [])
 assert all((out / "figures" / f"{name}.png").is_file() for name in figures), figures
 assert (out / "result.json").is_file()
-assert {r["id"] for r in result.cells} == {c.id for c in study.plan_cells(cfg, study.load_base(cfg))}
+planned = study.plan_cells(cfg, study.load_base(cfg))
+assert [(r["method"], r["setting"], r["seed"]) for r in result.rows] == [(c.method, c.setting, c.seed) for c in planned]
 for row in result.table:
     for m in study.METRICS:
         assert row[m] is None or 0.0 <= row[m] <= 1.0, (row["method"], m, row[m])
     assert row["method"] == "zero_shot" or row["trainable"] > 0, row
 if "mode_approx" in cfg.methods:
-    assert sorted(r["rank"] for r in result.rows("mode_approx")) == sorted(cfg.ranks)
+    assert sorted(r["rank"] for r in result.of("mode_approx")) == sorted(cfg.ranks)
     assert result.factors is not None or cfg.keep_rank not in cfg.ranks
 if "lora" in cfg.methods and "mode_approx" in cfg.methods:
-    assert {R for r in result.rows("lora") for R in r["matches_R"]} == set(cfg.ranks)
+    assert {R for r in result.of("lora") for R in r["matches_R"]} == set(cfg.ranks)
 print("all checks passed")

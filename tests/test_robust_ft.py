@@ -88,7 +88,7 @@ def test_set_trainable_parts_partition_the_model(zs, tiny_hf_config):
 CFG = FineTuneConfig(steps=2, lr=1e-3, log_every=1)
 
 
-@pytest.mark.parametrize("method,parts", [("lp", {"head"}), ("ft", {"vision", "head"}), ("fd", {"vision", "head"}),
+@pytest.mark.parametrize("method,parts", [("linear_probe", {"head"}), ("full_ft", {"vision", "head"}), ("fd", {"vision", "head"}),
                                           ("mask_fd", {"vision", "head"}), ("flyp", {"vision", "text", "head"})])
 def test_each_method_trains_only_its_parts(zs, data, method, parts):
     before = {k: v.clone() for k, v in zs.state_dict().items()}
@@ -102,7 +102,7 @@ def test_each_method_trains_only_its_parts(zs, data, method, parts):
 
 
 def test_lp_ft_starts_from_the_probe_and_same_seed_same_numbers(zs, data):
-    lp = fine_tune("lp", zs, data, CFG, progress=False).classifier
+    lp = fine_tune("linear_probe", zs, data, CFG, progress=False).classifier
     start = fine_tune("lp_ft", zs, data, FineTuneConfig(steps=0), init=lp, progress=False).classifier
     assert torch.equal(start.head.weight, lp.head.weight) and not torch.equal(lp.head.weight, zs.head.weight)
     a = fine_tune("lp_ft", zs, data, CFG, init=lp, progress=False)
@@ -174,15 +174,15 @@ def test_bad_input_names_the_value(zs, data, world):
     with pytest.raises(ValueError, match="teacher_cams"):
         fine_tune("mask_fd_cached", zs, data, CFG)
     with pytest.raises(ValueError, match="32px"):
-        fine_tune("ft", zs, WorldSplits(world, n_train=8, batch_size=4, image_size=32), CFG)
+        fine_tune("full_ft", zs, WorldSplits(world, n_train=8, batch_size=4, image_size=32), CFG)
     for kwargs, match in [({"threshold": 1.0}, "threshold=1.0"), ({"kind": "blob"}, "'blob'"),
                           ({"fill": "black"}, "'black'"), ({"cam_method": "ScoreCAM"}, "'ScoreCAM'")]:
         with pytest.raises(ValueError, match=match):
             MaskSpec(**kwargs)
     with pytest.raises(ValueError, match="distill_fraction=0"):
         MaskDistillObjective(zs, zs, distill_fraction=0)
-    assert with_dependencies(["wise_ft", "lp_ft"]) == ("ft", "wise_ft", "lp", "lp_ft")
-    assert set(METHOD_NAMES) >= {"zeroshot", "lp", "ft", "lp_ft", "wise_ft", "flyp", "fd", "mask_fd"}
+    assert with_dependencies(["wise_ft", "lp_ft"]) == ("full_ft", "wise_ft", "linear_probe", "lp_ft")
+    assert set(METHOD_NAMES) >= {"zero_shot", "linear_probe", "full_ft", "lp_ft", "wise_ft", "flyp", "fd", "mask_fd"}
 
 
 def test_masking_step_benchmark_runs(tmp_path):
@@ -197,7 +197,7 @@ def test_masking_step_benchmark_runs(tmp_path):
     out = bench.main(["--batch", "4", "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "b.json")])
     names = [r["variant"] for r in out["rows"]]
     assert names[0] == "ft" and "mask_fd[cached]" in names and (tmp_path / "b.json").is_file()
-    assert out["rows"][0]["ratio_to_ft"] == 1.0
+    assert all(r["seconds_per_step"] > 0 for r in out["rows"])
 
 
 @pytest.mark.parametrize("cam_method", ["gradcam", "rollout"])

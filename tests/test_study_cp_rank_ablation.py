@@ -5,7 +5,10 @@ import statistics
 import pytest
 import torch
 
+from workbench.methods.baselines import lora_param_count
 from workbench.studies import cp_rank_ablation as s
+from workbench.studies import kit
+from workbench.studies.cp_rank_ablation.cells import mode_approx_budget
 
 SMALL = dict(ranks=(2,), seeds=(0,), methods=("zero_shot", "mode_approx", "lora", "linear_probe"), steps=2,
              batch_size=8, n_eval=16, n_heldout=10, keep_rank=2, real_scale="off")
@@ -37,7 +40,7 @@ def test_sweep_is_resumable(tiny_random, sweep, monkeypatch):
     assert second.trained == [] and set(second.cached) == ids  # a second run trains nothing
     assert second.table == first.table
     # losing one finished cell retrains that cell only
-    folder = next(p for p in (root / "cache").glob("cp_rank_ablation/*") if p.is_dir())
+    folder = s.cell_cache(cfg, tiny_random).folder
     (folder / "lora-r1-s0.json").unlink()
     third = s.run(cfg, output_dir=root / "c", model=tiny_random, progress=False)
     assert third.trained == ["lora-r1-s0"]
@@ -50,8 +53,8 @@ def test_rows_hold_exact_counts_and_bounded_metrics(tiny_random, sweep):
     cfg, result, _ = sweep
     rows = {r["method"]: r for r in result.table}
     assert rows["zero_shot"]["trainable"] == 0
-    assert rows["mode_approx"]["trainable"] == s.mode_approx_budget(tiny_random, 2, cfg)
-    assert rows["lora"]["trainable"] == s.bl.lora_param_count(tiny_random, rows["lora"]["rank"])
+    assert rows["mode_approx"]["trainable"] == mode_approx_budget(tiny_random, 2, cfg)
+    assert rows["lora"]["trainable"] == lora_param_count(tiny_random, rows["lora"]["rank"])
     assert rows["lora"]["matches_R"] == [2] and rows["mode_approx"]["lora_rank"] == rows["lora"]["rank"]
     assert rows["linear_probe"]["trainable"] == 14 * tiny_random.embed_dim
     assert rows["linear_probe"]["i2t_r1"] is None  # classification only
@@ -66,7 +69,7 @@ def test_rows_hold_exact_counts_and_bounded_metrics(tiny_random, sweep):
 def test_same_seed_same_numbers(tiny_random, world):
     cfg = s.Config(**{**SMALL, "n_eval": 8, "n_heldout": 8})
     data = s.eval_data(cfg, world)
-    cell = s.Cell("mode_approx", 2, 0)
+    cell = kit.Cell("mode_approx", 2, 0)
     a = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
     b = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
     assert {m: a[m] for m in s.METRICS} == {m: b[m] for m in s.METRICS}
@@ -76,7 +79,7 @@ def test_same_seed_same_numbers(tiny_random, world):
 def test_lora_cells_are_deduplicated(tiny_random):
     cfg = s.Config(ranks=(1, 2, 4, 8, 64), seeds=(0, 1), methods=("mode_approx", "lora"))
     cells = s.plan_cells(cfg, tiny_random)
-    lora = sorted({c.rank for c in cells if c.method == "lora"})
+    lora = sorted({c.setting for c in cells if c.method == "lora"})
     matched = s.lora_matches(cfg, tiny_random)
     assert lora == sorted({m.rank for m in matched.values()})
     assert len(lora) < len(cfg.ranks)  # small R all need LoRA rank 1
@@ -84,13 +87,16 @@ def test_lora_cells_are_deduplicated(tiny_random):
 
 
 def test_summary_mean_and_std():
-    rows = [{"method": "bitfit", "rank": None, "seed": k, "trainable": 10, "total": 100, "train_seconds": 1.0,
+    rows = [{"method": "bitfit", "setting": None, "seed": k, "trainable": 10, "total": 100, "train_seconds": 1.0,
              **{m: v for m in s.METRICS}} for k, v in enumerate((0.2, 0.4, 0.9))]
     rows[0]["i2t_r1"] = None
     [row] = s.summarise(rows, s.Config(methods=("bitfit",), seeds=(0, 1, 2)), model=None)
     assert row["acc_test"] == pytest.approx(statistics.fmean([0.2, 0.4, 0.9]), abs=1e-4)
     assert row["acc_test_std"] == pytest.approx(statistics.stdev([0.2, 0.4, 0.9]), abs=1e-4)
     assert row["i2t_r1"] == pytest.approx(0.65, abs=1e-4) and row["seeds"] == 3
+    lo, hi = row["acc_test_ci"]  # the 95% t-interval of the mean over the 3 seeds
+    assert lo < row["acc_test"] < hi and hi - lo == pytest.approx(2 * 4.302653 * row["acc_test_std"] / 3 ** 0.5,
+                                                                  rel=1e-5)
 
 
 def test_cache_follows_the_weights(tiny_random, cache):
@@ -100,12 +106,12 @@ def test_cache_follows_the_weights(tiny_random, cache):
     other = copy.deepcopy(tiny_random)
     with torch.no_grad():
         other.model.logit_scale.add_(0.01)
-    assert s.cell_folder(cfg, tiny_random) != s.cell_folder(cfg, other)
-    assert s.cell_folder(cfg, tiny_random) == s.cell_folder(s.Config(**{**SMALL, "ranks": (2, 4)}), tiny_random)
+    assert s.cell_cache(cfg, tiny_random).key != s.cell_cache(cfg, other).key
+    assert s.cell_cache(cfg, tiny_random).key == s.cell_cache(s.Config(**{**SMALL, "ranks": (2, 4)}), tiny_random).key
 
 
 def test_bad_config_is_named():
-    with pytest.raises(ValueError, match="unknown \\['dora'\\]"):
+    with pytest.raises(ValueError, match="unknown 'dora'; accepted: zero_shot, mode_approx"):
         s.Config(methods=("dora",))
     with pytest.raises(ValueError, match="ranks=.*positive"):
         s.Config(ranks=(0, 2))

@@ -8,7 +8,7 @@ Layout of one run (nothing earlier is ever overwritten: every run gets a new fol
     runs/<YYYYmmdd-HHMMSS>[-n]/
       summary.md  summary.html  summary.json
       <stem>/<stem>.ipynb          the executed copy, with outputs
-      <stem>/result.json           written by the study (workbench.studies.common.write_result)
+      <stem>/result.json           written by the study (workbench.studies.kit.Result.write)
       <stem>/figures/*.png         written by save_figure
 
 Each notebook gets the parameters `output_dir` (absolute path of its folder, as str) and `quick`
@@ -241,10 +241,15 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from workbench.studies.kit.cells import HEADLESS_ENV
+
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{path.stem}.ipynb"
     res = NotebookResult(path.stem, "ok", 0.0, out_dir, parameters=dict(parameters))
     t0 = time.perf_counter()
+    headless = os.environ.get(HEADLESS_ENV)
+    if progress:  # the kernel inherits it: the study kit then prints a line per finished cell to this terminal
+        os.environ[HEADLESS_ENV] = "1"
     try:
         papermill.execute_notebook(
             str(path), str(executed), parameters=parameters, kernel_name="python3", language="python",
@@ -261,6 +266,11 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     except Exception as e:  # kernel died, timeout, unreadable notebook: still a per-notebook failure
         res.status = "failed"
         res.error = f"{type(e).__name__}: {e}"
+    finally:
+        if headless is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = headless
     res.seconds = time.perf_counter() - t0
     res.result = _read_result(out_dir, res)
     res.figures = sorted((out_dir / "figures").glob("*.png"))

@@ -35,3 +35,20 @@ def canonical(result: dict) -> dict:
                  "per_class_heldout": result["tables"]["per_class_heldout"],
                  "confusion_ood_flipped": result["tables"]["confusion_ood_flipped"]}
     return {"cells": cells, "study": study}
+
+
+def assert_matches_reference(study_id: str, result: dict) -> None:
+    """Every cell and study-level number of the reference is in `result` with exactly its value."""
+    import json
+    from pathlib import Path
+
+    want = json.loads((Path(__file__).parent / "quick_metrics.json").read_text())[study_id]
+    got = canonical(result)
+    assert sorted(got["cells"]) == sorted(want["cells"]), "the grid of cells changed"
+    for key, ref in want["cells"].items():
+        cell = got["cells"][key]
+        missing = sorted(set(ref) - set(cell))
+        assert not missing, f"{key}: metrics {missing} are gone"
+        diff = {k: (cell[k], v) for k, v in ref.items() if cell[k] != v}
+        assert not diff, f"{key}: (now, before) {diff}"
+    assert got["study"] == want["study"]

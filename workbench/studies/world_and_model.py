@@ -16,22 +16,21 @@ notebook redraws without re-evaluating.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from workbench.engine import save_atomic
 from workbench.eval import predict
 from workbench.models import TINY_DIR, TINY_NAME, ClipBackend, ImageClassifier, load_model
 from workbench.world import EVAL_SPLITS, SPLITS, World, WorldConfig
 
-from .common import cache_dir, config_hash, output_dir, write_result
+from . import kit
 
 STUDY = "world_and_model"
 QUICK_N_EVAL = 200
@@ -63,6 +62,7 @@ class Config:
     splits: tuple[str, ...] = EVAL_SPLITS
     seed: int = 0  # seeds random initialisation (open_clip names without weights)
     batch_size: int = 250
+    device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
         if isinstance(self.splits, str):
@@ -83,11 +83,10 @@ class Config:
         return dataclasses.replace(cfg, n_eval=min(cfg.n_eval, QUICK_N_EVAL)) if quick else cfg
 
 
-@dataclass
-class Result:
+@dataclass(kw_only=True)
+class Result(kit.Result):
     """Zero-shot accuracy per split, per-class accuracy on heldout, confusion on ood_flipped."""
 
-    config: Config
     model_name: str
     accuracy: dict[str, float]  # split -> top-1 zero-shot accuracy in [0, 1]
     chance: dict[str, float]  # split -> 1 / number of classes the split draws from
@@ -96,10 +95,7 @@ class Result:
     confusion_classes: tuple[str, ...]
     reference: dict[str, float] | None  # data/tiny-world-clip/metrics.json, for the shipped tiny model
     reference_n: int | None
-    table: list[dict]  # one row per split
-    findings: str
-    output_dir: Path
-    seconds: float
+    table: list[dict] = field(default_factory=list)  # one row per split
     cached: bool = False
 
     def confusion_rows(self) -> list[dict]:
@@ -109,15 +105,13 @@ class Result:
 
     def write(self) -> Path:
         """(Re)write result.json; call again after saving figures so it lists them."""
-        return write_result(
-            self.output_dir, STUDY, self.config,
-            metrics={"zero_shot_accuracy": self.accuracy, "chance": self.chance,
-                     "reference_zero_shot_accuracy": self.reference, "reference_n": self.reference_n,
-                     "model": self.model_name, "cached": self.cached},
-            tables={"accuracy_per_split": self.table,
-                    "per_class_heldout": [{"class": c, "accuracy": a} for c, a in self.per_class.items()],
-                    "confusion_ood_flipped": self.confusion_rows()},
-            findings=self.findings, seconds=self.seconds)
+        self.metrics = {"zero_shot_accuracy": self.accuracy, "chance": self.chance,
+                        "reference_zero_shot_accuracy": self.reference, "reference_n": self.reference_n,
+                        "model": self.model_name, "cached": self.cached}
+        self.tables = {"accuracy_per_split": self.table,
+                       "per_class_heldout": [{"class": c, "accuracy": a} for c, a in self.per_class.items()],
+                       "confusion_ood_flipped": self.confusion_rows()}
+        return super().write()
 
 
 # ---------------------------------------------------------------------------- model and cache
@@ -127,18 +121,15 @@ def build_model(cfg: Config, device: str | torch.device = "cpu") -> ClipBackend:
     return load_model(cfg.model, pretrained=cfg.pretrained, device=device)
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of every parameter and buffer: the cache must not outlive a change of weights."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+CACHE_SKIP = ("device",)  # every other field decides the predictions; the device type is keyed instead
+CACHE_VERSION = 2
 
 
-def _cache_file(cfg: Config, fingerprint: str) -> Path:
-    key = config_hash({"config": dataclasses.asdict(cfg), "weights": fingerprint, "v": 1})
-    return cache_dir(STUDY) / f"{key}.pt"
+def cell_cache(cfg: Config, model: ClipBackend, enabled: bool = True) -> kit.CellCache:
+    """The predictions' cache: the whole config, the weights and the device type decide them."""
+    device = next(model.parameters()).device
+    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(model), data=device.type,
+                         version=CACHE_VERSION, enabled=enabled)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -187,46 +178,39 @@ def tiny_reference(cfg: Config) -> tuple[dict[str, float] | None, int | None]:
 
 # ---------------------------------------------------------------------------- run
 def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
-        use_cache: bool = True, device: str | torch.device = "cpu") -> Result:
+        use_cache: bool = True) -> Result:
     """Evaluate `cfg.model` zero-shot and write result.json.
 
     `model`: an already loaded model to evaluate instead of loading `cfg.model` (then the shipped
-    tiny-world-clip numbers are not shown next to it). `device`: where a loaded model runs.
+    tiny-world-clip numbers are not shown next to it).
     """
     cfg = cfg or Config()
     t0 = time.perf_counter()
-    out = output_folder(output_dir)
+    out = kit.output_dir(output_dir, STUDY)
     model_given = model is not None
-    model = model if model_given else build_model(cfg, device)
+    model = model if model_given else build_model(cfg, kit.device(cfg.device))
     world = World(WorldConfig(seed=cfg.world_seed))
     needed = tuple(dict.fromkeys((*cfg.splits, PER_CLASS_SPLIT, CONFUSION_SPLIT)))
-    device = next(model.parameters()).device
-    cache = _cache_file(cfg, f"{weights_fingerprint(model)}-{device.type}") if use_cache else None
-    cached = cache is not None and cache.is_file()
-    if cached:
-        preds = torch.load(cache, weights_only=True)
-    else:
+    cache = cell_cache(cfg, model, use_cache)
+    file = cache.artefact(kit.Cell("predictions"), "pt")
+    preds = kit.load_tensors(file) if use_cache else None  # an unreadable file is set aside and recomputed
+    cached = preds is not None
+    if not cached:
         preds = evaluate_splits(model, world, needed, cfg.n_eval, cfg.batch_size)
-        if cache is not None:
-            _save_atomic(preds, cache)
+        if use_cache:
+            save_atomic(preds, file)
     name = model.name if cfg.pretrained is None or model_given else f"{model.name} ({cfg.pretrained})"
     reference = (None, None) if model_given else tiny_reference(cfg)
     result = _summarise(cfg, name, world, preds, out, reference)
     result.cached = cached
-    result.seconds = round(time.perf_counter() - t0, 2)
+    result.timings = {"total": round(time.perf_counter() - t0, 2)}
     result.write()
     return result
 
 
 def output_folder(path: str | Path | None = None) -> Path:
     """The study's output folder: `path` if given, else a new runs/adhoc/world_and_model-<time>/."""
-    return output_dir(path, STUDY)
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    return kit.output_dir(path, STUDY)
 
 
 def _summarise(cfg: Config, model_name: str, world: World, preds: dict, out: Path,
@@ -240,9 +224,9 @@ def _summarise(cfg: Config, model_name: str, world: World, preds: dict, out: Pat
     reference, ref_n = reference
     table = [{"split": s, "accuracy": acc[s], "chance": chance[s], "n": cfg.n_eval,
               "reference": (reference or {}).get(s), "what": SPLIT_NOTES.get(s, "")} for s in cfg.splits]
-    result = Result(config=cfg, model_name=model_name, accuracy=acc, chance=chance, per_class=per_class,
-                    confusion=conf, confusion_classes=conf_names, reference=reference, reference_n=ref_n,
-                    table=table, findings="", output_dir=out, seconds=0.0)
+    result = Result(study=STUDY, config=cfg, output_dir=out, model_name=model_name, accuracy=acc, chance=chance,
+                    per_class=per_class, confusion=conf, confusion_classes=conf_names, reference=reference,
+                    reference_n=ref_n, table=table)
     result.findings = findings(result, heldout_acc=float((preds[PER_CLASS_SPLIT][0] == preds[PER_CLASS_SPLIT][1])
                                                          .float().mean()))
     return result

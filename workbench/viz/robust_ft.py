@@ -10,9 +10,9 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-_COLORS = {"zeroshot": "#222222", "lp": "#8c8c8c", "ft": "#d62728", "lp_ft": "#ff7f0e", "wise_ft": "#9467bd",
+_COLORS = {"zero_shot": "#222222", "linear_probe": "#8c8c8c", "full_ft": "#d62728", "lp_ft": "#ff7f0e", "wise_ft": "#9467bd",
            "flyp": "#8c564b", "fd": "#1f77b4", "mask_fd": "#2ca02c", "mask_fd_cached": "#17becf"}
-_MARKERS = {"zeroshot": "*", "mask_fd": "D", "mask_fd_cached": "d"}
+_MARKERS = {"zero_shot": "*", "mask_fd": "D", "mask_fd_cached": "d"}
 
 
 def _pct(x: float | None) -> str:

@@ -1,12 +1,13 @@
 """Every robust fine-tuning method as (how it builds its classifier, its objective), on the one engine.
 
     zs = zero_shot_classifier(model, data.classnames)
-    ft = fine_tune("ft", zs, data, FineTuneConfig(steps=40, lr=1e-4))
-    lpft = fine_tune("lp_ft", zs, data, cfg, init=fine_tune("lp", zs, data, cfg).classifier)
+    ft = fine_tune("full_ft", zs, data, FineTuneConfig(steps=40, lr=1e-4))
+    lpft = fine_tune("lp_ft", zs, data, cfg, init=fine_tune("linear_probe", zs, data, cfg).classifier)
     wise = wise_ft(zs, ft.classifier, alpha=0.5)
 
-Methods (METHODS): zeroshot (no training), lp (frozen tower, train the head), ft (CE, tower +
-head), lp_ft (ft from the probe's head), wise_ft (weight interpolation of zeroshot and ft: no
+Methods (METHODS): zero_shot (no training), linear_probe (frozen tower, train the head), full_ft
+(CE, tower + head), lp_ft (full_ft from the probe's head), wise_ft (weight interpolation of
+zero_shot and full_ft: no
 training of its own), flyp (contrastive loss on class captions, both towers, head rebuilt from
 the tuned text tower), fd (CE + w * feature distillation on clean images), mask_fd (the paper:
 distillation on CAM-masked images, CAM from the student every step), mask_fd_cached (the same
@@ -41,11 +42,11 @@ class MethodInfo:
 
 
 METHODS: dict[str, MethodInfo] = {m.name: m for m in [
-    MethodInfo("zeroshot", "zero-shot", False),
-    MethodInfo("lp", "LP", True),
-    MethodInfo("ft", "FT", True),
-    MethodInfo("lp_ft", "LP-FT", True, ("lp",)),
-    MethodInfo("wise_ft", "WiSE-FT", False, ("ft",)),
+    MethodInfo("zero_shot", "zero-shot", False),
+    MethodInfo("linear_probe", "LP", True),
+    MethodInfo("full_ft", "FT", True),
+    MethodInfo("lp_ft", "LP-FT", True, ("linear_probe",)),
+    MethodInfo("wise_ft", "WiSE-FT", False, ("full_ft",)),
     MethodInfo("flyp", "FLYP", True),
     MethodInfo("fd", "FT + FD (clean)", True),
     MethodInfo("mask_fd", "masked FD (student CAM)", True),
@@ -166,7 +167,7 @@ def _ft(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, init
 
 def _lp_ft(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig, init=None, **_) -> _Run:
     if init is None:
-        raise ValueError("lp_ft fine-tunes from the linear probe: pass init=fine_tune('lp', ...).classifier")
+        raise ValueError("lp_ft fine-tunes from the linear probe: pass init=fine_tune('linear_probe', ...).classifier")
     return _ft(zs, data, cfg, init=init)
 
 
@@ -192,7 +193,7 @@ def _mask_fd(zs: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig,
     return _Run(clf, objective, _step_batches(data))
 
 
-_BUILDERS = {"lp": _lp, "ft": _ft, "lp_ft": _lp_ft, "flyp": _flyp, "fd": _fd, "mask_fd": _mask_fd,
+_BUILDERS = {"linear_probe": _lp, "full_ft": _ft, "lp_ft": _lp_ft, "flyp": _flyp, "fd": _fd, "mask_fd": _mask_fd,
              "mask_fd_cached": lambda *a, **k: _mask_fd(*a, source="cached", **k),
              "mask_fd_half": lambda zs, data, cfg, **k: _mask_fd(zs, data, replace(cfg, distill_fraction=HALF_FRACTION),
                                                                  **k)}
@@ -207,7 +208,7 @@ def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData,
     lp_ft needs `init`, the linear probe's classifier.
     """
     check_methods(method)
-    if method == "zeroshot":
+    if method == "zero_shot":
         return FineTuned(clone_module(zero_shot), None, 0.0)
     if method == "wise_ft":
         raise ValueError("wise_ft is not trained: interpolate with wise_ft(zero_shot, fine_tuned, alpha)")

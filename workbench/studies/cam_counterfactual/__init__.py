@@ -1,0 +1,176 @@
+"""Study 01: do CAM-masked counterfactual images keep a fine-tuned CLIP robust? (CVPR 2023, at workbench scale)
+
+    from workbench.studies import cam_counterfactual as s
+    result = s.run(s.Config.preset(quick=True))                  # minutes on a laptop CPU
+    result = s.run(s.Config(model="ViT-B-32", pretrained="/weights/vitb32.pt", train_dir="imagenet/train",
+                            id_test_dir="imagenet/val", ood_dirs={"sketch": "imagenet-sketch"}))
+
+Every method of `workbench.methods.robust_ft` is trained for every seed from the same zero-shot
+classifier on the world's `finetune` split (class tied to its context with p_tie: cows on grass)
+or on an ImageFolder training set, and scored on the in-distribution test split and every OOD
+split. Reported: a table mean ± std over seeds, paired comparisons with 95% intervals, the
+WiSE-FT curve, and what the CAMs cost (the paper's student CAM every step vs the frozen
+teacher's CAMs computed once and cached).
+
+The study's own parts: `config`, `methods` (the registry and one cell's work), `tables`,
+`findings`, `gallery` (CAM pictures for the notebook). Caching, progress, statistics and the
+result file come from `workbench.studies.kit`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from workbench.data import ClassificationData, ImageFolderSplits, WorldSplits
+from workbench.methods.robust_ft import clone_module, zero_shot_classifier
+from workbench.models import ClipBackend, ImageClassifier, load_model
+from workbench.world import World, WorldConfig
+
+from .. import kit
+from . import findings as _findings
+from .config import CACHE_SKIP, QUICK, Config
+from .gallery import GALLERY_METHODS, cam_maps, examples, gallery_methods
+from .methods import MASK_METHODS, METHODS, Session
+from .tables import by_method, check_premise, cost_table, results_table, wise_at, wise_curve_table
+
+STUDY = "cam_counterfactual"
+CACHE_VERSION = 2
+
+__all__ = ["CACHE_SKIP", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
+           "build_data", "by_method", "cam_maps", "cell_cache", "check_premise", "cost_table", "examples",
+           "gallery_methods", "plan_cells", "results_table", "run", "wise_at", "wise_curve_table"]
+
+
+@dataclass(kw_only=True)
+class Result(kit.Result):
+    """Cells as rows, the table over seeds, the WiSE-FT curve, the cost of CAMs, paired comparisons."""
+
+    model_name: str = ""
+    splits: tuple[str, ...] = ()  # ID split first, then the OOD splits
+    table: list[dict] = field(default_factory=list)  # one row per method: mean, std, CI over seeds
+    wise_curve: list[dict] = field(default_factory=list)  # one row per alpha: mean ID / OOD over seeds
+    cost: list[dict] = field(default_factory=list)  # seconds per step and ratio to FT, per trained method
+    premise: dict = field(default_factory=dict)  # does FT raise ID and lower ood_flipped / OOD avg?
+    comparisons: list[dict] = field(default_factory=list)
+    zero_shot: ImageClassifier | None = field(default=None, repr=False)  # for CAM figures
+    data: ClassificationData | None = field(default=None, repr=False)
+    model_files: dict[str, Path] = field(default_factory=dict)  # method -> kept weights (first seed)
+
+    @property
+    def cells(self) -> dict[str, dict[int | None, dict]]:
+        """method -> seed -> the cell's row (zero-shot, run once, under seed None)."""
+        return by_method(self.rows)
+
+    def load_classifier(self, method: str) -> ImageClassifier | None:
+        """The trained classifier of `method` (first seed) if its weights were kept (Config.save_models)."""
+        if method == "zero_shot":
+            return self.zero_shot
+        path = self.model_files.get(method)
+        if path is None or self.zero_shot is None:
+            return None
+        state = kit.load_tensors(path)
+        if state is None:
+            return None
+        clf = clone_module(self.zero_shot)
+        clf.load_state_dict(state, strict=False)
+        return clf.eval()
+
+
+def build_data(cfg: Config, model: ClipBackend, seed: int = 0) -> ClassificationData:
+    """The world's splits or the ImageFolder folders, with images at the model's resolution."""
+    if cfg.uses_world:
+        world = World(WorldConfig(seed=cfg.world_seed, p_tie=cfg.p_tie, backdrop_contrast=cfg.backdrop_contrast))
+        return WorldSplits(world, n_train=cfg.n_train, batch_size=cfg.batch_size, image_size=model.image_size,
+                           seed=seed)
+    return ImageFolderSplits(cfg.train_dir, {"id_test": cfg.id_test_dir, **(cfg.ood_dirs or {})},
+                             preprocess=model.preprocess, image_size=model.image_size,
+                             batch_size=cfg.batch_size, seed=seed)
+
+
+def cell_cache(cfg: Config, zs: ImageClassifier, data: ClassificationData, device: torch.device,
+               enabled: bool = True) -> kit.CellCache:
+    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(zs),
+                         data={"data": data.fingerprint(), "device": device.type}, version=CACHE_VERSION,
+                         enabled=enabled)
+
+
+def plan_cells(cfg: Config) -> list[kit.Cell]:
+    """zero_shot once, then per seed every trained method after what it needs (derived ones excluded)."""
+    ids = [m for m in METHODS.with_needs(cfg.methods) if m != "zero_shot" and not METHODS[m].info.get("derived")]
+    return [kit.Cell("zero_shot")] + [kit.Cell(m, None, s) for s in cfg.seeds for m in ids]
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, progress: bool = True,
+        use_cache: bool = True, model: ClipBackend | None = None) -> Result:
+    """Train every method for every seed (cached cells are reused), evaluate, write result.json.
+
+    `model`: an already loaded backend to use instead of loading `cfg.model` (it is not modified).
+    """
+    cfg = cfg or Config()
+    t0 = time.perf_counter()
+    out = kit.output_dir(output_dir, STUDY)
+    device = kit.device(cfg.device)
+    owned = model is None
+    if owned:
+        torch.manual_seed(0)  # random-init architectures (the scale path offline) are reproducible
+        model = load_model(cfg.model, pretrained=cfg.pretrained, device=device)
+    data = build_data(cfg, model)
+    zs = zero_shot_classifier(model, data.classnames, inplace=owned).to(device).eval()
+    del model
+    zs.requires_grad_(False)
+    cache = cell_cache(cfg, zs, data, device, use_cache)
+    sess = Session(cfg, zs, data, cache, {k: v.clone() for k, v in zs.state_dict().items()}, progress)
+
+    def compute(cell: kit.Cell) -> dict:
+        if cell.seed != sess.seed:  # dependants of the previous seed are done
+            sess.trained.clear()
+            sess.seed = cell.seed
+        return METHODS[cell.method].run(sess, cell)
+
+    def kept(cell: kit.Cell) -> list[Path]:
+        path = sess.model_file(cell)
+        if path is not None:
+            sess.model_files[cell.method] = path
+        return [path] if path is not None else []
+
+    plan = plan_cells(cfg)
+    rows = kit.run_cells(plan[:1], compute, cache=cache, desc="study 01", progress=progress)
+    sess.zs_metrics = rows[0]
+    rows += kit.run_cells(plan[1:], compute, cache=cache, needs=kept, desc="study 01", progress=progress)
+    rows = _with_derived(sess, cfg, rows)
+    splits = (*data.eval_splits, "ood_avg") if data.ood_splits else data.eval_splits
+    table = results_table(rows, splits)
+    ft_rows = [r for r in rows if r["method"] == "full_ft"]
+    curve = wise_curve_table(ft_rows, splits) if ft_rows else []
+    cost = cost_table(rows)
+    premise = check_premise(rows, data)
+    text, comparisons = _findings.write(cfg, rows, table, cost, premise, data)
+    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, findings=text, model_name=zs.model.name,
+                    splits=data.eval_splits, table=table, wise_curve=curve, cost=cost, premise=premise,
+                    comparisons=comparisons, zero_shot=zs, data=data, model_files=dict(sess.model_files))
+    result.metrics = {"model": zs.model.name, "splits": list(data.eval_splits), "premise": premise}
+    result.tables = {"results": table, "comparisons": comparisons, "wise_ft_curve": curve, "cost": cost}
+    result.timings = {"total": time.perf_counter() - t0}
+    result.write()
+    return result
+
+
+def _with_derived(sess: Session, cfg: Config, rows: list[dict]) -> list[dict]:
+    """`rows` in method order, with the derived methods' rows (wise_ft) computed from theirs."""
+    index = {(r["method"], r["seed"]): r for r in rows}
+    out = [index[("zero_shot", None)]]
+    for m in METHODS.with_needs(cfg.methods):
+        if m == "zero_shot":
+            continue
+        for s in cfg.seeds:
+            if METHODS[m].info.get("derived"):
+                need = index[(METHODS[m].needs[0], s)]
+                out.append({**kit.Cell(m, None, s).row(METHODS[m].run(sess, kit.Cell(m, None, s), index)),
+                            "cached": need["cached"]})
+            else:
+                out.append(index[(m, s)])
+    shown = {"zero_shot", *cfg.methods}
+    return [r for r in out if r["method"] in shown]

@@ -1,0 +1,147 @@
+"""Study 2: mode approximation (Aurora, NeurIPS 2023) at every rank, against the usual baselines.
+
+    from workbench.studies import cp_rank_ablation as s
+    result = s.run(s.Config.preset(quick=True))      # 2 ranks, 1 seed, few steps: seconds
+    result = s.run(s.Config(ranks=(4, 32), seeds=(0, 1, 2), steps=60))
+
+The task: adapt a pretrained dual encoder to the world's `novel_train` split (14 classes, 4 of
+which -- pentagon, diamond, semicircle, chevron -- pretraining never showed) with the contrastive
+loss on the world's captions, then measure on `novel_test`: image->text and text->image
+recall@1/@5 (duplicated captions count as hits, see `workbench.eval.retrieval`) and zero-shot
+classification accuracy (all 14 classes, and on the novel classes' images alone), and on
+`heldout` (the 10 pretraining classes) what adapting cost there.
+
+The study's own parts: `config` (the knobs), `methods` (the registry: mode approx and its
+ablations, peft LoRA matched to each R's budget, LoHa, LoKr, VeRA, BitFit, full FT, linear
+probe, zero-shot), `cells` (the grid and one cell's work), `findings` (the text) and `factors`
+(what an adapter learned; real-scale arithmetic). Caching, progress, statistics and the result
+file come from `workbench.studies.kit`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from workbench.models import ClipBackend
+from workbench.world import World, WorldConfig
+
+from .. import kit
+from . import findings as _findings
+from .cells import (METRIC_NOTES, METRICS, Batches, EvalData, eval_data, evaluate, load_base, lora_matches,
+                    plan_cells, run_cell)
+from .config import CACHE_SKIP, Config
+from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
+from .findings import fmt
+from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
+
+STUDY = "cp_rank_ablation"
+CACHE_VERSION = 2  # bump when a cell's meaning changes: old cells are then ignored
+
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
+           "Batches", "Config", "EvalData", "FactorSnapshot", "Result", "Setup", "display_rows", "eval_data",
+           "evaluate", "fmt", "format_table", "load_base", "load_factors", "lora_matches", "mode_approx_config",
+           "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell", "summarise"]
+
+
+@dataclass(kw_only=True)
+class Result(kit.Result):
+    table: list[dict] = field(default_factory=list)  # one row per (method, rank): mean, std, CI over seeds
+    zero_shot: dict[str, float] = field(default_factory=dict)
+    real_scale: list[dict] = field(default_factory=list)
+    comparisons: list[dict] = field(default_factory=list)  # every paired comparison the findings make
+    factors: FactorSnapshot | None = None
+    trained: list[str] = field(default_factory=list)  # cell ids trained by this run
+    cached: list[str] = field(default_factory=list)  # cell ids read from the cache
+
+    @property
+    def cells(self) -> list[dict]:
+        return self.rows
+
+    def of(self, method: str) -> list[dict]:
+        """The table rows of `method` (one per rank)."""
+        return [r for r in self.table if r["method"] == method]
+
+
+def cell_cache(cfg: Config, base: ClipBackend, enabled: bool = True) -> kit.CellCache:
+    device = next(base.parameters()).device
+    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(base), data=device.type,
+                         version=CACHE_VERSION, enabled=enabled)
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
+        progress: bool = True, use_cache: bool = True) -> Result:
+    """Run (or resume) the sweep, summarise it, write result.json; returns the Result."""
+    cfg = cfg or Config()
+    t0 = time.perf_counter()
+    out = kit.output_dir(output_dir, STUDY)
+    base = model if model is not None else load_base(cfg)
+    world = World(WorldConfig(seed=cfg.world_seed))
+    cache = cell_cache(cfg, base, use_cache)
+    keep = kit.Cell("mode_approx", cfg.keep_rank, cfg.seeds[0])
+    data = eval_data(cfg, world)
+    streams = {s: Batches(world, base, cfg, s) for s in cfg.seeds}
+    rows = kit.run_cells(
+        plan_cells(cfg, base),
+        lambda c: run_cell(c, cfg, base, streams.get(c.seed), data,
+                           cache.artefact(c, "adapter.pt") if c == keep else None),
+        cache=cache, needs=lambda c: [cache.artefact(c, "adapter.pt")] if c == keep else [],
+        desc="cp-rank ablation", progress=progress)
+    table = summarise(rows, cfg, base)
+    zs = next((r for r in table if r["method"] == "zero_shot"), None)
+    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
+    factors = load_factors(cache.artefact(keep, "adapter.pt"), keep) if keep.id in ids else None
+    text, comparisons = _findings.write(table, rows, cfg)
+    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table,
+                    zero_shot={m: zs[m] for m in METRICS} if zs else {}, real_scale=real_scale_rows(cfg),
+                    comparisons=comparisons, factors=factors, findings=text,
+                    trained=[i for i, c in ids.items() if not c], cached=[i for i, c in ids.items() if c])
+    result.metrics = {"zero_shot": result.zero_shot, "cells_trained": len(result.trained),
+                      "cells_cached": len(result.cached), "metric_notes": METRIC_NOTES}
+    result.tables = {"methods": table, "comparisons": comparisons, "real_scale": result.real_scale}
+    result.timings = {"total": round(time.perf_counter() - t0, 2),
+                      "train": round(sum(r.get("train_seconds", 0) for r in rows), 2)}
+    result.write()
+    return result
+
+
+def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
+    """One row per (method, rank): mean, std and 95% interval over seeds of every metric, trainable count."""
+    matches = lora_matches(cfg, model) if {"lora", "mode_approx"} & set(cfg.methods) else {}
+    first = {}
+    for r in rows:
+        first.setdefault((r["method"], r["setting"]), r)
+    table = []
+    for row in kit.summarise(rows, (*METRICS, "train_seconds")):
+        method, rank = row.pop("method"), row.pop("setting")
+        r0 = first[(method, rank)]
+        row = {"method": method, "label": METHODS[method].label, "rank": rank, "trainable": r0["trainable"],
+               "trainable_pct": round(100 * r0["trainable"] / r0["total"], 4), **row}
+        if method == "lora":
+            row["matches_R"] = [R for R, mt in matches.items() if mt.rank == rank]
+        if method == "mode_approx" and rank in matches:
+            row["lora_rank"], row["lora_params"] = matches[rank].rank, matches[rank].params
+        table.append(row)
+    return table
+
+
+def display_rows(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[dict]:
+    """The methods table with "mean ± std" strings, for a Markdown table."""
+    out = []
+    for r in rows:
+        extra = f" (matches R={r['matches_R']})" if r.get("matches_R") else ""
+        out.append({"method": r["label"] + extra, "rank": r["rank"], "trainable": f"{r['trainable']:,}",
+                    "trainable %": f"{r['trainable_pct']:.4f}", **{m: fmt(r, m) for m in metrics}})
+    return out
+
+
+def format_table(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:
+    """The methods table as fixed-width text (mean ± std over seeds)."""
+    head = f"{'method':40} {'rank':>4} {'params':>10} " + " ".join(f"{m:>14}" for m in metrics)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = " ".join(f"{fmt(r, m):>14}" for m in metrics)
+        rank = "-" if r["rank"] is None else r["rank"]
+        lines.append(f"{r['label'][:40]:40} {rank:>4} {r['trainable']:>10,} {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""The study kit: what every study shares, written once.
+
+A study declares three things and the kit does the rest:
+
+* its `Config` -- a frozen dataclass with a `quick` preset (`kit.preset`);
+* its methods -- a `Registry` of id -> how to build, train and measure it (`@methods.register`);
+* its grid -- the `Cell`s it runs (method x setting x seed).
+
+The kit owns the cell cache (`CellCache`: key = hash of the whole resolved config minus the study's
+declared skip list, the weight fingerprint, the data fingerprint and a cache version), device
+placement (`device`), output folders (`output_dir`), progress over cells (`run_cells`), the
+`Result` contract (rows of method, setting, seed and metrics; findings; figures; timings;
+environment) and the statistics (`stats`: mean, std and 95% intervals over seeds; paired
+differences between two methods with their interval and the words "beyond noise" / "within
+noise").
+
+    from workbench.studies import kit
+    methods = kit.Registry("my_study")
+
+    @methods.register("zero_shot", "zero-shot")
+    def _(ctx, cell): return evaluate(ctx.model)
+"""
+from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
+from .cells import Cell, run_cells
+from .registry import Method, Registry
+from .result import (REPO_ROOT, Result, device, environment, output_dir, preset, save_figure, to_jsonable,
+                     write_json_atomic)
+from .stats import Paired, Summary, paired, paired_values, summarise, summary
+
+__all__ = [
+    "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
+    "cache_dir", "config_key", "hash_of", "load_tensors", "device", "environment", "output_dir", "paired", "paired_values", "preset", "run_cells",
+    "save_figure", "summarise", "summary", "to_jsonable", "weights_fingerprint", "write_json_atomic",
+]

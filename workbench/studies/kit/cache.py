@@ -1,0 +1,125 @@
+"""The cell cache: finished cells are kept on disk and reused while nothing that decides them changed.
+
+What decides a cell, and so its key:
+
+* the whole resolved `Config`, minus the fields the study declares in its skip list (which
+  methods, seeds or ranks are swept, which cell's artefacts are kept: choices of *which* cells,
+  not of what a cell computes) -- a new knob changes the key without anyone listing it;
+* the model's weights (`weights_fingerprint`: every parameter and buffer, bytes, dtype, shape);
+* the data (a fingerprint the study passes, e.g. of the world's config or an ImageFolder listing);
+* the cell itself (method, setting, seed) and the study's cache version.
+
+A truncated or unreadable entry is never fatal: it is reported in one line, set aside as
+`<name>.corrupt` and recomputed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from .cells import Cell
+from .result import REPO_ROOT, to_jsonable, write_json_atomic
+
+CACHE_ROOT_ENV = "WORKBENCH_CACHE"
+KIT_VERSION = 1  # bump when the kit's own cell format changes
+
+
+def cache_dir(kind: str) -> Path:
+    """Where expensive artefacts of `kind` are cached (env WORKBENCH_CACHE moves the root)."""
+    root = Path(os.environ.get(CACHE_ROOT_ENV, REPO_ROOT / ".cache" / "workbench"))
+    path = root / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def hash_of(obj: Any, n: int = 16) -> str:
+    """A stable short hash of a JSON-able value (dataclasses, tuples and paths included)."""
+    blob = json.dumps(to_jsonable(obj), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """A hash of every parameter and buffer of `module` (name, dtype, shape and bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def config_key(cfg: Any, skip: Iterable[str] = (), **extra: Any) -> str:
+    """A hash of the whole config (a dataclass) except the `skip` fields, plus `extra` values."""
+    skip = set(skip)
+    names = {f.name for f in dataclasses.fields(cfg)}
+    unknown = skip - names
+    if unknown:
+        raise ValueError(f"skip list names fields {sorted(unknown)} that {type(cfg).__name__} does not have")
+    fields = {n: getattr(cfg, n) for n in sorted(names - skip)}
+    return hash_of({"config": fields, "extra": extra, "kit": KIT_VERSION})
+
+
+class CellCache:
+    """Finished cells of one study under one (config minus skip list, weights, data, version).
+
+        cache = CellCache("cp_rank_ablation", cfg, skip=SKIP, weights=fp, data=data_fp, version=2)
+        row = cache.load(cell)          # None: not there (or corrupt: reported, set aside)
+        cache.save(cell, row)
+        cache.artefact(cell, "adapter.pt")
+    """
+
+    def __init__(self, study: str, cfg: Any, *, skip: Iterable[str] = (), weights: str = "",
+                 data: Any = None, version: int = 1, enabled: bool = True):
+        self.study, self.enabled = study, enabled
+        self.key = config_key(cfg, skip, weights=weights, data=data, version=version)
+        self.folder = cache_dir(study) / self.key
+
+    def path(self, cell: Cell) -> Path:
+        return self.folder / f"{cell.id}.json"
+
+    def artefact(self, cell: Cell, name: str) -> Path:
+        """A file that belongs to `cell` (kept weights, say), beside its metrics."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{cell.id}.{name}"
+
+    def load(self, cell: Cell, needs: Iterable[Path] = ()) -> dict | None:
+        """The cell's cached metrics, or None when absent, corrupt, or an artefact in `needs` is missing."""
+        path = self.path(cell)
+        if not self.enabled or not path.is_file() or not all(Path(p).is_file() for p in needs):
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            set_aside(path, err)
+            return None
+
+    def save(self, cell: Cell, metrics: dict) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return write_json_atomic(self.path(cell), metrics)
+
+
+def set_aside(path: Path, err: BaseException) -> Path:
+    """Move an unreadable cache file out of the way (`.corrupt`) and say so in one line."""
+    target = path.with_name(path.name + ".corrupt")
+    os.replace(path, target)
+    warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); set aside as "
+                  f"{target.name}, recomputing", RuntimeWarning, stacklevel=3)
+    return target
+
+
+def load_tensors(path: Path) -> Any | None:
+    """`torch.load(path, weights_only=True)`, or None (reported, set aside) if the file is unreadable."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle error, 0-byte file: all mean "recompute"
+        set_aside(Path(path), err)
+        return None

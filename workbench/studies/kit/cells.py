@@ -1,0 +1,72 @@
+"""The grid a study runs -- cells of method x setting x seed -- and the loop over it.
+
+`run_cells` reads finished cells from the cache, computes the rest, shows progress (a tqdm bar
+in the notebook; one line per finished cell on the terminal when the runner executes the
+notebook headless), and returns one row per cell: {"method", "setting", "seed", **metrics}.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+HEADLESS_ENV = "WORKBENCH_RUNNER"  # set by `workbench run`: progress lines go to the runner's terminal
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a method at a setting (a rank, an alpha, or None) for one seed (or None)."""
+
+    method: str
+    setting: Any = None
+    seed: int | None = None
+
+    @property
+    def id(self) -> str:
+        parts = [self.method]
+        if self.setting is not None:
+            parts.append(f"r{self.setting}" if isinstance(self.setting, int) else str(self.setting))
+        if self.seed is not None:
+            parts.append(f"s{self.seed}")
+        return "-".join(parts)
+
+    def row(self, metrics: dict) -> dict:
+        return {"method": self.method, "setting": self.setting, "seed": self.seed, **metrics}
+
+
+def _say(line: str) -> None:
+    if os.environ.get(HEADLESS_ENV):
+        print(line, file=sys.__stderr__, flush=True)
+
+
+def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: Any = None,
+              needs: Callable[[Cell], Iterable[Path]] | None = None, desc: str = "cells",
+              progress: bool = True) -> list[dict]:
+    """Every cell's row, from `cache` (a `CellCache`) when it holds the cell, else from `compute(cell)`
+    (then cached).
+
+    `needs(cell)`: files a cached cell is only valid with (kept weights, say). Rows carry
+    "cached": True/False.
+    """
+    rows = []
+    bar = tqdm(cells, desc=desc, disable=not progress, dynamic_ncols=True)
+    for i, cell in enumerate(bar, 1):
+        bar.set_postfix_str(cell.id)
+        hit = cache.load(cell, needs(cell) if needs else ()) if cache is not None else None
+        t0 = time.perf_counter()
+        if hit is None:
+            metrics = compute(cell)
+            if cache is not None:
+                cache.save(cell, metrics)
+        else:
+            metrics = hit
+        seconds = time.perf_counter() - t0
+        rows.append({**cell.row(metrics), "cached": hit is not None})
+        if progress:
+            _say(f"    {desc}: {i}/{len(cells)} {cell.id} " + ("(cached)" if hit is not None else f"({seconds:.1f} s)"))
+    return rows
