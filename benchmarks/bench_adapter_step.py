@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ from workbench.methods.baselines import apply_lora, lora_rank_for_budget
 from workbench.methods.contrastive import ContrastiveObjective
 from workbench.methods.mode_approx import ModeApproxConfig, inject_mode_approx, merge
 from workbench.models import build_tiny, load_model
+from workbench.studies.kit import write_json_atomic
 from workbench.world import World, WorldConfig
 
 STEP_TARGET = 1.1  # mode approx step / LoRA step
@@ -164,7 +164,8 @@ def report(res: dict) -> str:
     for r in res["ranks"]:
         ok_step = r["ratio_step_mode_approx_over_lora"] <= STEP_TARGET
         ok_merge = r["ratio_merged_over_base"] <= MERGED_TARGET
-        lines.append(f"  R={r['rank']}: step {'met' if ok_step else 'NOT met'}, merged {'met' if ok_merge else 'NOT met'}")
+        lines.append(f"  R={r['rank']}: step {'met' if ok_step else 'NOT met'}, "
+                     f"merged {'met' if ok_merge else 'NOT met'}")
     lines.append(f"where a mode-approx step (R={res['profile_rank']}) spends its time (self CPU):")
     lines += [f"  {p['op'][:44]:<44} {p['calls']:>6} calls {p['self_ms']:>9.1f} ms {100 * p['share']:>5.1f}%"
               for p in res["profile"]]
@@ -200,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
            "written": time.strftime("%Y-%m-%d %H:%M:%S")}
     print(report(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
-    print(f"-> {args.out}")
+    print(f"-> {write_json_atomic(args.out, res)}")
     return 0
 
 

@@ -30,8 +30,15 @@ import torch.nn.functional as F
 from workbench.data import WorldSplits
 from workbench.engine import Loss
 from workbench.methods.cam import apply_fill, compute_cam, make_mask
-from workbench.methods.robust_ft import (CrossEntropyObjective, MaskDistillObjective, MaskSpec, TeacherCams,
-                                         frozen_copy, set_trainable, zero_shot_classifier)
+from workbench.methods.robust_ft import (
+    CrossEntropyObjective,
+    MaskDistillObjective,
+    MaskSpec,
+    TeacherCams,
+    frozen_copy,
+    set_trainable,
+    zero_shot_classifier,
+)
 from workbench.methods.robust_ft.objectives import TeacherMixin
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_masking_step.json"

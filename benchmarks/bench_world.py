@@ -15,7 +15,6 @@ benchmarks/results/bench_world.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -28,6 +27,7 @@ import torch
 from workbench.methods.contrastive import ContrastiveObjective
 from workbench.models import build_tiny
 from workbench.pretrain import PretrainConfig
+from workbench.studies.kit import write_json_atomic
 from workbench.world import World, WorldConfig
 
 TARGET = 0.10
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     res = measure(args.repeats, args.warmup, args.batch_size)
     print(report(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
-    print(f"-> {args.out}")
+    print(f"-> {write_json_atomic(args.out, res)}")
     return 0
 
 

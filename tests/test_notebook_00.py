@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
+from workbench import compare
 from workbench.models import TINY_DIR
-
-from tests.reference.canonical import assert_matches_reference
+from workbench.runner import NOTEBOOKS_DIR
 
 FIGURES = {"classes_and_contexts", "samples_per_split", "clips", "sounds", "zero_shot_accuracy",
            "per_class_heldout", "confusion_ood_flipped"}
@@ -32,8 +32,9 @@ def test_notebook_00_quick(tmp_path, monkeypatch):
     assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
     res = summary.results[0]
     result = json.loads((res.output_dir / "result.json").read_text())
-    if not params:  # the shipped weights: the numbers recorded before the study-kit refactor, exactly
-        assert_matches_reference("00_world_and_model", result)
+    if not params:  # the shipped weights: exactly the committed reference (recorded before the study-kit refactor)
+        [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name])
+        assert same.ok, compare.report([same], show="failures")
     acc = result["metrics"]["zero_shot_accuracy"]
     assert set(acc) == {"heldout", "id_test", "ood_flipped", "ood_unseen", "ood_style"}
     assert all(0.0 <= a <= 1.0 for a in acc.values())

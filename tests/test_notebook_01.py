@@ -7,10 +7,10 @@ import nbformat
 import pytest
 import torch
 
+from workbench import compare
 from workbench.models import TINY_DIR
+from workbench.runner import NOTEBOOKS_DIR
 from workbench.studies import cam_counterfactual as study
-
-from tests.reference.canonical import assert_matches_reference
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_cam_counterfactual_masking.ipynb"
 FIGURES = {"id_vs_ood", "accuracy_per_split", "training_loss", "cam_gallery", "cams_per_model", "counterfactuals",
@@ -28,7 +28,8 @@ def test_parameters_match_the_study_defaults():
     assert {"output_dir", "quick", "model", "pretrained", "train_dir", "id_test_dir", "ood_dirs"} <= set(params)
     for name, value in params.items():
         if value is not None and hasattr(defaults, name):  # None defers to the study (and its quick preset)
-            assert getattr(defaults, name) == value, f"notebook {name}={value!r}, study default {getattr(defaults, name)!r}"
+            default = getattr(defaults, name)
+            assert default == value, f"notebook {name}={value!r}, study default {default!r}"
 
 
 @pytest.mark.slow
@@ -49,8 +50,9 @@ def test_notebook_01_quick(tmp_path, monkeypatch):
     assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
     res = summary.results[0]
     result = json.loads((res.output_dir / "result.json").read_text())
-    if not params:  # the shipped weights: the numbers recorded before the study-kit refactor, exactly
-        assert_matches_reference("01_cam_counterfactual_masking", result)
+    if not params:  # the shipped weights: exactly the committed reference (recorded before the study-kit refactor)
+        [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name])
+        assert same.ok, compare.report([same], show="failures")
     assert result["study"] == "cam_counterfactual" and result["config"]["seeds"] == [0]  # quick reached the study
     methods = {r["method"] for r in result["tables"]["results"]}
     assert methods == {"zero_shot", *study.METHODS}

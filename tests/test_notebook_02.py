@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
+from workbench import compare
 from workbench.models import TINY_DIR
-
-from tests.reference.canonical import assert_matches_reference
+from workbench.runner import NOTEBOOKS_DIR
 
 FIGURES = {"metric_vs_params", "rank_curve", "factors", "mode_vectors"}
 
@@ -30,8 +30,9 @@ def test_notebook_02_quick(tmp_path, monkeypatch):
     assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
     res = summary.results[0]
     result = json.loads((res.output_dir / "result.json").read_text())
-    if not params:  # the shipped weights: the numbers recorded before the study-kit refactor, exactly
-        assert_matches_reference("02_cp_rank_ablation", result)
+    if not params:  # the shipped weights: exactly the committed reference (recorded before the study-kit refactor)
+        [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name])
+        assert same.ok, compare.report([same], show="failures")
     assert result["config"]["steps"] == 4 and result["config"]["ranks"] == [2, 8]  # quick mode reached the study
     methods = {r["method"] for r in result["tables"]["methods"]}
     assert methods == set(result["config"]["methods"])

@@ -134,7 +134,7 @@ def test_runs_in_order_and_keeps_going_after_a_failure(first_run, nb_dir):
 @pytest.mark.slow
 def test_failure_names_notebook_cell_and_exception(first_run):
     text = first_run["stdout"] + first_run["stderr"]
-    assert "01_broken" in text and "cell 3" in text
+    assert "01_broken" in text and "cell 3 (In[" in text
     assert "ratio = 1 / 0" in text and "ZeroDivisionError" in text
     failed = json.loads((first_run["run_dir"] / "summary.json").read_text())["notebooks"][1]
     assert failed["failed_cell"] == 3

@@ -12,7 +12,8 @@ from scipy import stats as st
 
 from workbench.studies import cam_counterfactual, cp_rank_ablation, kit, world_and_model
 
-STUDIES = [(world_and_model.Config, world_and_model.CACHE_SKIP), (cam_counterfactual.Config, cam_counterfactual.CACHE_SKIP),
+STUDIES = [(world_and_model.Config, world_and_model.CACHE_SKIP),
+           (cam_counterfactual.Config, cam_counterfactual.CACHE_SKIP),
            (cp_rank_ablation.Config, cp_rank_ablation.CACHE_SKIP)]
 
 

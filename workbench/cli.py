@@ -1,10 +1,12 @@
 """The `workbench` command.
 
-    workbench run [NOTEBOOK ...] [--quick] [-p NAME VALUE ...] [--runs-dir DIR]   headless notebook runs
+    workbench run [NOTEBOOK ...] [--quick] [-p NAME VALUE ...] [--against REF]   headless notebook runs
+    workbench compare RUN_A RUN_B [--rtol R] [--atol A]                        is a rerun the same?
     workbench pretrain [--out DIR] [--steps N] [--seed S] [--force]            make tiny-world-clip
     workbench models                                                          accepted model names
 
-Exit codes: 0 success, 1 a notebook failed, 2 bad input (nothing was run), 130 interrupted.
+Exit codes: 0 success, 1 a notebook failed or a number is out of tolerance, 2 bad input (nothing was run),
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ MODEL_FILES = ("open_clip_model.safetensors", "open_clip_config.json")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,pretrain,models}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,pretrain,models}")
 
     run = sub.add_parser("run", help="execute notebooks headlessly into runs/<id>/ and write a summary")
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
@@ -33,7 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: no limit)")
     run.add_argument("--list", action="store_true", help="list the available notebooks and their parameters")
     run.add_argument("--no-progress", action="store_true", help="no per-notebook progress output")
+    run.add_argument("--against", type=Path, default=None, metavar="REF",
+                     help="then compare every metric with REF (a run folder, or notebooks/reference for --quick)")
     run.set_defaults(func=cmd_run)
+
+    cmp = sub.add_parser("compare", help="every metric of two runs side by side; exit 1 if one differs")
+    cmp.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder (runs/<id>) or a reference folder")
+    cmp.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to check")
+    cmp.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: 0 on the same "
+                     "machine and threads, 0.05 across machines)")
+    cmp.add_argument("--atol", type=float, default=None, help="absolute tolerance floor (default: 0 / 0.02)")
+    cmp.add_argument("--failures", action="store_true", help="print only the numbers out of tolerance")
+    cmp.set_defaults(func=cmd_compare)
 
     pre = sub.add_parser("pretrain", help="pretrain tiny-world-clip on the world (workbench.pretrain)")
     pre.add_argument("--out", type=Path, default=None, help="output folder (default: data/tiny-world-clip)")
@@ -70,11 +83,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     nb_dir = args.notebooks_dir or runner.NOTEBOOKS_DIR
     if args.list:
         return _list_notebooks(nb_dir)
+    if args.against is not None and not args.against.is_dir():
+        return _error("run", f"--against {args.against}: not a folder (a run folder, or notebooks/reference)")
     params: dict = {}
     for name, value in args.param:
         if name in params:
             return _error("run", f"parameter {name!r} given twice (-p {name} ...)")
-        params[name] = runner.parse_value(value)
+        try:
+            params[name] = runner.parse_value(value, name)
+        except ValueError as e:
+            return _error("run", str(e))
     try:
         summary = runner.run_notebooks(args.notebooks or None, quick=args.quick, params=params,
                                        runs_dir=args.runs_dir, progress=not args.no_progress,
@@ -85,7 +103,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"FAILED {r.name}: {r.error}\n  executed notebook: {r.executed}", file=sys.stderr)
     print(f"summary: {summary.summary_md}  (html: {summary.summary_html})")
     print(summary.verdict())
+    if args.against is not None and summary.results:
+        from workbench import compare
+
+        ok = [r.name for r in summary.results if r.status == "ok"]
+        comparisons = compare.compare(args.against, summary.run_dir, notebooks=ok)
+        print(compare.report(comparisons, show="failures"))
+        if not all(c.ok for c in comparisons):
+            return 1
     return 0 if summary.ok else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench import compare
+
+    for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if value is not None and not value >= 0:
+            return _error("compare", f"{name} {value!r} must be >= 0")
+    try:
+        comparisons = compare.compare(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
+    except FileNotFoundError as e:
+        return _error("compare", str(e))
+    print(compare.report(comparisons, show="failures" if args.failures else "all"))
+    return 0 if all(c.ok for c in comparisons) else 1
 
 
 def _list_notebooks(nb_dir: Path) -> int:

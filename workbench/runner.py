@@ -144,12 +144,50 @@ def _match_notebook(name: str, available: list[Path]) -> Path | None:
     return None
 
 
-def parse_value(text: str) -> Any:
-    """A -p VALUE: a Python literal if it parses as one ("3", "0.5", "True", "[1, 2]"), else the string."""
+def parse_value(text: str, name: str = "VALUE") -> Any:
+    """A -p VALUE: a Python literal if it parses as one ("3", "0.5", "True", "(8, 32)"), else the string.
+
+    Text that opens like a literal container or a quoted string but does not parse ("[1, 2") is an
+    error naming the parameter, not a string passed on.
+    """
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        if text.strip()[:1] in ("(", "[", "{", "'", '"'):
+            raise ValueError(f"-p {name} {text!r} is not a valid Python literal ({type(e).__name__}: {e}); "
+                             "write e.g. \"(1, 2)\", \"[1, 2]\", \"{'a': 1}\" or \"'text'\"") from None
         return text
+
+
+def _kind(value: Any) -> str:
+    """The kind a parameter's value is checked as: bool, int, float, str, sequence, dict, none, other."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    for kind, types in (("int", int), ("float", float), ("str", str), ("sequence", (list, tuple, set, frozenset)),
+                        ("dict", dict)):
+        if isinstance(value, types):
+            return kind
+    return "other"
+
+
+ACCEPTS = {"bool": {"bool"}, "int": {"int"}, "float": {"float", "int"}, "str": {"str"},
+           "sequence": {"sequence"}, "dict": {"dict"}}
+
+
+def check_parameter(notebook: str, name: str, value: Any, default_source: str) -> None:
+    """A ValueError naming the parameter, the value and the expected type when `value` cannot stand
+    where the parameters cell has `default_source`; a default of None takes any value."""
+    try:
+        default = ast.literal_eval(default_source)
+    except (ValueError, SyntaxError):
+        return  # not a literal default: nothing to check against
+    want = _kind(default)
+    if want in ("none", "other") or value is None or _kind(value) in ACCEPTS[want]:
+        return
+    raise ValueError(f"-p {name} {value!r}: {notebook} expects {want.replace('sequence', 'a tuple or list')} "
+                     f"(its parameters cell has {name} = {default_source}), got {type(value).__name__}")
 
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
@@ -175,6 +213,10 @@ def plan_parameters(notebooks: Sequence[Path], params: dict | None) -> dict[Path
                                  for nb, d in declared.items())
             raise ValueError(f"unknown parameter {name!r}: no selected notebook declares it in its parameters "
                              f"cell. Accepted parameters -> {accepted}")
+    for nb, d in declared.items():
+        for name, value in params.items():
+            if name in d:
+                check_parameter(nb.stem, name, value, str(d[name].get("default")))
     return {nb: {k: v for k, v in params.items() if k in declared[nb]} for nb in notebooks}
 
 
@@ -209,7 +251,7 @@ def stale_pair(ipynb: Path) -> bool:
 
 # ---------------------------------------------------------------- executing
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernel_manager_class():
     """An AsyncKernelManager that starts ipykernel on sys.executable, never a kernelspec found elsewhere.
 
@@ -235,6 +277,37 @@ def _kernel_manager_class():
     return ThisPythonKernelManager
 
 
+class _SetLiteral(list):
+    """A set parameter on its way into a notebook: a list to JSON (papermill records parameters in the
+    notebook's metadata), a set literal to the injected cell."""
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return _SetLiteral(sorted(value, key=repr))
+    if isinstance(value, tuple):
+        return tuple(_json_safe(v) for v in value)
+    return value
+
+
+@functools.cache
+def _register_translator() -> None:
+    """papermill writes a tuple or a set as its string; ours writes them as tuples and sets."""
+    from papermill.translators import PythonTranslator, papermill_translators
+
+    class Translator(PythonTranslator):
+        @classmethod
+        def translate(cls, val):
+            if isinstance(val, _SetLiteral):
+                return "{" + ", ".join(cls.translate(v) for v in val) + "}" if val else "set()"
+            if isinstance(val, tuple):
+                inner = ", ".join(cls.translate(v) for v in val)
+                return f"({inner}{',' if len(val) == 1 else ''})"
+            return super().translate(val)
+
+    papermill_translators.register("python", Translator)
+
+
 def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, progress: bool = True,
                      timeout: float | None = None) -> NotebookResult:
     """Run one notebook with papermill into out_dir/<stem>.ipynb; a failure is returned, not raised."""
@@ -242,6 +315,8 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     from papermill.exceptions import PapermillExecutionError
 
     from workbench.studies.kit.cells import HEADLESS_ENV
+
+    _register_translator()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{path.stem}.ipynb"
@@ -252,15 +327,18 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
         os.environ[HEADLESS_ENV] = "1"
     try:
         papermill.execute_notebook(
-            str(path), str(executed), parameters=parameters, kernel_name="python3", language="python",
+            str(path), str(executed), parameters={k: _json_safe(v) for k, v in parameters.items()},
+            kernel_name="python3", language="python",
             cwd=str(cwd), progress_bar=progress, execution_timeout=timeout,
             kernel_manager_class=_kernel_manager_class(), shutdown_kernel="immediate")
     except PapermillExecutionError as e:
         res.status = "failed"
-        res.failed_cell = _source_cell_number(executed)
+        res.failed_cell, count = _failed_cell(executed)
         first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
         first = first if len(first) <= 80 else first[:77] + "..."
         where = f"cell {res.failed_cell}" if res.failed_cell else "the injected parameters cell"
+        if count is not None:  # the traceback's "Cell In[n]" counts executed code cells, the injected one too
+            where += f" (In[{count}] in its traceback)"
         res.error = f"{where} (`{first}`): {e.ename}: {e.evalue}".rstrip(": ")
         res.traceback = _ANSI.sub("", "\n".join(e.traceback))
     except Exception as e:  # kernel died, timeout, unreadable notebook: still a per-notebook failure
@@ -277,20 +355,21 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     return res
 
 
-def _source_cell_number(executed: Path) -> int | None:
-    """1-based position of the failed cell among the notebook's own cells (papermill adds some)."""
+def _failed_cell(executed: Path) -> tuple[int | None, int | None]:
+    """(1-based position of the failed cell among the notebook's own cells -- papermill adds some --,
+    its execution count: the n of "Cell In[n]" in the traceback)."""
     import nbformat
 
     try:
         nb = nbformat.read(executed, as_version=4)
     except Exception:
-        return None
+        return None, None
     added = {"injected-parameters", "papermill-error-cell-tag"}
     own = [c for c in nb.cells if not added & set(c.get("metadata", {}).get("tags", []))]
     for i, cell in enumerate(own, start=1):
         if cell.get("metadata", {}).get("papermill", {}).get("exception"):
-            return i
-    return None
+            return i, cell.get("execution_count")
+    return None, None
 
 
 def _read_result(out_dir: Path, res: NotebookResult) -> dict | None:

@@ -77,7 +77,7 @@ class Config:
             raise ValueError(f"batch_size={self.batch_size!r} must be >= 1")
 
     @classmethod
-    def preset(cls, quick: bool = False, **overrides) -> "Config":
+    def preset(cls, quick: bool = False, **overrides) -> Config:
         """The config with `overrides`; `quick` caps n_eval at 200 images per split."""
         cfg = cls(**overrides)
         return dataclasses.replace(cfg, n_eval=min(cfg.n_eval, QUICK_N_EVAL)) if quick else cfg

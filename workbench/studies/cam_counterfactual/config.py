@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from workbench.methods.cam import CAM_METHODS, FILLS, MASK_KINDS
 from workbench.methods.robust_ft import METHOD_NAMES, FineTuneConfig, MaskSpec
 from workbench.models import TINY_NAME
 
@@ -81,17 +80,9 @@ class Config:
         self._check_folders()
 
     def _check_mask(self) -> None:
-        if self.mask_kind not in MASK_KINDS:
-            raise ValueError(f"unknown mask_kind {self.mask_kind!r}; accepted: {', '.join(MASK_KINDS)}")
-        if self.fill not in FILLS:
-            raise ValueError(f"unknown fill {self.fill!r}; accepted: {', '.join(FILLS)}")
-        if self.cam_method not in CAM_METHODS:
-            raise ValueError(f"unknown cam_method {self.cam_method!r}; accepted: {', '.join(CAM_METHODS)}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold={self.threshold!r} is outside (0, 1); CAMs are normalised to [0, 1]")
-        if not 0.0 <= self.p_random <= 1.0 or not 0.0 < self.distill_fraction <= 1.0:
-            raise ValueError(f"p_random={self.p_random!r} must be in [0, 1] and distill_fraction="
-                             f"{self.distill_fraction!r} in (0, 1]")
+        MaskSpec(self.mask_kind, self.fill, self.threshold, self.p_random, self.cam_method)  # names a bad value
+        if not 0.0 < self.distill_fraction <= 1.0:
+            raise ValueError(f"distill_fraction={self.distill_fraction!r}; accepted: 0 < distill_fraction <= 1")
 
     def _check_folders(self) -> None:
         given = {"train_dir": self.train_dir, "id_test_dir": self.id_test_dir}
@@ -111,7 +102,7 @@ class Config:
         return self.train_dir is None
 
     @classmethod
-    def preset(cls, quick: bool = False, **overrides) -> "Config":
+    def preset(cls, quick: bool = False, **overrides) -> Config:
         """`quick`: one seed, a few steps, small pools (every method still runs), for tests.
         None values keep the default (as a notebook's parameters cell passes them)."""
         return kit.preset(cls, quick, QUICK, overrides)

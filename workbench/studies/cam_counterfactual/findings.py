@@ -89,7 +89,8 @@ class Findings:
             return ""
         loss = zs[self.ood] - ft[self.ood]
         if loss <= 0:
-            return f"FT did not lose OOD accuracy here ({100 * -loss:+.1f}), so there was nothing for the masks to keep."
+            return (f"FT did not lose OOD accuracy here ({100 * -loss:+.1f}), so there was nothing for the masks "
+                    "to keep.")
         s = (f"In short: {rm['label']} keeps {(rm[self.ood] - ft[self.ood]) / loss:.0%} of the {100 * loss:.1f} OOD "
              "points FT loses")
         if fd is not None:

@@ -22,7 +22,6 @@ from workbench.models import ImageClassifier
 
 from .. import kit
 
-
 MASK_METHODS = ("mask_fd", "mask_fd_cached", "mask_fd_half")
 
 

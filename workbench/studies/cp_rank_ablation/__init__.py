@@ -29,8 +29,18 @@ from workbench.world import World, WorldConfig
 
 from .. import kit
 from . import findings as _findings
-from .cells import (METRIC_NOTES, METRICS, Batches, EvalData, eval_data, evaluate, load_base, lora_matches,
-                    plan_cells, run_cell)
+from .cells import (
+    METRIC_NOTES,
+    METRICS,
+    Batches,
+    EvalData,
+    eval_data,
+    evaluate,
+    load_base,
+    lora_matches,
+    plan_cells,
+    run_cell,
+)
 from .config import CACHE_SKIP, Config
 from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
 from .findings import fmt

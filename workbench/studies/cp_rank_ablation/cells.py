@@ -87,19 +87,27 @@ def lora_matches(cfg: Config, model: ClipBackend) -> dict[int, bl.RankMatch]:
     return {R: bl.lora_rank_for_budget(model, mode_approx_budget(model, R, cfg)) for R in cfg.ranks}
 
 
+def settings(method: str, cfg: Config, model: ClipBackend) -> list[int | None]:
+    """The ranks a method runs at: its sweep ("rank", "ablation", "matched" to the mode-approx
+    budgets, "fixed" at its Config rank field or rank-free)."""
+    spec = METHODS[method]
+    if spec.sweep == "rank":
+        return list(cfg.ranks)
+    if spec.sweep == "ablation":
+        return list(cfg.ablation_ranks)
+    if spec.sweep == "matched":
+        return sorted({m.rank for m in lora_matches(cfg, model).values()})
+    return [getattr(cfg, spec.info["rank_field"]) if "rank_field" in spec.info else None]
+
+
 def plan_cells(cfg: Config, model: ClipBackend) -> list[kit.Cell]:
     """Every (method, rank, seed) the config asks for; LoRA ranks matched to R are deduplicated."""
     cells: list[kit.Cell] = []
     for method in cfg.methods:
-        spec = METHODS[method]
-        if spec.sweep == "none":
+        if METHODS[method].sweep == "none":
             cells.append(kit.Cell(method))  # deterministic: one cell for every seed
-            continue
-        ranks = {"rank": lambda: list(cfg.ranks), "ablation": lambda: list(cfg.ablation_ranks),
-                 "matched": lambda: sorted({m.rank for m in lora_matches(cfg, model).values()}),
-                 "fixed": lambda: [getattr(cfg, spec.info["rank_field"]) if "rank_field" in spec.info else None],
-                 }[spec.sweep]()
-        cells += [kit.Cell(method, r, s) for r in ranks for s in cfg.seeds]
+        else:
+            cells += [kit.Cell(method, r, s) for r in settings(method, cfg, model) for s in cfg.seeds]
     return cells
 
 

@@ -78,7 +78,7 @@ class Config:
             raise ValueError(f"real_scale={self.real_scale!r}; accepted: 'counted', 'formula', 'off'")
 
     @classmethod
-    def preset(cls, quick: bool = False, **overrides: Any) -> "Config":
+    def preset(cls, quick: bool = False, **overrides: Any) -> Config:
         """The config with `overrides` (None keeps the default, as a notebook's parameters cell
         passes them); `quick` shrinks it to a smoke run (2 ranks, 1 seed, 4 steps)."""
         return kit.preset(cls, quick, QUICK, overrides)

@@ -23,12 +23,22 @@ noise").
 from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
 from .cells import Cell, run_cells
 from .registry import Method, Registry
-from .result import (REPO_ROOT, Result, device, environment, output_dir, preset, save_figure, to_jsonable,
-                     write_json_atomic)
+from .result import (
+                     REPO_ROOT,
+                     Result,
+                     device,
+                     environment,
+                     output_dir,
+                     preset,
+                     save_figure,
+                     to_jsonable,
+                     write_json_atomic,
+)
 from .stats import Paired, Summary, paired, paired_values, summarise, summary
 
 __all__ = [
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
-    "cache_dir", "config_key", "hash_of", "load_tensors", "device", "environment", "output_dir", "paired", "paired_values", "preset", "run_cells",
-    "save_figure", "summarise", "summary", "to_jsonable", "weights_fingerprint", "write_json_atomic",
+    "cache_dir", "config_key", "device", "environment", "hash_of", "load_tensors", "output_dir", "paired",
+    "paired_values", "preset", "run_cells", "save_figure", "summarise", "summary", "to_jsonable",
+    "weights_fingerprint", "write_json_atomic",
 ]

@@ -167,6 +167,6 @@ def paired(rows: Sequence[dict], a: str | tuple[str, Any], b: str | tuple[str, A
     items = None
     if all(key in ra[s] and key in rb[s] for s in seeds):
         items = ([ra[s][key] for s in seeds], [rb[s][key] for s in seeds])
-    name = lambda spec: spec if isinstance(spec, str) else f"{spec[0]}@{spec[1]}"  # noqa: E731
+    name = lambda spec: spec if isinstance(spec, str) else f"{spec[0]}@{spec[1]}"
     return paired_values([ra[s][metric] for s in seeds], [rb[s][metric] for s in seeds], metric=metric,
                          names=(name(a), name(b)), items=items)

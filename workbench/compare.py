@@ -1,0 +1,186 @@
+"""Is a rerun the same as a published run? Every metric of two runs, side by side.
+
+    workbench compare RUN_A RUN_B           # two run folders (runs/<id>/), or a reference folder
+    workbench run --quick --against notebooks/reference
+
+A run folder holds <stem>/result.json per notebook; a reference folder holds <stem>.json files in
+the plain form of `canonical` (committed for every notebook's quick mode in notebooks/reference/).
+What is compared: every number a study's cells computed (accuracies, recalls, losses, counts,
+curves) and its study-level numbers; timings, cache flags, labels and paths are not.
+
+Tolerance: exact (0) when both runs come from the same environment (torch version, threads,
+platform; a reference file counts as the machine that checks it), else a relative tolerance
+(`--rtol`, default 5%) with an absolute floor (`--atol`, default 0.02: one image in 50 of an
+accuracy), stated in the output. The exit code is 1 when any number is out of tolerance or
+missing on one side.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+DROP = re.compile(r"seconds|cached|^label$|^id$|^written$|^what$|^ratio_to_ft$|_items$")
+CROSS_MACHINE_RTOL = 0.05
+CROSS_MACHINE_ATOL = 0.02
+
+
+def strip(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: strip(v) for k, v in obj.items() if not DROP.search(str(k))}
+    if isinstance(obj, list):
+        return [strip(v) for v in obj]
+    return obj
+
+
+def cell_key(method: Any, setting: Any, seed: Any) -> str:
+    return f"{method}|{setting}|{seed}"
+
+
+def canonical(result: dict) -> dict:
+    """The numbers of a result.json that a rerun must reproduce, in one plain form."""
+    cells = {cell_key(r["method"], r["setting"], r["seed"]):
+             strip({k: v for k, v in r.items() if k not in ("method", "setting", "seed")})
+             for r in result.get("rows", [])}
+    study = {}
+    if result.get("study") == "world_and_model":
+        study = {"zero_shot_accuracy": result["metrics"]["zero_shot_accuracy"],
+                 "per_class_heldout": result["tables"]["per_class_heldout"],
+                 "confusion_ood_flipped": result["tables"]["confusion_ood_flipped"]}
+    return {"cells": cells, "study": study}
+
+
+def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, float | None]]:
+    """(dotted key, number or None) for every numeric leaf; strings and booleans are skipped."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from flatten(v, f"{prefix}[{i}]")
+    elif obj is None:
+        yield prefix, None
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield prefix, float(obj)
+
+
+@dataclass
+class Line:
+    key: str
+    a: float | None
+    b: float | None
+    tol: float
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+    @property
+    def ok(self) -> bool:
+        if self.a is None or self.b is None:
+            return self.a is None and self.b is None and self.key != "missing"
+        if math.isnan(self.a) or math.isnan(self.b):
+            return math.isnan(self.a) and math.isnan(self.b)
+        return abs(self.b - self.a) <= self.tol
+
+
+@dataclass
+class NotebookComparison:
+    name: str
+    lines: list[Line] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "only in A: ..." / "only in B: ..."
+    rtol: float = 0.0
+    atol: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and all(line.ok for line in self.lines)
+
+
+def _load(folder: Path, stem: str) -> tuple[dict, dict | None] | None:
+    """(canonical numbers, environment) of notebook `stem` in a run folder or a reference folder."""
+    result = folder / stem / "result.json"
+    if result.is_file():
+        data = json.loads(result.read_text())
+        return canonical(data), data.get("environment")
+    ref = folder / f"{stem}.json"
+    if ref.is_file():
+        return json.loads(ref.read_text()), None
+    return None
+
+
+def notebooks_in(folder: Path) -> list[str]:
+    """The notebook stems a run folder (<stem>/result.json) or a reference folder (<stem>.json) holds."""
+    stems = {p.parent.name for p in folder.glob("*/result.json")} | {p.stem for p in folder.glob("[0-9][0-9]_*.json")}
+    return sorted(stems)
+
+
+def same_environment(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return True  # a reference file: the machine that checks it
+    return all(a.get(k) == b.get(k) for k in ("torch", "threads", "platform", "device"))
+
+
+def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, atol: float | None = None,
+            notebooks: list[str] | None = None) -> list[NotebookComparison]:
+    """Every metric of every notebook of `run_b` against `run_a` (a reference when it is one)."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    for folder in (run_a, run_b):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder; give a run folder (runs/<id>) or a reference "
+                                    "folder (notebooks/reference)")
+    stems = notebooks or notebooks_in(run_b)
+    if not stems:
+        raise FileNotFoundError(f"{run_b} holds no <notebook>/result.json and no NN_*.json")
+    out = []
+    for stem in stems:
+        a, b = _load(run_a, stem), _load(run_b, stem)
+        cmp = NotebookComparison(stem)
+        if a is None or b is None:
+            cmp.missing.append(f"{stem} is not in {run_a if a is None else run_b}")
+            out.append(cmp)
+            continue
+        exact = same_environment(a[1], b[1])
+        cmp.rtol = 0.0 if exact and rtol is None else (CROSS_MACHINE_RTOL if rtol is None else rtol)
+        cmp.atol = 0.0 if exact and atol is None else (CROSS_MACHINE_ATOL if atol is None else atol)
+        fa, fb = dict(flatten(a[0])), dict(flatten(b[0]))
+        cmp.missing += [f"only in A: {k}" for k in fa if k not in fb]
+        cmp.missing += [f"only in B: {k}" for k in fb if k not in fa]
+        for key in (k for k in fa if k in fb):
+            va, vb = fa[key], fb[key]
+            scale = max(abs(va or 0.0), abs(vb or 0.0))
+            cmp.lines.append(Line(key, va, vb, max(cmp.atol, cmp.rtol * scale)))
+        out.append(cmp)
+    return out
+
+
+def report(comparisons: list[NotebookComparison], show: str = "all") -> str:
+    """Side by side: key, A, B, difference, tolerance; '!!' marks what is out of tolerance."""
+    lines = []
+    for c in comparisons:
+        tol = "exact" if c.rtol == 0 and c.atol == 0 else f"rtol {c.rtol:g}, atol {c.atol:g}"
+        bad = sum(not ln.ok for ln in c.lines) + len(c.missing)
+        lines.append(f"== {c.name}: {len(c.lines)} numbers, {bad} out of tolerance ({tol})")
+        width = max((len(ln.key) for ln in c.lines), default=10)
+        for ln in c.lines:
+            if show == "failures" and ln.ok:
+                continue
+            fmt = lambda v: "None" if v is None else f"{v:.6g}"
+            diff = "" if ln.diff is None else f"{ln.diff:+.3g}"
+            lines.append(f"{'  ' if ln.ok else '!!'} {ln.key:{width}}  {fmt(ln.a):>12}  {fmt(ln.b):>12}  "
+                         f"{diff:>10}  tol {ln.tol:.3g}")
+        lines += [f"!! {m}" for m in c.missing]
+    verdict = "SAME" if all(c.ok for c in comparisons) else "DIFFERENT"
+    lines.append(f"{verdict}: {sum(c.ok for c in comparisons)}/{len(comparisons)} notebooks within tolerance")
+    return "\n".join(lines)
+
+
+def write_reference(run_dir: str | Path, out: str | Path) -> list[Path]:
+    """<out>/<stem>.json (the canonical numbers) for every notebook of a run: a reference to publish."""
+    from workbench.studies.kit import write_json_atomic
+
+    run_dir, out = Path(run_dir), Path(out)
+    return [write_json_atomic(out / f"{stem}.json", _load(run_dir, stem)[0]) for stem in notebooks_in(run_dir)]
