@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     model, model_name = load(args.model)
     data = WorldSplits(n_train=args.batch, batch_size=args.batch, image_size=model.image_size)
-    zs = zero_shot_classifier(model, data.classnames)
+    zs = zero_shot_classifier(model, data.classnames, data.templates)
     batch = data.batches(0)
     fractions = tuple(float(f) for f in args.fractions.split(",") if f)
     objs = variants(zs, data, batch, tuple(args.cams.split(",")), fractions)

@@ -79,7 +79,7 @@ from IPython.display import Markdown, display
 
 from workbench.eval.localization import localization_table
 from workbench.methods.cam import counterfactual, predict_probs
-from workbench.models.real_photo import photo_counterfactuals
+from workbench.methods.cam.real_photo import photo_counterfactuals
 from workbench.studies import cam_counterfactual as study
 from workbench.studies import kit
 from workbench.studies.kit import save_figure

@@ -4,10 +4,21 @@ import copy
 import pytest
 import torch
 
-from workbench.methods.baselines import (apply_bitfit, apply_full_finetune, apply_linear_probe, apply_lokr,
-                                         apply_loha, apply_lora, apply_vera, count_trainable,
-                                         LinearProbeObjective, lora_param_count, lora_rank_for_budget)
+from workbench.methods.baselines import (
+    LinearProbeObjective,
+    apply_bitfit,
+    apply_full_finetune,
+    apply_linear_probe,
+    apply_loha,
+    apply_lokr,
+    apply_lora,
+    apply_vera,
+    count_trainable,
+    lora_param_count,
+    lora_rank_for_budget,
+)
 from workbench.models import load_model
+from workbench.world import zero_shot_templates
 
 # method -> (apply call, substring every trainable parameter name must contain)
 CASES = {
@@ -123,10 +134,10 @@ def test_full_finetune_and_bitfit_counts(tiny_random):
 def test_linear_probe_starts_at_zero_shot_and_trains_only_the_head(model):
     names = ["circle", "pentagon", "star"]
     images, _ = _inputs(model)
-    report = apply_linear_probe(model, names)
+    report = apply_linear_probe(model, names, zero_shot_templates())
     probe = report.module
     assert report.trainable == len(names) * model.embed_dim == count_trainable(probe)
-    zs = model.zero_shot_head(names)
+    zs = model.zero_shot_head(names, zero_shot_templates())
     with torch.no_grad():
         torch.testing.assert_close(probe(images), zs(model.encode_image(images)), atol=1e-5, rtol=1e-5)
     out = LinearProbeObjective(probe.train())(images=images, labels=torch.tensor([0, 2]))
@@ -149,4 +160,4 @@ def test_bad_input_is_named(tiny_random):
     with pytest.raises(ValueError, match="n_params=0"):
         lora_rank_for_budget(model, 0)
     with pytest.raises(ValueError, match="init='random'"):
-        apply_linear_probe(model, ["circle"], init="random")
+        apply_linear_probe(model, ["circle"], zero_shot_templates(), init="random")

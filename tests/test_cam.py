@@ -3,8 +3,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.methods.cam import (ALL_CAM_METHODS, CAM_METHODS, compute_cam, gradcam, library_cam,
-                                   recorded_attention, relevance_rollout)
+from workbench.methods.cam import (
+    ALL_CAM_METHODS,
+    CAM_METHODS,
+    compute_cam,
+    gradcam,
+    library_cam,
+    recorded_attention,
+    relevance_rollout,
+)
 from workbench.models import ImageClassifier, ZeroShotHead, load_model
 
 NAMES = ("circle", "square", "triangle", "star", "heart")
@@ -135,7 +142,7 @@ def test_recorded_attention_keeps_outputs_and_restores_modules(request, clf_name
     blocks = clf.model.vision_blocks
     with torch.no_grad():
         ref, ref_logits = clf.features(images), clf(images)
-        with recorded_attention(blocks) as probs:
+        with recorded_attention(clf.model.vision_attention) as probs:
             patched, patched_logits = clf.features(images), clf(images)
     assert torch.allclose(patched, ref, atol=1e-5), (patched - ref).abs().max()
     # logits are 100 x cosine: the same agreement, scaled
@@ -149,8 +156,12 @@ def test_recorded_attention_keeps_outputs_and_restores_modules(request, clf_name
 
 def test_recorded_attention_restores_modules_on_error(tiny_clf):
     with pytest.raises(RuntimeError, match="boom"):
-        with recorded_attention(tiny_clf.model.vision_blocks):
+        with recorded_attention(tiny_clf.model.vision_attention):
             raise RuntimeError("boom")
+    assert not any("forward" in m.__dict__ for m in tiny_clf.modules())
+    with pytest.raises(NotImplementedError, match="vision_attention"):  # blocks are not attention modules
+        with recorded_attention(tiny_clf.model.vision_blocks):
+            pass
     assert not any("forward" in m.__dict__ for m in tiny_clf.modules())
 
 
@@ -192,6 +203,7 @@ def test_figures_and_explorer_build_headless(tiny_clf, scenes):
     plt.close(fig)
     plt.close(fig2)
 
+    flags = [m.training for m in tiny_clf.modules()]
     box = cam_explorer(tiny_clf, images, labels, methods=("gradcam", "rollout"))
     ex = box.explorer
     first = ex.image.value
@@ -202,6 +214,19 @@ def test_figures_and_explorer_build_headless(tiny_clf, scenes):
         before = ex.image.value
         ex.controls[name].value = value
         assert ex.image.value != before, name
-    assert not any("forward" in m.__dict__ for m in tiny_clf.modules()) and not tiny_clf.training
+    assert not any("forward" in m.__dict__ for m in tiny_clf.modules())
+    assert [m.training for m in tiny_clf.modules()] == flags  # every flag as the explorer found it
     with pytest.raises(ValueError, match="'lime'"):
         cam_explorer(tiny_clf, images, labels, methods=("lime",))
+
+
+def test_cam_frames_compute_what_the_explorer_draws(tiny_clf, scenes):
+    from workbench.methods.cam import CamFrames
+
+    frames = CamFrames(tiny_clf, scenes[:3], seed=0)
+    a = frames.frame(1, 3, "gradcam", "object", 0.3, 0.5, "single")
+    b = frames.frame(1, 3, "gradcam", "object", 0.3, 0.5, "single")
+    assert torch.equal(a["counterfactual"], b["counterfactual"]) and torch.equal(a["mask"], b["mask"])
+    assert torch.equal(a["cam"], compute_cam(tiny_clf, frames.images[1:2], [3], "gradcam")[0])
+    r = frames.frame(0, 0, "gradcam", "random", 0.3, 0.5, "multi")
+    assert r["cam"] is None and r["before"].shape == r["after"].shape == (len(NAMES),)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_the_toy_study_runs(tmp_path, monkeypatch):
     path.write_text(block("study"))
     spec = importlib.util.spec_from_file_location("prompt_templates", path)
     study = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "prompt_templates", study)  # dataclasses look their module up
     spec.loader.exec_module(study)
     result = study.run(study.Config.preset(quick=True), output_dir=tmp_path / "out", progress=False)
     assert {(r["method"], r["seed"]) for r in result.rows} == {(m, s) for m in study.METHODS for s in (0, 1)}

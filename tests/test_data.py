@@ -6,6 +6,7 @@ import torch.nn as nn
 from PIL import Image
 
 from workbench.data import ImageFolderSplits, WorldSplits, folder_classnames
+from workbench.eval import evaluate, split_accuracy
 from workbench.world import World
 
 
@@ -48,7 +49,7 @@ def test_eval_splits_and_resizing(world):
     chunks = list(d.eval_batches("ood_flipped", 10, batch_size=4))
     assert [len(y) for _, y in chunks] == [4, 4, 2] and chunks[0][0].shape[-1] == 32
     with pytest.raises(KeyError, match="ood_flipped"):
-        d.accuracy(nn.Linear(1, 1), "heldout", 4)
+        split_accuracy(nn.Linear(1, 1), d, "heldout", 4)
     with pytest.raises(ValueError, match="n="):
         list(d.eval_batches("id_test", 0))
 
@@ -69,7 +70,7 @@ def test_evaluate_counts_hits_and_averages_ood(world):
     d = WorldSplits(world, n_train=8, batch_size=4)
     truth = {s: d.eval_set(s, 12).labels for s in d.eval_splits}
     always_zero = _Oracle(lambda x: torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float())
-    accs = d.evaluate(always_zero, 12)
+    accs = evaluate(always_zero, d, 12)
     for s in d.eval_splits:
         assert accs[s] == pytest.approx(float((truth[s] == 0).float().mean()))
     assert accs["ood_avg"] == pytest.approx(np.mean([accs[s] for s in d.ood_splits]))

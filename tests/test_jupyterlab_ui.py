@@ -42,11 +42,12 @@ world = World()
 display(browser(world, splits={WORLD_SPLITS!r}, max_index=20))""",
     f"""from workbench.models import ImageClassifier, build_tiny
 from workbench.viz.cam import cam_explorer
+from workbench.world import zero_shot_templates
 
 torch.manual_seed(0)
 backend = build_tiny().eval()  # random init: the explorer's mechanics, not a trained model
 names = world.split_classes({CAM_SPLIT!r})
-classifier = ImageClassifier(backend, backend.zero_shot_head(names)).eval()
+classifier = ImageClassifier(backend, backend.zero_shot_head(names, zero_shot_templates())).eval()
 scenes = world.batch({CAM_SPLIT!r}, range({CAM_N}))
 labels = [names.index(World.classes[int(y)]) for y in scenes.labels]
 display(cam_explorer(classifier, scenes.images, labels, methods=("gradcam", "rollout")))""",
@@ -78,7 +79,7 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = WAIT):
     while time.monotonic() < deadline:
         try:
             last = check()
-        except Exception as e:  # noqa: BLE001 - a detached element while the widget redraws
+        except Exception as e:
             last = e
         if last and not isinstance(last, Exception):
             return last
@@ -128,7 +129,7 @@ def run_all_cells(page, lab) -> None:
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell")
     chooser = page.locator(".jp-Dialog", has_text="Select Kernel")
     prompts = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt")
-    started = lambda: any(t.strip() not in ("", "[ ]:") for t in prompts.all_inner_texts())  # noqa: E731
+    started = lambda: any(t.strip() not in ("", "[ ]:") for t in prompts.all_inner_texts())
     for attempt in range(3):
         log("waiting for the kernel")
         wait_for(lambda: kernel_ready(page) or chooser.count() > 0, "a connected idle kernel (or the chooser)")
@@ -146,7 +147,7 @@ def run_all_cells(page, lab) -> None:
         log("the cells did not start; trying again")
     else:
         raise AssertionError("Run All Cells never started the cells; see failure.png")
-    done = lambda: all(re.fullmatch(r"\[\d+\]:", t.strip()) for t in prompts.all_inner_texts())  # noqa: E731
+    done = lambda: all(re.fullmatch(r"\[\d+\]:", t.strip()) for t in prompts.all_inner_texts())
     wait_for(done, "both cells to finish ([n]: prompts)", timeout=2 * WAIT)
     log("cells done")
     tracebacks = [t for t in page.locator(".jp-OutputArea-output").all_inner_texts() if "Traceback" in t]

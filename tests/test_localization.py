@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from workbench.eval.localization import CENTRE_PRIOR, centre_prior, localization_scores, localization_table
 from workbench.models import ImageClassifier
+from workbench.world import zero_shot_templates
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_centre_prior_is_a_centred_blob():
 
 def test_localization_table_rows(tiny_random, world):
     names = world.split_classes("id_test")
-    clf = ImageClassifier(tiny_random, tiny_random.zero_shot_head(names))
+    clf = ImageClassifier(tiny_random, tiny_random.zero_shot_head(names, zero_shot_templates()))
     rows = localization_table(clf, world, "id_test", n=6, methods=("gradcam", "rollout", "EigenCAM"),
                               batch_size=4, progress=False)
     assert [r["method"] for r in rows] == ["gradcam", "rollout", "EigenCAM", CENTRE_PRIOR]

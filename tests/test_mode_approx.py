@@ -15,12 +15,26 @@ import torch.nn as nn
 from transformers import CLIPConfig
 
 from workbench.methods.contrastive import ContrastiveObjective
-from workbench.methods.mode_approx import (PAPER_TARGETS, ContextContrastiveObjective, ModeApproxConfig,
-                                           ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors,
-                                           adapter_state_dict, count_adapter_params, count_trainable,
-                                           formula_param_count, inject_mode_approx, is_merged,
-                                           load_adapter_state_dict, merge, objective_for,
-                                           print_trainable_parameters, unload, unmerge)
+from workbench.methods.mode_approx import (
+    PAPER_TARGETS,
+    ContextContrastiveObjective,
+    ModeApproxConfig,
+    ModeApproxLinear,
+    ModeApproxMultiheadAttention,
+    ModeFactors,
+    adapter_state_dict,
+    count_adapter_params,
+    count_trainable,
+    formula_param_count,
+    inject_mode_approx,
+    is_merged,
+    load_adapter_state_dict,
+    merge,
+    objective_for,
+    print_trainable_parameters,
+    unload,
+    unmerge,
+)
 from workbench.models import build_tiny, load_model
 
 HF_CFG = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2)

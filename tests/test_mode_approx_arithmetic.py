@@ -5,10 +5,22 @@ BLIP-base-sized stand-in costs no memory and no initialisation time.
 """
 import pytest
 
-from workbench.methods.mode_approx import (PAPER_TARGETS, ModeApproxConfig, TowerDims, blip_base_stand_in,
-                                           count_adapter_params, format_table, formula_breakdown,
-                                           formula_from_dims, formula_param_count, inject_mode_approx,
-                                           open_clip_architecture, real_scale_table, tower_dims, unload)
+from workbench.methods.mode_approx import (
+    PAPER_TARGETS,
+    ModeApproxConfig,
+    TowerDims,
+    blip_base_stand_in,
+    count_adapter_params,
+    format_table,
+    formula_breakdown,
+    formula_from_dims,
+    formula_param_count,
+    inject_mode_approx,
+    open_clip_architecture,
+    real_scale_table,
+    tower_dims,
+    unload,
+)
 
 BLIP_DIMS = {"vision": TowerDims(768, 12, 3072), "text": TowerDims(768, 12, 3072)}
 
@@ -84,9 +96,10 @@ def test_formula_grows_with_rank(vitb32):
 
 def test_formula_breakdown_on_meta_matches_cpu_model():
     """Counting on meta shapes is counting the real thing: same numbers as a CPU tiny model."""
-    from workbench.models import TINY_MODEL_CFG, build_tiny
     import open_clip
     import torch
+
+    from workbench.models import TINY_MODEL_CFG, build_tiny
 
     cfg = ModeApproxConfig(rank=4, gated=True)
     cpu = build_tiny()

@@ -4,8 +4,8 @@ import open_clip
 import pytest
 import torch
 
-from workbench.models import (TINY_MODEL_CFG, HFClipModel, ImageClassifier, load_model, load_open_clip_dir, TINY_DIR,
-                              TINY_NAME)
+from workbench.models import TINY_DIR, TINY_MODEL_CFG, TINY_NAME, ImageClassifier, load_model, load_open_clip_dir
+from workbench.world import zero_shot_templates
 
 
 def _exercise(model, n_images=2):
@@ -24,7 +24,7 @@ def _exercise(model, n_images=2):
     assert len(model.vision_blocks) > 0 and len(model.text_blocks) > 0
     assert len(model.attention_modules()) == len(model.vision_blocks) + len(model.text_blocks)
     assert model.grid_size * model.patch_size == S
-    head = model.zero_shot_head(["star", "circle", "heart"])
+    head = model.zero_shot_head(["star", "circle", "heart"], zero_shot_templates())
     assert head.weight.shape == (3, model.embed_dim)
     clf = ImageClassifier(model, head)
     with torch.no_grad():
@@ -125,8 +125,74 @@ def test_embedded_tiny_model_loads_offline_and_is_small():
 
 
 def test_head_rejects_unknown_class(tiny_random):
-    head = tiny_random.zero_shot_head(["star", "circle"])
+    head = tiny_random.zero_shot_head(["star", "circle"], zero_shot_templates())
     with pytest.raises(KeyError, match="'cow'.*star, circle"):
         head.class_index("cow")
     with pytest.raises(ValueError):
-        tiny_random.zero_shot_head("star")
+        tiny_random.zero_shot_head("star", zero_shot_templates())
+    with pytest.raises(ValueError, match="templates"):
+        tiny_random.zero_shot_head(["star"], [])
+    head = tiny_random.zero_shot_head(["star", "circle"], ["a photo of a {}."])  # any prompts, no world
+    assert head.templates == ("a photo of a {}.",) and head.weight.shape == (2, tiny_random.embed_dim)
+
+
+@pytest.mark.parametrize("which", ["open_clip", "hf"])
+def test_backends_own_their_knowledge(which, tiny_random, tiny_hf_config):
+    """Towers, tokenizer, layers by role, block parts, projections and copies come from the backend."""
+    model = tiny_random if which == "open_clip" else load_model(tiny_hf_config)
+    assert model.tokenize(["a star."]).shape[0] == 1 and model.tokenizer is not None
+    params = dict(model.model.named_parameters())
+    vision, text = model.tower_parameters("vision"), model.tower_parameters("text")
+    ids = {id(p) for p in vision} | {id(p) for p in text}
+    assert {n for n, p in params.items() if id(p) not in ids} == {"logit_scale"}
+    assert {id(p) for m in model.tower_modules("vision") for p in m.parameters()} == {id(p) for p in vision}
+    assert all(model.tower_of(n) == "vision" for n, p in params.items() if any(p is q for q in vision))
+    attn = model.adaptable_layers("attn")
+    assert len(attn) == len(model.vision_blocks) + len(model.text_blocks) == len(model.attention_modules())
+    assert model.vision_attention == [model.block_attention(b) for b in model.vision_blocks]
+    assert all(m in attn.values() for m in model.vision_attention)
+    assert len(model.adaptable_layers("attn", towers=("vision",))) == len(model.vision_blocks)
+    mlp = model.adaptable_layers("mlp")
+    assert len(mlp) == 2 * len(attn) and all(isinstance(m, torch.nn.Linear) for m in mlp.values())
+    assert set(model.matrix_kinds.values()) <= {"q", "k", "v", "out", "fc1", "fc2"}
+    assert all(n.rsplit(".", 1)[-1] in model.matrix_kinds for n in mlp)
+    assert model.lora_targets and set(model.linear_targets) >= {n.rsplit(".", 1)[-1] for n in mlp}
+    assert isinstance(model.block_attention_input(model.vision_blocks[-1]), torch.nn.LayerNorm)
+    named = dict(model.model.named_parameters()) | dict(model.model.named_modules())
+    assert all(n in named for n in model.projection_names) and len(model.projection_names) == 2
+    with pytest.raises(ValueError, match="role"):
+        model.adaptable_layers("conv")
+    copy = model.copy()
+    assert copy is not model and copy.tokenizer is model.tokenizer  # the tokenizer is shared ...
+    pairs = zip(copy.parameters(), model.parameters())
+    assert all(a is not b and torch.equal(a, b) for a, b in pairs)  # ... weights not
+    assert type(copy) is type(model)
+
+
+def test_zero_shot_and_models_know_nothing_of_the_world_or_methods():
+    import ast
+    from pathlib import Path
+
+    import workbench.models as models
+
+    for file in Path(models.__file__).parent.glob("*.py"):
+        tree = ast.parse(file.read_text())
+        names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        bad = [m for m in names if m.startswith(("workbench.world", "workbench.methods", "workbench.eval",
+                                                 "workbench.viz", "workbench.studies", "workbench.data"))]
+        assert not bad, f"{file.name} imports {bad}"
+
+
+def test_parameter_counts_count_shared_tensors_once():
+    from workbench.models import count_all, count_trainable, eval_mode
+
+    shared = torch.nn.Linear(3, 3)
+    net = torch.nn.Sequential(shared, torch.nn.Sequential(shared), torch.nn.Linear(3, 1))
+    net[2].requires_grad_(False)
+    assert count_all(net) == 12 + 4 and count_trainable(net) == 12
+    net[1].eval()
+    with pytest.raises(RuntimeError), eval_mode(net):
+        assert not any(m.training for m in net.modules())
+        raise RuntimeError("boom")
+    assert net.training and not net[1].training and net[2].training  # every flag back, also on error

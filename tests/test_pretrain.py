@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import open_clip
-import pytest
 import torch
 
 from workbench.models import load_model

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.models.real_photo import (PHOTO_SIZE, _renamed, load_efficientnet_lite0, photo_counterfactuals,
-                                         preprocess_photo, real_photos)
+from workbench.methods.cam.real_photo import photo_counterfactuals
+from workbench.models.real_photo import PHOTO_SIZE, _renamed, load_efficientnet_lite0, preprocess_photo, real_photos
 
 CATS = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 

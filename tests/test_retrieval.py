@@ -4,8 +4,15 @@ import random
 import pytest
 import torch
 
-from workbench.eval.retrieval import (RetrievalResult, classify_features, evaluate_retrieval, positives,
-                                      recall_at_k, retrieval_from_features, zero_shot_classification)
+from workbench.eval.retrieval import (
+    RetrievalResult,
+    classify_features,
+    evaluate_retrieval,
+    positives,
+    recall_at_k,
+    retrieval_from_features,
+    zero_shot_classification,
+)
 
 
 def _naive(img, txt, caps, k):

@@ -4,10 +4,26 @@ import torch
 
 from workbench.data import WorldSplits
 from workbench.methods.cam import compute_cam
-from workbench.methods.robust_ft import (METHOD_NAMES, CrossEntropyObjective, FineTuneConfig, MaskDistillObjective,
-                                         MaskSpec, TeacherCams, build_teacher_cams, fine_tune, frozen_copy,
-                                         logits_with_cam, set_trainable, text_parameters, visited_indices,
-                                         vision_modules, wise_ft, wise_state, with_dependencies, zero_shot_classifier)
+from workbench.methods.robust_ft import (
+    METHOD_NAMES,
+    CrossEntropyObjective,
+    FineTuneConfig,
+    MaskDistillObjective,
+    MaskSpec,
+    TeacherCams,
+    build_teacher_cams,
+    fine_tune,
+    frozen_copy,
+    logits_with_cam,
+    set_trainable,
+    text_parameters,
+    vision_modules,
+    visited_indices,
+    wise_ft,
+    wise_state,
+    with_dependencies,
+    zero_shot_classifier,
+)
 from workbench.models import load_model
 
 
@@ -18,7 +34,7 @@ def data(world):
 
 @pytest.fixture(scope="module")
 def zs(tiny_random, data):
-    clf = zero_shot_classifier(tiny_random, data.classnames)
+    clf = zero_shot_classifier(tiny_random, data.classnames, data.templates)
     clf.requires_grad_(False)
     return clf.eval()
 
@@ -88,7 +104,8 @@ def test_set_trainable_parts_partition_the_model(zs, tiny_hf_config):
 CFG = FineTuneConfig(steps=2, lr=1e-3, log_every=1)
 
 
-@pytest.mark.parametrize("method,parts", [("linear_probe", {"head"}), ("full_ft", {"vision", "head"}), ("fd", {"vision", "head"}),
+@pytest.mark.parametrize("method,parts", [("linear_probe", {"head"}), ("full_ft", {"vision", "head"}),
+                                          ("fd", {"vision", "head"}),
                                           ("mask_fd", {"vision", "head"}), ("flyp", {"vision", "text", "head"})])
 def test_each_method_trains_only_its_parts(zs, data, method, parts):
     before = {k: v.clone() for k, v in zs.state_dict().items()}
@@ -97,7 +114,7 @@ def test_each_method_trains_only_its_parts(zs, data, method, parts):
     assert all(torch.equal(v, before[k]) for k, v in zs.state_dict().items())  # the start is untouched
     assert len(run.train.history) == 2 and run.seconds_per_step > 0
     if method == "flyp":  # the head is rebuilt from the tuned text tower
-        rebuilt = run.classifier.model.zero_shot_head(data.classnames)
+        rebuilt = run.classifier.model.zero_shot_head(data.classnames, data.templates)
         assert torch.allclose(run.classifier.head.weight, rebuilt.weight, atol=1e-6)
 
 
@@ -204,7 +221,7 @@ def test_masking_step_benchmark_runs(tmp_path):
 def test_masked_distillation_on_a_hugging_face_clip(world, tiny_hf_config, cam_method):
     hf = load_model(tiny_hf_config)
     data32 = WorldSplits(world, n_train=8, batch_size=4, image_size=hf.image_size)
-    zs = zero_shot_classifier(hf, data32.classnames)
+    zs = zero_shot_classifier(hf, data32.classnames, data32.templates)
     zs.requires_grad_(False)
     images, labels = data32.train_batch(torch.arange(4))
     student = frozen_copy(zs)

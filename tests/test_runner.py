@@ -7,7 +7,6 @@ uniqueness and the kernel choice. Everything else runs without a kernel.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from workbench.eval import evaluate
 from workbench.studies import cam_counterfactual as study
 
 METHODS = ("full_ft", "wise_ft", "mask_fd", "mask_fd_cached")
@@ -71,7 +72,7 @@ def test_world_path_end_to_end(world_result):
     assert all(c["verdict"] in ("beyond noise", "within noise") for c in r.comparisons)
     assert {r_["method"] for r_ in data["rows"]} == {"zero_shot", *METHODS}
     # the kept FT weights give back the FT model of the first seed
-    again = r.data.evaluate(r.load_classifier("full_ft"), r.config.n_eval)
+    again = evaluate(r.load_classifier("full_ft"), r.data, r.config.n_eval)
     assert again["id_test"] == pytest.approx(r.cells["full_ft"][0]["id_test"])
 
 

@@ -2,8 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.world import (ALL_CLASSES, CONTEXT_NAMES, NOVEL_CLASSES, PRETRAIN_CLASSES, SEEN_CONTEXTS, SPLITS,
-                             UNSEEN_CONTEXTS, World, WorldConfig)
+from workbench.world import (
+    ALL_CLASSES,
+    CONTEXT_NAMES,
+    NOVEL_CLASSES,
+    PRETRAIN_CLASSES,
+    SEEN_CONTEXTS,
+    SPLITS,
+    UNSEEN_CONTEXTS,
+    World,
+    WorldConfig,
+)
 
 
 def test_inventory():

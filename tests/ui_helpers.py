@@ -118,7 +118,8 @@ def jupyter_lab(root: Path, work: Path, timeout: float = 90.0) -> Iterator[LabSe
            f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True", "--ServerApp.terminals_enabled=False",
+           "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+           "--ServerApp.terminals_enabled=False",
            "--ServerApp.shutdown_no_activity_timeout=600"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
         cmd.append("--allow-root")
@@ -151,7 +152,9 @@ def headless_chromium(profile: Path, viewport: tuple[int, int] = (1400, 1000)):
 
 IMAGE_BYTES_JS = """async (img) => {
     const blob = await (await fetch(img.src)).blob();
-    return await new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
+    return await new Promise((ok) => {
+        const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob);
+    });
 }"""
 
 

@@ -4,7 +4,8 @@
     data = ImageFolderSplits("train/", {"id_test": "val/", "sketch": "sketch/"},
                              preprocess=model.preprocess)                # scale path
     batch = data.batches(step)        # {"images", "labels", "index"} for workbench.engine.train
-    accs = data.evaluate(classifier, n=1000)   # {split: accuracy} over the ID and OOD splits
+    data.templates                    # the zero-shot prompts of this data's classes
+    accs = workbench.eval.evaluate(classifier, data, n=1000)   # {split: accuracy}, ID and OOD splits
 """
 from .base import ClassificationData, EvalSet
 from .imagefolder import IMAGE_EXTENSIONS, ImageFolderSplits, folder_classnames

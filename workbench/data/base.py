@@ -3,15 +3,15 @@
 A source has a finite training pool (indices 0..train_size-1, visited in a seeded permutation per
 epoch, so a batch is a pure function of (seed, step)), an in-distribution test split and any
 number of OOD test splits. Subclasses implement three methods: `train_size`, `train_batch`,
-`_eval_batches`.
+`_eval_batches`. A source also carries the prompt templates its zero-shot heads are built from
+(`templates`). Accuracy on the splits is `workbench.eval.evaluate(classifier, data, n)`.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import torch
-import torch.nn as nn
 
 
 class EvalSet(NamedTuple):
@@ -22,9 +22,10 @@ class EvalSet(NamedTuple):
 
 
 class ClassificationData(ABC):
-    """Base class: subclasses set classnames, image_size, batch_size, seed, id_split, ood_splits."""
+    """Base class: subclasses set classnames, templates, image_size, batch_size, seed, id_split, ood_splits."""
 
     classnames: tuple[str, ...]
+    templates: Sequence[Callable | str]  # zero-shot prompts: callables name -> prompt, or "{}" strings
     image_size: int
     batch_size: int
     seed: int
@@ -85,29 +86,6 @@ class ClassificationData(ABC):
         if n is not None and n < 1:
             raise ValueError(f"n={n!r} must be >= 1 (or None for the whole split)")
         return self._eval_batches(split, n, batch_size)
-
-    @torch.no_grad()
-    def accuracy(self, classifier: nn.Module, split: str, n: int | None = None, batch_size: int = 250) -> float:
-        """Top-1 accuracy in [0, 1] of `classifier` (pixels -> logits over classnames) on a split."""
-        device = next(classifier.parameters()).device
-        was_training = classifier.training
-        classifier.eval()
-        hits = total = 0
-        try:
-            for images, labels in self.eval_batches(split, n, batch_size):
-                pred = classifier(images.to(device)).argmax(-1).cpu()
-                hits += int((pred == labels).sum())
-                total += len(labels)
-        finally:
-            classifier.train(was_training)
-        return hits / max(total, 1)
-
-    def evaluate(self, classifier: nn.Module, n: int | None = None) -> dict[str, float]:
-        """Accuracy on every evaluation split, plus "ood_avg" (mean over the OOD splits)."""
-        accs = {s: self.accuracy(classifier, s, n) for s in self.eval_splits}
-        if self.ood_splits:
-            accs["ood_avg"] = sum(accs[s] for s in self.ood_splits) / len(self.ood_splits)
-        return accs
 
     def fingerprint(self) -> dict:
         """What identifies the training pool (for caches keyed by config): override to add more."""

@@ -3,7 +3,8 @@
     data = ImageFolderSplits("imagenet/train", {"id_test": "imagenet/val", "sketch": "imagenet-sketch"},
                              preprocess=model.preprocess)
 
-Class names come from the training folder's sub-folder names (underscores -> spaces) unless given.
+Class names come from the training folder's sub-folder names (underscores -> spaces) unless given;
+`templates` are the zero-shot prompts (default: the world's).
 A test folder may hold a subset of the training classes (ImageNet-R has 200 of the 1000); its labels
 are mapped to the training classes by folder name.
 """
@@ -18,6 +19,8 @@ import torch
 from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from workbench.world import zero_shot_templates
 
 from .base import ClassificationData
 
@@ -59,7 +62,8 @@ class ImageFolderSplits(ClassificationData):
     def __init__(self, train_dir: str | Path, test_dirs: Mapping[str, str | Path],
                  classnames: Sequence[str] | None = None, *, preprocess: Callable | None = None,
                  image_size: int | None = None, batch_size: int = 32, seed: int = 0,
-                 id_split: str | None = None, num_workers: int = 4):
+                 id_split: str | None = None, num_workers: int = 4,
+                 templates: Sequence[Callable | str] | None = None):
         if not isinstance(test_dirs, Mapping) or not test_dirs:
             raise ValueError(f"test_dirs must be a non-empty dict name -> folder, got {test_dirs!r}")
         self.train_dir = _check_dir(train_dir, "train_dir")
@@ -68,6 +72,9 @@ class ImageFolderSplits(ClassificationData):
         if self.id_split not in self.test_dirs:
             raise ValueError(f"id_split={self.id_split!r} is not among test_dirs: {', '.join(self.test_dirs)}")
         self.ood_splits = tuple(k for k in self.test_dirs if k != self.id_split)
+        # zero-shot prompts; by default the world's (what heads on this data were always built from);
+        # for ImageNet, e.g. open_clip.OPENAI_IMAGENET_TEMPLATES
+        self.templates = tuple(templates) if templates is not None else zero_shot_templates()
         if preprocess is None:
             preprocess = default_preprocess(image_size or 224)
         self.preprocess = preprocess
@@ -104,7 +111,7 @@ class ImageFolderSplits(ClassificationData):
         return len(self.train_set)
 
     def _load(self, dataset: ImageFolder, indices: list[int]) -> torch.Tensor:
-        get = lambda i: dataset[i][0]  # noqa: E731
+        get = lambda i: dataset[i][0]
         if self.num_workers > 1 and len(indices) > 1:
             with ThreadPoolExecutor(self.num_workers) as pool:
                 return torch.stack(list(pool.map(get, indices)))

@@ -7,7 +7,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from workbench.world import SPLITS, World, WorldConfig
+from workbench.world import SPLITS, World, WorldConfig, zero_shot_templates
 
 from .base import ClassificationData, EvalSet
 
@@ -33,6 +33,7 @@ class WorldSplits(ClassificationData):
             raise ValueError(f"n_train={n_train!r} and batch_size={batch_size!r} must be >= 1")
         self.train_split, self.id_split, self.ood_splits = train, id_test, tuple(ood)
         self.classnames = tuple(self.world.split_classes(train))
+        self.templates = zero_shot_templates()  # the world's prompts
         for split in self.eval_splits:
             extra = set(self.world.split_classes(split)) - set(self.classnames)
             if extra:

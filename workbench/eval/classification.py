@@ -1,33 +1,79 @@
-"""Classification accuracy of an image classifier on splits of the world."""
+"""Classification accuracy: one prediction loop and one top-1 formula for every caller.
+
+    preds, targets = predictions(classifier, batches)       # any iterable of (images, labels)
+    top1(preds, targets)                                    # hits / total, a Python float
+    evaluate(classifier, data, n=1000)                      # a ClassificationData: every split + ood_avg
+    accuracy(classifier, world, "heldout", n=1000)          # a world split, labels mapped to the classes
+    zero_shot_accuracy(model, world, ["heldout"], n=1000)   # zero-shot heads from the world's prompts
+    classify_features(image_feats, class_weights)           # cosine argmax on precomputed features
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from workbench.world import World
+from workbench.models import ImageClassifier, eval_mode
+from workbench.world import World, zero_shot_templates
 
 
 @torch.no_grad()
+def predictions(classifier: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                resize: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class indices, targets), each (N,) on the CPU, over `batches` of (images, labels),
+    in eval mode (every flag restored afterwards, also on error); images are `resize`d if given."""
+    device = next(classifier.parameters()).device
+    preds, targets = [], []
+    with eval_mode(classifier):
+        for images, labels in batches:
+            images = images.to(device)
+            if resize is not None:
+                images = resize(images)
+            preds.append(classifier(images).argmax(-1).cpu())
+            targets.append(labels)
+    return torch.cat(preds), torch.cat(targets)
+
+
+def top1(preds: torch.Tensor, targets: torch.Tensor) -> float:
+    """Top-1 accuracy in [0, 1]: the number of hits over the number of targets (0 for none)."""
+    return int((preds == targets).sum()) / max(len(targets), 1)
+
+
+def classify_features(image_feats: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+    """Image features (B, D) and class embeddings (C, D) -> predicted class indices (B,) by cosine."""
+    return (F.normalize(image_feats.float(), dim=-1) @ F.normalize(class_weights.float(), dim=-1).T).argmax(-1)
+
+
+# -- a ClassificationData (workbench.data) ------------------------------------------------------
+def split_accuracy(classifier: nn.Module, data, split: str, n: int | None = None, batch_size: int = 250) -> float:
+    """Top-1 accuracy of `classifier` (pixels -> logits over data.classnames) on an evaluation split."""
+    return top1(*predictions(classifier, data.eval_batches(split, n, batch_size)))
+
+
+def evaluate(classifier: nn.Module, data, n: int | None = None) -> dict[str, float]:
+    """Accuracy on every evaluation split of `data`, plus "ood_avg" (mean over the OOD splits)."""
+    accs = {s: split_accuracy(classifier, data, s, n) for s in data.eval_splits}
+    if data.ood_splits:
+        accs["ood_avg"] = sum(accs[s] for s in data.ood_splits) / len(data.ood_splits)
+    return accs
+
+
+# -- world splits ------------------------------------------------------------------------------
+def _world_batches(world: World, split: str, n: int, batch_size: int, offset: int,
+                   label_map: dict[int, int] | None):
+    for start in range(offset, offset + n, batch_size):
+        b = world.batch(split, range(start, min(start + batch_size, offset + n)))
+        labels = b.labels if label_map is None else torch.tensor([label_map[int(y)] for y in b.labels])
+        yield b.images, labels
+
+
 def predict(classifier: nn.Module, world: World, split: str, n: int, batch_size: int = 250,
             offset: int = 0, label_map: dict[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(predictions, targets), each (n,): targets are indices into the classifier's classes."""
-    device = next(classifier.parameters()).device
-    was_training = classifier.training
-    classifier.eval()
-    preds, targets = [], []
     resize = getattr(getattr(classifier, "model", None), "resize", None)
-    for start in range(offset, offset + n, batch_size):
-        b = world.batch(split, range(start, min(start + batch_size, offset + n)))
-        images = b.images.to(device)
-        if resize is not None:
-            images = resize(images)
-        preds.append(classifier(images).argmax(-1).cpu())
-        labels = b.labels if label_map is None else torch.tensor([label_map[int(y)] for y in b.labels])
-        targets.append(labels)
-    classifier.train(was_training)
-    return torch.cat(preds), torch.cat(targets)
+    return predictions(classifier, _world_batches(world, split, n, batch_size, offset, label_map), resize)
 
 
 def accuracy(classifier: nn.Module, world: World, split: str, n: int = 1000, batch_size: int = 250,
@@ -38,17 +84,18 @@ def accuracy(classifier: nn.Module, world: World, split: str, n: int = 1000, bat
     missing = set(world.split_classes(split)) - set(names)
     if missing:
         raise ValueError(f"split {split!r} shows classes the classifier does not know: {sorted(missing)}")
-    p, t = predict(classifier, world, split, n, batch_size, label_map=label_map)
-    return float((p == t).float().mean())
+    return top1(*predict(classifier, world, split, n, batch_size, label_map=label_map))
 
 
-def zero_shot_accuracy(model, world: World, splits: Sequence[str], n: int = 1000) -> dict[str, float]:
-    """Zero-shot accuracy of a CLIP-like model per split, with the world's prompt templates."""
-    from workbench.models import ImageClassifier
-
+def zero_shot_accuracy(model, world: World, splits: Sequence[str], n: int = 1000,
+                       templates: Sequence[Callable | str] | None = None,
+                       classnames: Sequence[str] | None = None) -> dict[str, float]:
+    """Zero-shot accuracy of a CLIP-like model per split: a head over the split's classes (or
+    `classnames`) from `templates` (default: the world's prompts, `zero_shot_templates()`)."""
+    templates = zero_shot_templates() if templates is None else templates
     out = {}
     for split in splits:
-        names = world.split_classes(split)
-        clf = ImageClassifier(model, model.zero_shot_head(names))
-        out[split] = accuracy(clf, world, split, n=n)
+        names = list(classnames or world.split_classes(split))
+        clf = ImageClassifier(model, model.zero_shot_head(names, templates))
+        out[split] = accuracy(clf, world, split, n=n, classnames=names)
     return out

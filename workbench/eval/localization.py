@@ -17,8 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from workbench.methods.cam import ALL_CAM_METHODS, CAM_METHODS, check_method, compute_cam, library_cam
-from workbench.methods.cam._common import normalize_max
+from workbench.methods.cam import ALL_CAM_METHODS, CAM_METHODS, check_method, compute_cam, library_cam, normalize_max
 from workbench.world import World
 
 CENTRE_PRIOR = "centre_prior"

@@ -1,4 +1,4 @@
-"""Image <-> text retrieval recall@k over paired sets, and zero-shot classification from features.
+"""Image <-> text retrieval recall@k over paired sets (zero-shot classification: `classification`).
 
     r = retrieval(model, images, captions)          # RetrievalResult: i2t_r1, i2t_r5, t2i_r1, t2i_r5
     r = evaluate_retrieval(model, world, "novel_test", n=500)
@@ -12,13 +12,18 @@ the query text (text -> image). Without caption texts, only the diagonal is posi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from workbench.models.base import ClipBackend
+from workbench.models import ClipBackend, eval_mode
 from workbench.world import World
+
+from .classification import classify_features, zero_shot_accuracy
+
+__all__ = ["RetrievalResult", "classify_features", "encode_images", "encode_pairs", "evaluate_retrieval",
+           "positives", "recall_at_k", "retrieval", "retrieval_from_features", "zero_shot_classification"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,9 @@ def retrieval_from_features(image_feats: torch.Tensor, text_feats: torch.Tensor,
 def encode_images(model: ClipBackend, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Pixels (B, 3, H, W) in [0, 1], resized to the model's size -> image features (B, D)."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    feats = [model.encode_image(model.resize(images[s:s + batch_size].to(device)))
-             for s in range(0, len(images), batch_size)]
-    model.train(was_training)
+    with eval_mode(model):
+        feats = [model.encode_image(model.resize(images[s:s + batch_size].to(device)))
+                 for s in range(0, len(images), batch_size)]
     return torch.cat(feats)
 
 
@@ -94,11 +97,9 @@ def encode_pairs(model: ClipBackend, images: torch.Tensor, captions: Sequence[st
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions: retrieval needs pairs")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    txt = [model.encode_text(model.tokenize(list(captions[s:s + batch_size])).to(device))
-           for s in range(0, len(captions), batch_size)]
-    model.train(was_training)
+    with eval_mode(model):
+        txt = [model.encode_text(model.tokenize(list(captions[s:s + batch_size])).to(device))
+               for s in range(0, len(captions), batch_size)]
     return encode_images(model, images, batch_size), torch.cat(txt)
 
 
@@ -117,16 +118,9 @@ def evaluate_retrieval(model: ClipBackend, world: World, split: str, n: int = 50
     return retrieval(model, b.images, b.captions)
 
 
-def classify_features(image_feats: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
-    """Image features (B, D) and class embeddings (C, D) -> predicted class indices (B,) by cosine."""
-    return (F.normalize(image_feats.float(), dim=-1) @ F.normalize(class_weights.float(), dim=-1).T).argmax(-1)
-
-
 def zero_shot_classification(model: ClipBackend, world: World, split: str, n: int = 500,
-                             classnames: Sequence[str] | None = None) -> float:
-    """Top-1 accuracy of the zero-shot head built from `model`'s own text tower (classes: the split's)."""
-    from .classification import accuracy
-    from workbench.models import ImageClassifier
-
-    names = list(classnames or world.split_classes(split))
-    return accuracy(ImageClassifier(model, model.zero_shot_head(names)), world, split, n=n, classnames=names)
+                             classnames: Sequence[str] | None = None,
+                             templates: Sequence[Callable | str] | None = None) -> float:
+    """Top-1 accuracy of the zero-shot head built from `model`'s own text tower (classes: the split's),
+    with the world's prompts unless `templates` are given (`zero_shot_accuracy` of one split)."""
+    return zero_shot_accuracy(model, world, [split], n=n, templates=templates, classnames=classnames)[split]

@@ -2,27 +2,86 @@
 
 Convention: images are float pixels in [0, 1], shape (B, 3, S, S) at the model's own
 resolution; the backend normalises them. Tokens come from `model.tokenize(texts)`.
+
+A backend also owns what methods need to know about its network, so that no method
+branches on the backend's kind: the towers (`tower_of`, `tower_modules`,
+`tower_parameters`), the tokenizer, the adaptable layers by role (`adaptable_layers`,
+`lora_targets`, `linear_targets`, `matrix_kinds`), the parts of a transformer block
+(`block_attention`, `block_attention_input`), the projection heads, copies that share the
+read-only tokenizer (`copy`), and zero-shot heads (`zero_shot_head`). Module and parameter
+names are relative to `self.model`, the wrapped network. Adding a backend means a subclass
+here in `workbench.models` and nothing elsewhere.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import copy as _copy
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchvision import transforms as T
 
+from .zero_shot import ZeroShotHead
+
+TOWERS: tuple[str, ...] = ("vision", "text")
+# Roles of adaptable layers, each a set of leaf module names per backend (LAYER_ROLES):
+#   attn       the whole attention module of a block (open_clip nn.MultiheadAttention, HF CLIPAttention)
+#   attn_proj  the attention's q/k/v/out projections as separate nn.Linear layers a wrapper can replace
+#              (none on open_clip: its fused attention forward would bypass a wrapped out_proj)
+#   mlp        the block MLP's two nn.Linear layers
+ROLES: tuple[str, ...] = ("attn", "attn_proj", "mlp")
+# canonical names of the adaptable matrices of a block, in order
+MATRICES: tuple[str, ...] = ("q", "k", "v", "out", "fc1", "fc2")
+
+
+def check_towers(towers: Iterable[str]) -> tuple[str, ...]:
+    """`towers` as a tuple, each 'vision' or 'text' (at least one)."""
+    towers = (towers,) if isinstance(towers, str) else tuple(towers)
+    bad = [t for t in towers if t not in TOWERS]
+    if bad or not towers:
+        raise ValueError(f"towers={towers!r}: accepted are 'vision' and 'text' (at least one)")
+    return towers
+
+
+def copy_module(module: nn.Module) -> nn.Module:
+    """copy.deepcopy, except that the read-only helpers of every backend inside (tokenizers) are shared.
+
+    A CLIP BPE tokenizer holds ~100k-entry Python dicts: copying them costs more than copying
+    the weights of a small model, and nothing ever writes to them. Works on a backend or on any
+    module holding backends (an ImageClassifier).
+    """
+    memo = {}
+    for m in module.modules():
+        if isinstance(m, ClipBackend):
+            for obj in m.read_only_state():
+                memo[id(obj)] = obj
+    return _copy.deepcopy(module, memo)
+
 
 class ClipBackend(nn.Module):
     """Base class: a CLIP-like model with an image tower and a text tower."""
 
     name: str
-    kind: str  # "open_clip" | "hf_clip"
+    kind: str  # "open_clip" | "hf_clip": a label for people; methods never branch on it
     image_size: int
     patch_size: int
     embed_dim: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    model: nn.Module  # the wrapped network; names below are relative to it
+
+    # role -> leaf module names (see ROLES); which roles LoRA / nn.Linear-only tuners target by default
+    LAYER_ROLES: dict[str, tuple[str, ...]] = {}
+    LORA_ROLES: tuple[str, ...] = ()
+    LINEAR_ROLES: tuple[str, ...] = ()
+    # leaf name of an adaptable nn.Linear -> its canonical matrix (MATRICES); fused attention is `attn`
+    MATRIX_KINDS: dict[str, str] = {}
+    # names of the projection heads (parameters or modules) of both towers
+    PROJECTIONS: tuple[str, ...] = ()
+    # attribute names of a transformer block's attention and of the LayerNorm that feeds it
+    BLOCK_ATTENTION: str = ""
+    BLOCK_ATTENTION_INPUT: str = ""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
@@ -38,6 +97,11 @@ class ClipBackend(nn.Module):
         raise NotImplementedError
 
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def tokenizer(self):
+        """The object that turns texts into tokens (read-only: copies of the backend share it)."""
         raise NotImplementedError
 
     @property
@@ -57,7 +121,85 @@ class ClipBackend(nn.Module):
         """Qualified name -> attention module, over both towers."""
         raise NotImplementedError
 
+    def tower_of(self, name: str) -> str:
+        """'vision', 'text' or 'other' (the logit scale) for a module/parameter name of `self.model`."""
+        raise NotImplementedError
+
+    def tower_modules(self, tower: str) -> list[nn.Module]:
+        """The modules that make up a tower (with its projection where that is a module)."""
+        raise NotImplementedError
+
     # -- shared --------------------------------------------------------------------
+    def read_only_state(self) -> tuple:
+        """Objects a copy may share with the original because nothing writes to them (tokenizers)."""
+        return ()
+
+    def copy(self) -> ClipBackend:
+        """A deep copy of the weights and buffers that shares the read-only tokenizer."""
+        return copy_module(self)
+
+    def tower_parameters(self, tower: str) -> list[nn.Parameter]:
+        """Every parameter of a tower, including open_clip's loose ones (positional embedding,
+        projections); the logit scale belongs to neither tower."""
+        (tower,) = check_towers([tower])
+        return [p for n, p in self.model.named_parameters() if self.tower_of(n) == tower]
+
+    def adaptable_layers(self, role: str, towers: Sequence[str] = TOWERS) -> dict[str, nn.Module]:
+        """Name (inside `self.model`) -> module, for the layers of `role` (see ROLES) in `towers`."""
+        if role not in ROLES:
+            raise ValueError(f"unknown layer role {role!r}; accepted: {', '.join(ROLES)}")
+        return self.layers_named(self.LAYER_ROLES.get(role, ()), towers)
+
+    def layers_named(self, leaf_names: Sequence[str], towers: Sequence[str] = TOWERS) -> dict[str, nn.Module]:
+        """Name (inside `self.model`) -> module, for modules whose last name is in `leaf_names`."""
+        towers = check_towers(towers)
+        leaves = (leaf_names,) if isinstance(leaf_names, str) else tuple(leaf_names)
+        return {n: m for n, m in self.model.named_modules()
+                if n.rsplit(".", 1)[-1] in leaves and self.tower_of(n) in towers}
+
+    def _role_leaves(self, roles: Sequence[str]) -> tuple[str, ...]:
+        return tuple(leaf for r in roles for leaf in self.LAYER_ROLES.get(r, ()))
+
+    @property
+    def lora_targets(self) -> tuple[str, ...]:
+        """Leaf names LoRA targets by default (attention: fused modules or their projections)."""
+        return self._role_leaves(self.LORA_ROLES)
+
+    @property
+    def linear_targets(self) -> tuple[str, ...]:
+        """Leaf names of the nn.Linear layers a Linear-only tuner (LoHa, LoKr, VeRA) can wrap with effect."""
+        return self._role_leaves(self.LINEAR_ROLES)
+
+    @property
+    def matrix_kinds(self) -> dict[str, str]:
+        """Leaf name of an adaptable nn.Linear -> canonical matrix ("q", ..., "fc2")."""
+        return dict(self.MATRIX_KINDS)
+
+    @property
+    def projection_names(self) -> tuple[str, ...]:
+        """Names (inside `self.model`) of the two towers' projection heads."""
+        return self.PROJECTIONS
+
+    def block_attention(self, block: nn.Module) -> nn.Module:
+        """The attention module of one transformer block."""
+        return self._block_part(block, self.BLOCK_ATTENTION, "attention")
+
+    def block_attention_input(self, block: nn.Module) -> nn.Module:
+        """The module whose output feeds a block's attention (its first LayerNorm)."""
+        return self._block_part(block, self.BLOCK_ATTENTION_INPUT, "first LayerNorm")
+
+    def _block_part(self, block: nn.Module, attr: str, what: str) -> nn.Module:
+        part = getattr(block, attr, None) if attr else None
+        if part is None:
+            raise NotImplementedError(f"no {what} {attr or '(unknown)'!r} in the block ({type(block).__name__}) "
+                                      f"of {self.name}")
+        return part
+
+    @property
+    def vision_attention(self) -> list[nn.Module]:
+        """The attention module of every vision block, in order."""
+        return [self.block_attention(b) for b in self.vision_blocks]
+
     @property
     def grid_size(self) -> int:
         return self.image_size // self.patch_size
@@ -103,10 +245,9 @@ class ClipBackend(nn.Module):
         return (self.encode_image(images, normalize=True), self.encode_text(tokens, normalize=True),
                 self.logit_scale.exp())
 
-    def zero_shot_head(self, classnames: Sequence[str], templates: Sequence[Callable | str] | None = None,
-                       ) -> "ZeroShotHead":
-        from .zero_shot import ZeroShotHead
-
+    def zero_shot_head(self, classnames: Sequence[str], templates: Sequence[Callable | str]) -> ZeroShotHead:
+        """A head from the mean text embedding of each class over `templates` (callables
+        `name -> prompt` or format strings with one `{}`), e.g. `workbench.world.zero_shot_templates()`."""
         return ZeroShotHead.from_text(self, classnames, templates)
 
     def __repr__(self) -> str:  # the wrapped model's repr is pages long

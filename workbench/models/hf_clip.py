@@ -15,6 +15,15 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 class HFClipModel(ClipBackend):
     kind = "hf_clip"
+    # plain nn.Linear q/k/v/out projections and MLP fc1/fc2: every tuner can target all of them
+    LAYER_ROLES = {"attn": ("self_attn",), "attn_proj": ("q_proj", "k_proj", "v_proj", "out_proj"),
+                   "mlp": ("fc1", "fc2")}
+    LORA_ROLES = ("attn_proj",)
+    LINEAR_ROLES = ("attn_proj", "mlp")
+    MATRIX_KINDS = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "out", "fc1": "fc1", "fc2": "fc2"}
+    PROJECTIONS = ("visual_projection", "text_projection")
+    BLOCK_ATTENTION = "self_attn"
+    BLOCK_ATTENTION_INPUT = "layer_norm1"
 
     def __init__(self, model, name: str, tokenizer=None, mean=OPENAI_MEAN, std=OPENAI_STD):
         super().__init__(mean, std)
@@ -32,7 +41,7 @@ class HFClipModel(ClipBackend):
             self._bpe = SimpleTokenizer(context_length=self.context_length)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str) -> "HFClipModel":
+    def from_pretrained(cls, name_or_dir: str) -> HFClipModel:
         from transformers import AutoTokenizer, CLIPModel
 
         model = CLIPModel.from_pretrained(name_or_dir)
@@ -50,7 +59,7 @@ class HFClipModel(ClipBackend):
         return cls(model, name=f"hf:{name_or_dir}", tokenizer=tok, mean=mean, std=std)
 
     @classmethod
-    def from_config(cls, config) -> "HFClipModel":
+    def from_config(cls, config) -> HFClipModel:
         from transformers import CLIPModel
 
         # the BPE tokenizer's end-of-text id; CLIP pools the text at that token
@@ -75,6 +84,26 @@ class HFClipModel(ClipBackend):
                                      max_length=self.context_length, return_tensors="pt")
             return enc["input_ids"]
         return self._bpe(list(texts))
+
+    @property
+    def tokenizer(self):
+        """The transformers tokenizer, or open_clip's CLIP BPE when the model came without one."""
+        return self._hf_tokenizer if self._hf_tokenizer is not None else self._bpe
+
+    def read_only_state(self) -> tuple:
+        return tuple(t for t in (self._hf_tokenizer, getattr(self, "_bpe", None)) if t is not None)
+
+    def tower_of(self, name: str) -> str:
+        if name.startswith("vision_model") or name.startswith("visual_projection"):
+            return "vision"
+        return "text" if name.startswith(("text_model", "text_projection")) else "other"
+
+    def tower_modules(self, tower: str) -> list[nn.Module]:
+        if tower == "vision":
+            return [self.model.vision_model, self.model.visual_projection]
+        if tower == "text":
+            return [self.model.text_model, self.model.text_projection]
+        raise ValueError(f"tower={tower!r}: accepted are 'vision' and 'text'")
 
     @property
     def vision_blocks(self) -> nn.ModuleList:

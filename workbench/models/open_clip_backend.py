@@ -4,7 +4,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
-import open_clip
 import torch
 import torch.nn as nn
 
@@ -18,6 +17,15 @@ def _cached_tokens(tokenizer, text: str) -> torch.Tensor:
 
 class OpenClipModel(ClipBackend):
     kind = "open_clip"
+    # open_clip attention is nn.MultiheadAttention, whose forward calls a fused functional op on
+    # in_proj_weight and out_proj.weight: a wrapped out_proj would be bypassed, so no attn_proj role
+    LAYER_ROLES = {"attn": ("attn",), "attn_proj": (), "mlp": ("c_fc", "c_proj")}
+    LORA_ROLES = ("attn",)  # peft's LoRA has a dedicated nn.MultiheadAttention layer
+    LINEAR_ROLES = ("mlp",)
+    MATRIX_KINDS = {"c_fc": "fc1", "c_proj": "fc2"}
+    PROJECTIONS = ("visual.proj", "text_projection")
+    BLOCK_ATTENTION = "attn"
+    BLOCK_ATTENTION_INPUT = "ln_1"
 
     def __init__(self, model: nn.Module, name: str, tokenizer, mean, std):
         super().__init__(mean, std)
@@ -42,6 +50,26 @@ class OpenClipModel(ClipBackend):
         if isinstance(texts, str):
             texts = [texts]
         return torch.stack([_cached_tokens(self._tokenizer, t) for t in texts])
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    def read_only_state(self) -> tuple:
+        return (self._tokenizer,)
+
+    def tower_of(self, name: str) -> str:
+        if name == "visual" or name.startswith("visual."):
+            return "vision"
+        return "other" if name == "logit_scale" else "text"
+
+    def tower_modules(self, tower: str) -> list[nn.Module]:
+        if tower == "vision":
+            return [self.model.visual]
+        if tower == "text":  # plus loose parameters (positional embedding, projection): tower_parameters
+            names = ("token_embedding", "transformer", "ln_final", "text")
+            return [getattr(self.model, n) for n in names if isinstance(getattr(self.model, n, None), nn.Module)]
+        raise ValueError(f"tower={tower!r}: accepted are 'vision' and 'text'")
 
     @property
     def vision_blocks(self) -> nn.ModuleList:

@@ -1,4 +1,9 @@
-"""Zero-shot heads: class weights from text prompts, and an image classifier built on them."""
+"""Zero-shot heads: class weights from text prompts, and an image classifier built on them.
+
+Prompts are the caller's: any class names, any templates (callables `name -> prompt`, or
+format strings with one `{}`, as open_clip's zero-shot helper takes them). The world's
+prompts are `workbench.world.zero_shot_templates()`.
+"""
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -8,35 +13,38 @@ import torch.nn as nn
 import torch.nn.functional as F
 from open_clip import build_zero_shot_classifier
 
-from .base import ClipBackend
+from .modes import eval_mode
+
+# `model` below is a workbench.models.ClipBackend; base.py imports this module, not the other way round
 
 
 class ZeroShotHead(nn.Module):
     """logits = scale * normalize(features) @ W.T, W initialised from class-prompt embeddings."""
 
-    def __init__(self, weight: torch.Tensor, classnames: Sequence[str], scale: float = 100.0):
+    def __init__(self, weight: torch.Tensor, classnames: Sequence[str], scale: float = 100.0,
+                 templates: Sequence[Callable | str] | None = None):
         super().__init__()
         self.weight = nn.Parameter(weight.clone())  # (C, D)
         self.classnames = tuple(classnames)
         self.scale = float(scale)
+        self.templates = tuple(templates) if templates is not None else None  # the prompts W came from
 
     @classmethod
     @torch.no_grad()
-    def from_text(cls, model: ClipBackend, classnames: Sequence[str],
-                  templates: Sequence[Callable | str] | None = None) -> "ZeroShotHead":
-        if templates is None:
-            from workbench.world import zero_shot_templates
-
-            templates = zero_shot_templates()
+    def from_text(cls, model: nn.Module, classnames: Sequence[str],
+                  templates: Sequence[Callable | str]) -> ZeroShotHead:
+        """The mean normalised text embedding of each class over `templates`, in eval mode."""
         if isinstance(classnames, str) or len(classnames) == 0:
             raise ValueError(f"classnames must be a non-empty list of names, got {classnames!r}")
+        if templates is None or isinstance(templates, str) or len(templates) == 0:
+            raise ValueError(f"templates must be a non-empty list of prompts (callables name -> prompt or "
+                             f"strings with one {{}}), got {templates!r}; the world's are "
+                             "workbench.world.zero_shot_templates()")
         device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        w = build_zero_shot_classifier(model, model.tokenize, list(classnames), list(templates),
-                                       num_classes_per_batch=None, device=device)  # (D, C)
-        model.train(was_training)
-        return cls(w.T.contiguous(), classnames, scale=float(model.logit_scale.exp()))
+        with eval_mode(model):
+            w = build_zero_shot_classifier(model, model.tokenize, list(classnames), list(templates),
+                                           num_classes_per_batch=None, device=device)  # (D, C)
+        return cls(w.T.contiguous(), classnames, scale=float(model.logit_scale.exp()), templates=templates)
 
     def class_index(self, name: str) -> int:
         if name not in self.classnames:
@@ -50,7 +58,7 @@ class ZeroShotHead(nn.Module):
 class ImageClassifier(nn.Module):
     """Image tower + head: pixels (B, 3, S, S) -> logits (B, C). What robust fine-tuning trains."""
 
-    def __init__(self, model: ClipBackend, head: ZeroShotHead):
+    def __init__(self, model: nn.Module, head: ZeroShotHead):
         super().__init__()
         self.model = model
         self.head = head

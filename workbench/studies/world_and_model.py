@@ -28,7 +28,7 @@ import torch
 from workbench.engine import save_atomic
 from workbench.eval import predict
 from workbench.models import TINY_DIR, TINY_NAME, ClipBackend, ImageClassifier, load_model
-from workbench.world import EVAL_SPLITS, SPLITS, World, WorldConfig
+from workbench.world import EVAL_SPLITS, SPLITS, World, WorldConfig, zero_shot_templates
 
 from . import kit
 
@@ -141,7 +141,7 @@ def evaluate_splits(model: ClipBackend, world: World, splits: Sequence[str], n: 
     for split in splits:
         names = world.split_classes(split)
         if names not in heads:
-            heads[names] = ImageClassifier(model, model.zero_shot_head(names))
+            heads[names] = ImageClassifier(model, model.zero_shot_head(names, zero_shot_templates()))
         label_map = {World.classes.index(c): i for i, c in enumerate(names)}
         out[split] = predict(heads[names], world, split, n, batch_size, label_map=label_map)
     return out

@@ -3,8 +3,19 @@
 One module per study (`workbench.viz.world` for notebook 00, ...); each function returns a
 matplotlib Figure or an ipywidgets box and draws only what the world or a study returns.
 """
-from .world import (accuracy_bars, browser, class_and_context_gallery, clip_strip, confusion_figure,
-                    markdown_table, per_class_bars, sample_grid, scene_png, show_scene, sounds_figure)
+from .world import (
+                    accuracy_bars,
+                    browser,
+                    class_and_context_gallery,
+                    clip_strip,
+                    confusion_figure,
+                    markdown_table,
+                    per_class_bars,
+                    sample_grid,
+                    scene_png,
+                    show_scene,
+                    sounds_figure,
+)
 
 __all__ = [
     "accuracy_bars", "browser", "class_and_context_gallery", "clip_strip", "confusion_figure",

@@ -2,7 +2,8 @@
 
 Figures are matplotlib `Figure`s made with pyplot (the notebook shows them, `save_figure`
 saves them); the explorer draws with a pyplot-free `Figure` into an ipywidgets `Image`, so it
-builds and updates in a headless run as well as in JupyterLab.
+builds and updates in a headless run as well as in JupyterLab. Nothing here computes a CAM or a
+fill: the explorer draws the frames that `workbench.methods.cam.CamFrames` computes.
 """
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def counterfactual_figure(images: torch.Tensor, counterfactual, probs_before: to
 
 def photo_masking_figure(results: Sequence) -> plt.Figure:
     """Rows = photos; columns = photo, its CAM, object masked, context masked, each with the
-    top-class probability. `results` come from `workbench.models.real_photo.photo_counterfactuals`."""
+    top-class probability. `results` come from `workbench.methods.cam.real_photo.photo_counterfactuals`."""
     if not results:
         raise ValueError("no photo results to draw")
     fig, axes = plt.subplots(len(results), 4, figsize=(7.2, 1.9 * len(results) + 0.3), squeeze=False)
@@ -154,35 +155,32 @@ def explorer_png(image: torch.Tensor, cam: torch.Tensor | None, mask: torch.Tens
 
 
 class CamExplorer:
-    """The state and controls behind `cam_explorer`; `.widget` is what the notebook shows.
+    """The controls and drawing behind `cam_explorer`; `.widget` is what the notebook shows.
 
-    Controls: image (slider), class (dropdown, follows the image's label when the image
-    changes), CAM method (ours and pytorch-grad-cam's), threshold, mask kind, random-mask p,
-    fill. Every change recomputes the frame; CAMs are cached per (image, class, method).
+    `frames` computes what is drawn: `frames.frame(index, target, method, kind, threshold, p, fill)`
+    returns {"cam", "mask", "counterfactual", "before", "after"} and `frames.images` holds the
+    images (e.g. `workbench.methods.cam.CamFrames`). Controls: image (slider), class (dropdown,
+    follows the image's label when the image changes), CAM method, threshold, mask kind,
+    random-mask p, fill. Every change redraws the frame.
     """
 
-    def __init__(self, classifier, images: torch.Tensor, labels, classnames: Sequence[str] | None = None,
-                 methods: Sequence[str] | None = None, threshold: float = 0.3, kind: str = "object",
-                 fill: str = "single", seed: int = 0, top_k: int = 3):
+    def __init__(self, frames, labels, classnames: Sequence[str] | None = None, methods: Sequence[str] = ("gradcam",),
+                 threshold: float = 0.3, kind: str = "object", fill: str = "single", top_k: int = 3,
+                 kinds: Sequence[str] = ("object", "context", "random"),
+                 fills: Sequence[str] = ("constant", "mean", "single", "multi")):
         import ipywidgets as W
 
-        from workbench.methods.cam import ALL_CAM_METHODS, FILLS, MASK_KINDS, check_method
-
-        self.classifier = classifier
-        self.classnames = tuple(classnames or classifier.classnames)
-        if len(self.classnames) != len(classifier.classnames):
-            raise ValueError(f"{len(self.classnames)} classnames for a classifier with {len(classifier.classnames)} "
+        self.frames = frames
+        self.images = frames.images  # (B, 3, S, S)
+        self.classnames = tuple(classnames or frames.classnames)
+        if len(self.classnames) != len(frames.classnames):
+            raise ValueError(f"{len(self.classnames)} classnames for a classifier with {len(frames.classnames)} "
                              "classes; labels and classes index the classifier's head")
-        methods = tuple(methods or ALL_CAM_METHODS)
-        for m in methods:
-            check_method(m)
-        device = next(classifier.parameters()).device
-        self.images = classifier.model.resize(images.to(device))  # (B, 3, S, S)
+        methods = tuple(methods)
         self.labels = [int(y) for y in labels]
         if len(self.labels) != self.images.shape[0]:
             raise ValueError(f"{len(self.labels)} labels for {self.images.shape[0]} images")
-        self.seed, self.top_k = seed, top_k
-        self._cams: dict[tuple, torch.Tensor] = {}
+        self.top_k = top_k
         self._syncing = False
         style = {"description_width": "70px"}
         self.controls = {
@@ -192,10 +190,10 @@ class CamExplorer:
             "method": W.Dropdown(options=list(methods), value=methods[0], description="CAM", style=style),
             "threshold": W.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold",
                                        continuous_update=False, style=style),
-            "kind": W.Dropdown(options=list(MASK_KINDS), value=kind, description="mask", style=style),
+            "kind": W.Dropdown(options=list(kinds), value=kind, description="mask", style=style),
             "p": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="random p",
                                continuous_update=False, style=style),
-            "fill": W.Dropdown(options=list(FILLS), value=fill, description="fill", style=style),
+            "fill": W.Dropdown(options=list(fills), value=fill, description="fill", style=style),
         }
         self.image = W.Image(format="png")
         self.info = W.HTML()
@@ -215,32 +213,10 @@ class CamExplorer:
         self._syncing = False
         self.update()
 
-    def cam(self, index: int, target: int, method: str) -> torch.Tensor:
-        """(g, g) CAM of one image for one class, cached."""
-        from workbench.methods.cam import compute_cam
-
-        key = (index, target, method)
-        if key not in self._cams:
-            self._cams[key] = compute_cam(self.classifier, self.images[index:index + 1], [target], method)[0]
-        return self._cams[key]
-
     def frame(self) -> dict:
-        """The current CAM, mask (g, g), counterfactual (3, S, S) and probabilities before/after (C,)."""
-        from workbench.methods.cam import apply_fill, make_mask, predict_probs
-
+        """The frame of the current control values (computed by `frames`)."""
         v = {k: c.value for k, c in self.controls.items()}
-        i, g = v["index"], self.classifier.model.grid_size
-        gen = torch.Generator().manual_seed(self.seed + i)
-        if v["kind"] == "random":
-            cam, mask = None, make_mask("random", p=v["p"], generator=gen, shape=(1, g, g))[0]
-        else:
-            cam = self.cam(i, v["target"], v["method"])
-            mask = make_mask(v["kind"], cam[None], threshold=v["threshold"])[0]
-        full = torch.zeros(self.images.shape[0], g, g, dtype=torch.bool)
-        full[i] = mask.cpu()  # the rest of the batch donates patches for single / multi fills
-        cf = apply_fill(self.images, full, v["fill"], self.classifier.model.patch_size, generator=gen)[i]
-        probs = predict_probs(self.classifier, torch.stack([self.images[i], cf]))
-        return {"cam": cam, "mask": mask, "counterfactual": cf, "before": probs[0], "after": probs[1]}
+        return self.frames.frame(v["index"], v["target"], v["method"], v["kind"], v["threshold"], v["p"], v["fill"])
 
     def update(self, _=None) -> None:
         if self._syncing:
@@ -259,6 +235,15 @@ def cam_explorer(classifier, images: torch.Tensor, labels, classnames: Sequence[
                  methods: Sequence[str] | None = None, threshold: float = 0.3, kind: str = "object",
                  fill: str = "single", seed: int = 0, top_k: int = 3):
     """An ipywidgets CAM explorer over `images` (B, 3, H, W) with `labels` (B,) indexing `classnames`
-    (default: the classifier's). Returns the widget box; its `.explorer` holds the state."""
-    return CamExplorer(classifier, images, labels, classnames, methods, threshold, kind, fill, seed,
-                       top_k).widget
+    (default: the classifier's). Returns the widget box; its `.explorer` holds the state.
+
+    The frames are computed by `workbench.methods.cam.CamFrames(classifier, images, seed)`.
+    """
+    from workbench.methods.cam import ALL_CAM_METHODS, FILLS, MASK_KINDS, CamFrames, check_method
+
+    methods = tuple(methods or ALL_CAM_METHODS)
+    for m in methods:
+        check_method(m)
+    frames = CamFrames(classifier, images, seed=seed)
+    return CamExplorer(frames, labels, classnames, methods, threshold, kind, fill, top_k, kinds=MASK_KINDS,
+                       fills=FILLS).widget

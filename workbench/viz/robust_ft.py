@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-_COLORS = {"zero_shot": "#222222", "linear_probe": "#8c8c8c", "full_ft": "#d62728", "lp_ft": "#ff7f0e", "wise_ft": "#9467bd",
+_COLORS = {"zero_shot": "#222222", "linear_probe": "#8c8c8c", "full_ft": "#d62728", "lp_ft": "#ff7f0e",
+           "wise_ft": "#9467bd",
            "flyp": "#8c564b", "fd": "#1f77b4", "mask_fd": "#2ca02c", "mask_fd_cached": "#17becf"}
 _MARKERS = {"zero_shot": "*", "mask_fd": "D", "mask_fd_cached": "d"}
 
@@ -89,7 +90,8 @@ def results_markdown(table: Sequence[Mapping], splits: Sequence[str]) -> str:
     for r in table:
         cells = [f"{_pct(r[s])} ± {100 * r.get(f'{s}_std', 0):.1f}" for s in splits]
         sps = r.get("seconds_per_step")
-        lines.append(f"| {r.get('label', r['method'])} | " + " | ".join(cells) + f" | {'-' if not sps else f'{sps:.3f}'} |")
+        step = "-" if not sps else f"{sps:.3f}"
+        lines.append(f"| {r.get('label', r['method'])} | " + " | ".join(cells) + f" | {step} |")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Literal
 
 import numpy as np
 import torch
@@ -196,7 +196,7 @@ class World:
         cx = radius + (S - 2 * radius) * u[:, _CX]
         cy = radius + (S - 2 * radius) * u[:, _CY]
         sketch_p = {"photo": 0.0, "sketch": 1.0, "mixed": cfg.sketch_share}[spec.style]
-        t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt)  # noqa: E731
+        t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt)
         return Latents(
             index=t(idx, torch.long), label=t(label, torch.long), context=t(context, torch.long),
             color=t(color, torch.long), rgb=t(rgb), radius=t(radius),
@@ -366,7 +366,7 @@ def _class_timbre() -> torch.Tensor:
 
 
 def _repeat_latents(lat: Latents, T: int) -> Latents:
-    rep = lambda x: x.repeat_interleave(T, dim=0)  # noqa: E731
+    rep = lambda x: x.repeat_interleave(T, dim=0)
     return Latents(
         index=rep(lat.index), label=rep(lat.label), context=rep(lat.context), color=rep(lat.color),
         rgb=rep(lat.rgb), radius=rep(lat.radius), angle=rep(lat.angle), cx=rep(lat.cx), cy=rep(lat.cy),

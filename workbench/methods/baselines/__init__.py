@@ -15,11 +15,18 @@
 | LoKr (peft)   | Kronecker updates of nn.Linear               | `apply_lokr`            |
 | VeRA (peft)   | scaling vectors on frozen random projections | `apply_vera`            |
 """
-from .peft_tuners import (LINEAR_TARGETS, LORA_TARGETS, RankMatch, apply_lokr, apply_loha, apply_lora,
-                          apply_vera, lora_param_count, lora_rank_for_budget, target_modules)
-from .report import TuningReport, count_all, count_trainable, freeze, tower_of
-from .simple import (LinearProbe, LinearProbeObjective, apply_bitfit, apply_full_finetune,
-                     apply_linear_probe)
+from .peft_tuners import (
+                          RankMatch,
+                          apply_loha,
+                          apply_lokr,
+                          apply_lora,
+                          apply_vera,
+                          lora_param_count,
+                          lora_rank_for_budget,
+                          target_modules,
+)
+from .report import TuningReport, count_all, count_trainable, freeze, make_report, tower_of
+from .simple import LinearProbe, LinearProbeObjective, apply_bitfit, apply_full_finetune, apply_linear_probe
 
 APPLY = {
     "lora": apply_lora, "loha": apply_loha, "lokr": apply_lokr, "vera": apply_vera,
@@ -27,8 +34,8 @@ APPLY = {
 }
 
 __all__ = [
-    "APPLY", "LINEAR_TARGETS", "LORA_TARGETS", "LinearProbe", "LinearProbeObjective", "RankMatch",
+    "APPLY", "LinearProbe", "LinearProbeObjective", "RankMatch",
     "TuningReport", "apply_bitfit", "apply_full_finetune", "apply_linear_probe", "apply_lokr", "apply_loha",
-    "apply_lora", "apply_vera", "count_all", "count_trainable", "freeze", "lora_param_count",
+    "apply_lora", "apply_vera", "count_all", "count_trainable", "freeze", "lora_param_count", "make_report",
     "lora_rank_for_budget", "target_modules", "tower_of",
 ]

@@ -4,7 +4,8 @@
     match = lora_rank_for_budget(model, n_params=9_000)    # the LoRA rank nearest a parameter budget
     report = apply_loha(model, r=2)                       # open_clip: MLP c_fc / c_proj
 
-Which layers each tuner can reach, per backend:
+Which layers each tuner can reach is the backend's knowledge (`model.lora_targets`,
+`model.linear_targets`, from its layer roles); today:
 
 * open_clip attention is `nn.MultiheadAttention`, whose forward calls a fused functional op on
   `in_proj_weight` and `out_proj.weight`. peft's LoRA has a dedicated MultiheadAttention layer
@@ -24,14 +25,9 @@ from typing import Sequence
 
 import torch.nn as nn
 
-from workbench.models.base import ClipBackend
+from workbench.models import ClipBackend
 
-from .report import TuningReport, check_towers, freeze, make_report, tower_of
-
-# Leaf names each tuner targets by default, per backend.
-LORA_TARGETS = {"open_clip": ("attn",), "hf_clip": ("q_proj", "k_proj", "v_proj", "out_proj")}
-LINEAR_TARGETS = {"open_clip": ("c_fc", "c_proj"),
-                  "hf_clip": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")}
+from .report import TuningReport, check_towers, freeze, make_report
 
 
 def target_modules(model: ClipBackend, leaf_names: Sequence[str], towers: Sequence[str] = ("vision", "text"),
@@ -41,8 +37,7 @@ def target_modules(model: ClipBackend, leaf_names: Sequence[str], towers: Sequen
     if isinstance(leaf_names, str):
         leaf_names = (leaf_names,)
     modules = dict(model.model.named_modules())
-    found = [n for n, m in modules.items()
-             if n.rsplit(".", 1)[-1] in leaf_names and tower_of(model, n) in towers]
+    found = list(model.layers_named(leaf_names, towers))
     if not found:
         leaves = sorted({n.rsplit(".", 1)[-1] for n, m in modules.items()
                          if isinstance(m, (nn.Linear, nn.MultiheadAttention))})
@@ -60,7 +55,7 @@ def _check_linear_targets(model: ClipBackend, names: list[str], modules: dict[st
             raise ValueError(
                 f"target {n!r} sits inside nn.MultiheadAttention, whose fused forward bypasses a "
                 f"wrapped {n.rsplit('.', 1)[-1]}: the adapter would do nothing. On open_clip use "
-                f"LoRA (targets ('attn',)) for attention, or the MLP targets {LINEAR_TARGETS['open_clip']}")
+                f"LoRA (targets {model.lora_targets}) for attention, or the targets {model.linear_targets}")
         if not isinstance(modules[n], nn.Linear):
             raise ValueError(f"target {n!r} is a {type(modules[n]).__name__}; this tuner wraps nn.Linear only")
 
@@ -89,7 +84,7 @@ def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: 
     from peft import LoraConfig
 
     _check_rank(r)
-    names = target_modules(model, targets or LORA_TARGETS[model.kind], towers)
+    names = target_modules(model, targets or model.lora_targets, towers)
     alpha = float((1 if rslora else r) if alpha is None else alpha)
     _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names,
                               use_rslora=rslora))
@@ -103,7 +98,7 @@ def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoHaConfig
 
     _check_rank(r)
-    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoHaConfig(r=r, alpha=alpha, target_modules=names))
     return make_report("loha", model, names, r=r, alpha=alpha)
@@ -116,7 +111,7 @@ def apply_lokr(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoKrConfig
 
     _check_rank(r)
-    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoKrConfig(r=r, alpha=alpha, target_modules=names))
     return make_report("lokr", model, names, r=r, alpha=alpha)
@@ -134,7 +129,7 @@ def apply_vera(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
     from peft.tuners.vera import VeraModel
 
     _check_rank(r)
-    names = target_modules(model, targets or LINEAR_TARGETS[model.kind], towers, linear_only=True)
+    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     freeze(model)
     VeraModel(model.model, VeraConfig(r=r, target_modules=names, projection_prng_key=projection_seed),
               "default")
@@ -157,7 +152,7 @@ def lora_param_count(model: ClipBackend, r: int, targets: Sequence[str] | None =
     """Exact trainable count `apply_lora(model, r, targets, towers)` gives, without touching the model."""
     _check_rank(r)
     modules = dict(model.model.named_modules())
-    names = target_modules(model, targets or LORA_TARGETS[model.kind], towers)
+    names = target_modules(model, targets or model.lora_targets, towers)
     return r * sum(_lora_size(modules[n]) for n in names)
 
 

@@ -10,7 +10,9 @@ from typing import Any, Iterable
 
 import torch.nn as nn
 
-from workbench.models.base import ClipBackend
+from workbench.models import ClipBackend, check_towers, count_all, count_trainable, freeze
+
+__all__ = ["TuningReport", "check_towers", "count_all", "count_trainable", "freeze", "make_report", "tower_of"]
 
 
 @dataclass(frozen=True)
@@ -33,47 +35,9 @@ class TuningReport:
                 f"|| trainable%: {self.trainable_pct:.4f}")
 
 
-def count_trainable(module: nn.Module) -> int:
-    """Parameters that require grad (shared tensors counted once)."""
-    return sum(p.numel() for p in _unique(module.parameters()) if p.requires_grad)
-
-
-def count_all(module: nn.Module) -> int:
-    return sum(p.numel() for p in _unique(module.parameters()))
-
-
-def _unique(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
-    seen: set[int] = set()
-    out = []
-    for p in params:
-        if id(p) not in seen:
-            seen.add(id(p))
-            out.append(p)
-    return out
-
-
-def freeze(module: nn.Module) -> None:
-    for p in module.parameters():
-        p.requires_grad_(False)
-
-
 def tower_of(model: ClipBackend, name: str) -> str:
-    """'vision' or 'text' for a module/parameter name of `model.model` (either backend)."""
-    if model.kind == "hf_clip":
-        if name.startswith("vision_model") or name.startswith("visual_projection"):
-            return "vision"
-        return "text" if name.startswith(("text_model", "text_projection")) else "other"
-    if name.startswith("visual."):
-        return "vision"
-    return "other" if name == "logit_scale" else "text"
-
-
-def check_towers(towers: Iterable[str]) -> tuple[str, ...]:
-    towers = tuple(towers)
-    bad = [t for t in towers if t not in ("vision", "text")]
-    if bad or not towers:
-        raise ValueError(f"towers={towers!r}: accepted are 'vision' and 'text' (at least one)")
-    return towers
+    """'vision', 'text' or 'other' for a module/parameter name of `model.model` (`model.tower_of(name)`)."""
+    return model.tower_of(name)
 
 
 def make_report(method: str, model: nn.Module, targets: Iterable[str], **details) -> TuningReport:

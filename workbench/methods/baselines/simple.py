@@ -2,7 +2,7 @@
 
     report = apply_bitfit(model)               # biases only (attention, MLP and LayerNorm biases)
     report = apply_full_finetune(model)        # every parameter of both towers
-    report = apply_linear_probe(model, names)  # frozen image tower + a trainable class head
+    report = apply_linear_probe(model, names, templates)  # frozen image tower + a trainable class head
     probe = report.module                      # LinearProbe: pixels -> logits
     loss = LinearProbeObjective(probe)(images=x, labels=y)
 
@@ -12,17 +12,16 @@ classification only.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from workbench.engine import Loss
-from workbench.models.base import ClipBackend
-from workbench.models.zero_shot import ImageClassifier, ZeroShotHead
+from workbench.methods.objectives import LinearProbeObjective
+from workbench.models import ClipBackend, ImageClassifier, count_all, count_trainable, freeze
 
-from .report import TuningReport, count_all, count_trainable, freeze, make_report
+from .report import TuningReport, make_report
+
+__all__ = ["LinearProbe", "LinearProbeObjective", "apply_bitfit", "apply_full_finetune", "apply_linear_probe"]
 
 
 def apply_bitfit(model: ClipBackend) -> TuningReport:
@@ -60,37 +59,24 @@ class LinearProbe(ImageClassifier):
         with torch.no_grad():
             return self.model.encode_image(images)
 
-    def train(self, mode: bool = True) -> "LinearProbe":
+    def train(self, mode: bool = True) -> LinearProbe:
         super().train(mode)
         self.model.eval()  # frozen features: no dropout, whatever the training loop asks
         return self
 
 
-def apply_linear_probe(model: ClipBackend, classnames: Sequence[str], init: str = "zero_shot",
-                       ) -> TuningReport:
-    """Freeze `model`, build a LinearProbe over `classnames`; the report's `.module` is the probe."""
+def apply_linear_probe(model: ClipBackend, classnames: Sequence[str], templates: Sequence[Callable | str],
+                       init: str = "zero_shot") -> TuningReport:
+    """Freeze `model`, build a LinearProbe over `classnames` (head from `templates`, e.g.
+    `workbench.world.zero_shot_templates()`); the report's `.module` is the probe."""
     if init not in ("zero_shot", "zeros"):
         raise ValueError(f"init={init!r}; accepted: 'zero_shot', 'zeros'")
     freeze(model)
-    head = model.zero_shot_head(list(classnames))
+    head = model.zero_shot_head(list(classnames), templates)
     if init == "zeros":
         with torch.no_grad():
             head.weight.normal_(0, 1e-3)  # exact zeros give a zero norm; near-zero is the same start
     probe = LinearProbe(model, head)
     return TuningReport("linear_probe", count_trainable(probe), count_all(probe), ("head.weight",),
                         {"classes": len(head.classnames), "init": init}, module=probe)
-
-
-class LinearProbeObjective(nn.Module):
-    """forward(images, labels) -> cross-entropy of the probe; labels index the probe's classes."""
-
-    def __init__(self, probe: LinearProbe):
-        super().__init__()
-        self.probe = probe
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> Loss:
-        logits = self.probe(images)  # (B, C)
-        loss = F.cross_entropy(logits, labels)
-        acc = (logits.argmax(-1) == labels).float().mean()
-        return Loss(loss, {"batch_acc": acc.detach()})
 

@@ -7,24 +7,9 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 
+from workbench.models.modes import eval_mode  # noqa: F401  (re-exported: every CAM method uses it)
+
 TargetsLike = torch.Tensor | Sequence[int] | Sequence[str] | int | str | None
-
-
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode for the block, then restore each one's own flag.
-
-    Restoring per submodule (not `module.train(was)`) keeps a frozen teacher inside a
-    training student exactly as the caller left it. Eval mode matters for CAMs because
-    open_clip's patch dropout would otherwise drop tokens.
-    """
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 @contextmanager

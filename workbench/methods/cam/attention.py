@@ -2,7 +2,7 @@
 
 open_clip calls `nn.MultiheadAttention` with `need_weights=False` (a fused kernel that never
 materialises the probabilities) and Hugging Face CLIP may use SDPA. `recorded_attention`
-temporarily swaps each vision block's attention `forward` for an explicit one that computes
+temporarily swaps each attention module's `forward` for an explicit one that computes
 softmax(q k^T / sqrt(d)) itself, keeps the probabilities (still in the autograd graph, so the
 gradient of a logit with respect to them is exact), and returns the same output as the
 original within float tolerance. The originals come back when the block exits.
@@ -10,7 +10,7 @@ original within float tolerance. The originals come back when the block exits.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -65,27 +65,28 @@ def _explicit_hf(attn: nn.Module, store: list) -> Callable:
     return forward
 
 
-def _attention_of(block: nn.Module) -> tuple[nn.Module, Callable]:
-    attn = getattr(block, "attn", None)
+def _explicit_forward(attn: nn.Module) -> Callable:
+    """The recording forward for an attention module, chosen by its structure."""
     if isinstance(attn, nn.MultiheadAttention):
-        return attn, _explicit_mha
-    attn = getattr(block, "self_attn", None)
-    if attn is not None and all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "out_proj")):
-        return attn, _explicit_hf
+        return _explicit_mha
+    if all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "out_proj")):
+        return _explicit_hf
     raise NotImplementedError(
-        f"cannot record attention in a {type(block).__name__}: expected open_clip's nn.MultiheadAttention "
-        f"at .attn or Hugging Face CLIPAttention at .self_attn (got {type(attn).__name__})")
+        f"cannot record attention in a {type(attn).__name__}: expected an nn.MultiheadAttention (open_clip) "
+        f"or a module with q_proj / k_proj / v_proj / out_proj (Hugging Face CLIPAttention); pass the "
+        f"attention modules themselves, e.g. backend.vision_attention")
 
 
 @contextmanager
-def recorded_attention(blocks: nn.ModuleList) -> Iterator[list[torch.Tensor]]:
-    """Within the block, each forward through `blocks` appends one (B, heads, T, T) tensor per
-    block, in order, to the yielded list. Attention modules are restored on exit."""
+def recorded_attention(modules: Iterable[nn.Module]) -> Iterator[list[torch.Tensor]]:
+    """Within the block, each forward through the attention `modules` (e.g. `backend.vision_attention`)
+    appends one (B, heads, T, T) tensor per module, in order, to the yielded list. The modules'
+    forwards are restored on exit."""
     store: list[torch.Tensor] = []
     patched = []
     try:
-        for block in blocks:
-            attn, make = _attention_of(block)
+        for attn in modules:
+            make = _explicit_forward(attn)
             previous = attn.__dict__.get("forward")  # an instance-level forward someone set
             attn.forward = make(attn, store)
             patched.append((attn, previous))

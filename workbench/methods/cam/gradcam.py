@@ -13,19 +13,13 @@ from typing import Iterator
 import torch
 import torch.nn as nn
 
-from ._common import (TargetsLike, backend_of, eval_mode, normalize_max, resolve_targets, target_score,
-                      tokens_to_grid)
+from ._common import TargetsLike, backend_of, eval_mode, normalize_max, resolve_targets, target_score, tokens_to_grid
 
 
 def token_layer(backend) -> nn.Module:
-    """The module whose output Grad-CAM reads: the last vision block's first LayerNorm."""
-    last = backend.vision_blocks[-1]
-    for name in ("ln_1", "layer_norm1"):
-        if hasattr(last, name):
-            return getattr(last, name)
-    raise NotImplementedError(
-        f"no ln_1 / layer_norm1 in the last vision block ({type(last).__name__}) of {backend.name}; "
-        "Grad-CAM on tokens knows open_clip and Hugging Face CLIP blocks")
+    """The module whose output Grad-CAM reads: the last vision block's first LayerNorm
+    (the backend names it: `block_attention_input`)."""
+    return backend.block_attention_input(backend.vision_blocks[-1])
 
 
 @contextmanager

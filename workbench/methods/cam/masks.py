@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from ._common import TargetsLike
+from ._common import TargetsLike, eval_mode
 from .compute import check_method, compute_cam
 
 MASK_KINDS: tuple[str, ...] = ("object", "context", "random")
@@ -150,7 +150,5 @@ def counterfactual(classifier: nn.Module, images: torch.Tensor, targets: Targets
 @torch.no_grad()
 def predict_probs(classifier: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Softmax class probabilities (B, C) in eval mode, the caller's flags restored."""
-    from ._common import eval_mode
-
     with eval_mode(classifier):
         return classifier(images).softmax(-1)

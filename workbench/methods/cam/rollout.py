@@ -13,15 +13,14 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ._common import (TargetsLike, backend_of, eval_mode, normalize_max, resolve_targets, target_score,
-                      tokens_to_grid)
+from ._common import TargetsLike, backend_of, eval_mode, normalize_max, resolve_targets, target_score, tokens_to_grid
 from .attention import recorded_attention
 
 
 def relevance_rollout(classifier: nn.Module, images: torch.Tensor, targets: TargetsLike = None) -> torch.Tensor:
     """Relevance maps (B, g, g) in [0, 1]; targets None = predicted class."""
     backend = backend_of(classifier)
-    with eval_mode(classifier), recorded_attention(backend.vision_blocks) as attn, torch.enable_grad():
+    with eval_mode(classifier), recorded_attention(backend.vision_attention) as attn, torch.enable_grad():
         # the input requires grad so the attention does even when every parameter is frozen
         logits = classifier(images.detach().requires_grad_(True))  # (B, C)
         t = resolve_targets(classifier, logits, targets)

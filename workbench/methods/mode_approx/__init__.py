@@ -8,14 +8,39 @@ config.py holds the knobs, layer.py the factors and wrapped layers, model.py inj
 merging / saving / the context-enhanced objective, counting.py the parameter arithmetic.
 """
 from .config import FORMS, KINDS, PAPER_TARGETS, PREFIX, TOWERS, ModeApproxConfig
-from .counting import (STAND_IN, FormulaCount, ScaleRow, TowerDims, blip_base_stand_in, format_table,
-                       formula_breakdown, formula_from_dims, formula_param_count, open_clip_architecture,
-                       real_scale_table, tower_dims)
+from .counting import (
+                       STAND_IN,
+                       FormulaCount,
+                       ScaleRow,
+                       TowerDims,
+                       blip_base_stand_in,
+                       format_table,
+                       formula_breakdown,
+                       formula_from_dims,
+                       formula_param_count,
+                       open_clip_architecture,
+                       real_scale_table,
+                       tower_dims,
+)
 from .layer import ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors, OutputGate
-from .model import (ContextContrastiveObjective, InjectionReport, ParamCount, adapter_state_dict,
-                    block_sites, count_adapter_params, count_trainable, describe_sites, inject_mode_approx,
-                    is_merged, load_adapter_state_dict, merge, objective_for, print_trainable_parameters,
-                    unload, unmerge)
+from .model import (
+                       ContextContrastiveObjective,
+                       InjectionReport,
+                       ParamCount,
+                       adapter_state_dict,
+                       block_sites,
+                       count_adapter_params,
+                       count_trainable,
+                       describe_sites,
+                       inject_mode_approx,
+                       is_merged,
+                       load_adapter_state_dict,
+                       merge,
+                       objective_for,
+                       print_trainable_parameters,
+                       unload,
+                       unmerge,
+)
 
 __all__ = [
     "FORMS", "KINDS", "PAPER_TARGETS", "PREFIX", "STAND_IN", "TOWERS",

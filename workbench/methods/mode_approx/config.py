@@ -122,7 +122,7 @@ class ModeApproxConfig:
         return tuple(m for m in MATRICES if m in chosen)
 
     @classmethod
-    def paper(cls, **overrides: Any) -> "ModeApproxConfig":
+    def paper(cls, **overrides: Any) -> ModeApproxConfig:
         """The paper's setting on a dual encoder: R = 32, its targets, gating, context, heads trained."""
         base = cls(rank=32, targets=PAPER_TARGETS, gated=True, context=True, train=("head",))
         return replace(base, **overrides)

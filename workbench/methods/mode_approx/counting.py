@@ -14,8 +14,7 @@ import torch
 import torch.nn as nn
 
 from .config import PAPER_TARGETS, ModeApproxConfig
-from .model import (block_sites, count_adapter_params, inject_mode_approx, site_width, tower_blocks,
-                    unload)
+from .model import block_sites, count_adapter_params, inject_mode_approx, site_width, tower_blocks, unload
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class TowerDims:
 def tower_dims(model: nn.Module, tower: str) -> TowerDims:
     """Width, depth and MLP width of a tower, read from its first block (adapters or not)."""
     blocks = tower_blocks(model, tower)
-    sites = block_sites(blocks[0])
+    sites = block_sites(blocks[0], model.matrix_kinds)
     fc1 = [s for s in sites if s.matrices == ("fc1",)]
     return TowerDims(width=site_width(sites[0]), layers=len(blocks),
                      mlp_width=fc1[0].module.out_features if fc1 else 0)

@@ -326,7 +326,7 @@ class ModeApproxMultiheadAttention(_Wrapper):
         return (y if base.batch_first else y.transpose(0, 1)), weights
 
     def _project(self, query, key, value, self_attn: bool):
-        base, d = self.base_layer, self.width
+        base = self.base_layer
         W, b = base.in_proj_weight, base.in_proj_bias  # (3d, d), (3d,)
         lam = self.mode_approx_lambda
         if self_attn:  # one fused matmul, as nn.MultiheadAttention does

@@ -7,10 +7,10 @@
     unmerge(model)    # back to base weights + adapters
     unload(model)     # remove the adapters (merge=True keeps their effect in the weights)
 
-Where the adapters go (found by structure, in the blocks of `model.vision_blocks` /
-`model.text_blocks`): open_clip's `nn.MultiheadAttention` (q, k, v from its fused in_proj, and
-out_proj) and `mlp.c_fc` / `mlp.c_proj`; Hugging Face CLIP's `self_attn.{q,k,v,out}_proj` and
-`mlp.fc1` / `mlp.fc2`.
+Where the adapters go (in the blocks of `model.vision_blocks` / `model.text_blocks`): every
+`nn.MultiheadAttention` (q, k, v from its fused in_proj, and out_proj), and the nn.Linear layers
+the backend names in `model.matrix_kinds` (open_clip: `mlp.c_fc` / `mlp.c_proj`; Hugging Face
+CLIP: `self_attn.{q,k,v,out}_proj` and `mlp.fc1` / `mlp.fc2`).
 
 Factors: with `share=True` one `ModeFactors` for the model, registered as
 `model.mode_approx_shared`, holding one U/V pair per distinct hidden width (ViT-B-32: 768 for
@@ -21,7 +21,7 @@ block, registered as `block.mode_approx_factors`. Every adapter parameter's name
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -29,17 +29,12 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from workbench.engine import Loss
-from workbench.models.base import ClipBackend
+from workbench.models import ClipBackend, count_all, count_trainable
 
 from .config import CONTEXT_WEIGHT, KINDS, MATRICES, PREFIX, TOWERS, ModeApproxConfig
-from .layer import (ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors, _Wrapper)
+from .layer import ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors, _Wrapper
 
 ATTN_MATRICES = ("q", "k", "v", "out")
-# leaf names of nn.Linear layers that are adaptable matrices (outside nn.MultiheadAttention)
-LEAF_KINDS = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "out",
-              "c_fc": "fc1", "c_proj": "fc2", "fc1": "fc1", "fc2": "fc2"}
-HEADS = {"open_clip": ("model.visual.proj", "model.text_projection"),
-         "hf_clip": ("model.visual_projection", "model.text_projection")}
 
 
 # -- finding the adaptable matrices ------------------------------------------------------------
@@ -51,8 +46,9 @@ class Site(NamedTuple):
     matrices: tuple[str, ...]  # ("q", "k", "v", "out") for a fused attention, else one kind
 
 
-def block_sites(block: nn.Module) -> list[Site]:
-    """The adaptable modules of a transformer block, found by structure (wrapped or not)."""
+def block_sites(block: nn.Module, leaf_kinds: Mapping[str, str]) -> list[Site]:
+    """The adaptable modules of a transformer block (wrapped or not): every nn.MultiheadAttention,
+    and the nn.Linear layers whose leaf name is in `leaf_kinds` (the backend's `matrix_kinds`)."""
     sites: list[Site] = []
     covered: list[str] = []
     for name, m in block.named_modules():
@@ -62,8 +58,8 @@ def block_sites(block: nn.Module) -> list[Site]:
         leaf = name.rsplit(".", 1)[-1]
         if isinstance(base, nn.MultiheadAttention):
             sites.append(Site(name, base, ATTN_MATRICES))
-        elif isinstance(base, nn.Linear) and leaf in LEAF_KINDS:
-            sites.append(Site(name, base, (LEAF_KINDS[leaf],)))
+        elif isinstance(base, nn.Linear) and leaf in leaf_kinds:
+            sites.append(Site(name, base, (leaf_kinds[leaf],)))
         else:
             continue
         covered.append(name)
@@ -88,7 +84,7 @@ def describe_sites(model: nn.Module, towers=TOWERS) -> str:
     """What can be adapted, per tower: "vision (width 128): q, k, v, out (attn), fc1 (mlp.c_fc), ..."."""
     lines = []
     for tower in towers:
-        sites = block_sites(tower_blocks(model, tower)[0])
+        sites = block_sites(tower_blocks(model, tower)[0], model.matrix_kinds)
         parts = [f"{', '.join(s.matrices)} ({s.name}: {type(s.module).__name__})" for s in sites]
         width = site_width(sites[0]) if sites else "?"
         lines.append(f"{tower} (width {width}): {'; '.join(parts) or 'nothing'}")
@@ -138,7 +134,7 @@ def _plan(model: nn.Module, cfg: ModeApproxConfig) -> list[_Planned]:
     for tower in cfg.towers:
         wanted = cfg.matrices(tower)
         for block in tower_blocks(model, tower):
-            for site in block_sites(block):
+            for site in block_sites(block, model.matrix_kinds):
                 found[tower].update(site.matrices)
                 chosen = tuple(m for m in site.matrices if m in wanted)
                 gate = cfg.gated and tower == "text" and "out" in site.matrices
@@ -238,13 +234,13 @@ def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionRepo
         raise
     object.__setattr__(model, "mode_approx_config", cfg)
     object.__setattr__(model, "_mode_approx_flags", flags)  # to restore on unload
-    widths = {t: site_width(block_sites(tower_blocks(model, t)[0])[0]) for t in cfg.towers}
+    widths = {t: site_width(block_sites(tower_blocks(model, t)[0], model.matrix_kinds)[0]) for t in cfg.towers}
     adapted = {t: {m: adapted[t][m] for m in MATRICES if m in adapted[t]} for t in adapted}
     return InjectionReport(
         config=cfg, adapted=adapted, widths=widths,
         mode_vectors=sum(lam.shape[0] * lam.shape[1] for _, lam in _mode_vectors(model)),
         adapter_params=count_adapter_params(model), trainable_params=count_trainable(model),
-        total_params=sum(q.numel() for q in model.parameters()), extra_trainable=extra)
+        total_params=count_all(model), extra_trainable=extra)
 
 
 def _mode_vectors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
@@ -256,7 +252,7 @@ def _mode_vectors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
 def _freeze(model: nn.Module, train: tuple[str, ...]) -> tuple[str, ...]:
     """Freeze all but adapter parameters and those `train` names; returns the extra trainable names."""
     named = list(model.named_parameters())
-    heads = HEADS.get(getattr(model, "kind", ""), ())
+    heads = tuple(f"model.{n}" for n in model.projection_names)  # the backend's names, inside model.model
     keep: set[str] = set()
     for entry in train:
         if entry in ("head", "proj"):
@@ -348,10 +344,6 @@ def load_adapter_state_dict(model: nn.Module, state: dict[str, torch.Tensor], st
                 params[k].copy_(v)
 
 
-def count_trainable(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def count_adapter_params(model: nn.Module) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if PREFIX in n)
 
@@ -364,7 +356,7 @@ class ParamCount(NamedTuple):
 def print_trainable_parameters(model: nn.Module) -> ParamCount:
     """Print "trainable params: 1,234 || all params: 5,678 || trainable%: 21.7329" like peft."""
     trainable = count_trainable(model)
-    total = sum(p.numel() for p in model.parameters())
+    total = count_all(model)
     print(f"trainable params: {trainable:,d} || all params: {total:,d} || "
           f"trainable%: {100 * trainable / total:.4f}")
     return ParamCount(trainable, total)

@@ -26,7 +26,7 @@ class TeacherCams:
         self.seconds = float(seconds)  # compute time spent on the CAMs held, over every build
 
     @classmethod
-    def empty(cls, n: int, grid: int, method: str) -> "TeacherCams":
+    def empty(cls, n: int, grid: int, method: str) -> TeacherCams:
         return cls(torch.zeros(n, grid, grid), torch.zeros(n, dtype=torch.bool), method)
 
     def lookup(self, index: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
@@ -43,7 +43,7 @@ class TeacherCams:
         save_atomic({"cams": self.cams, "done": self.done, "method": self.method, "seconds": self.seconds}, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TeacherCams":
+    def load(cls, path: str | Path) -> TeacherCams:
         state = torch.load(path, map_location="cpu", weights_only=True)
         return cls(state["cams"], state["done"], state["method"], state.get("seconds", 0.0))
 

@@ -6,36 +6,23 @@ tower, head) by setting `requires_grad`, which is what `workbench.engine.train` 
 """
 from __future__ import annotations
 
-import copy
 from typing import Callable, Iterable, Sequence
 
-import torch
 import torch.nn as nn
 
-from workbench.models import ClipBackend, ImageClassifier
-
-
-_SHARED_ATTRS = ("_tokenizer", "_bpe", "_hf_tokenizer")  # read-only helpers a copy may share
+from workbench.models import ClipBackend, ImageClassifier, copy_module
 
 
 def clone_module(module: nn.Module) -> nn.Module:
-    """copy.deepcopy, except that the backends' tokenizers are shared, not copied.
-
-    A CLIP BPE tokenizer holds ~100k-entry Python dicts: copying them costs more than copying
-    the weights of a small model, and nothing ever writes to them.
-    """
-    memo = {}
-    for m in module.modules():
-        for attr in _SHARED_ATTRS:
-            obj = m.__dict__.get(attr)
-            if obj is not None:
-                memo[id(obj)] = obj
-    return copy.deepcopy(module, memo)
+    """A deep copy of a backend or of a module holding backends (an ImageClassifier) that shares
+    the backends' read-only tokenizers (`workbench.models.copy_module`; a backend alone: `backend.copy()`)."""
+    return copy_module(module)
 
 
-def zero_shot_classifier(model: ClipBackend, classnames: Sequence[str],
-                         templates: Sequence[Callable | str] | None = None, inplace: bool = False) -> ImageClassifier:
-    """`model` (a copy unless `inplace`) with a head from the class prompts' text embeddings."""
+def zero_shot_classifier(model: ClipBackend, classnames: Sequence[str], templates: Sequence[Callable | str],
+                         inplace: bool = False) -> ImageClassifier:
+    """`model` (a copy unless `inplace`) with a head from the class prompts' text embeddings
+    (`templates`, e.g. `data.templates` or `workbench.world.zero_shot_templates()`)."""
     backend = model if inplace else clone_module(model)
     return ImageClassifier(backend, backend.zero_shot_head(classnames, templates))
 
@@ -55,19 +42,13 @@ def as_teacher(module: nn.Module) -> nn.Module:
 
 
 def vision_modules(backend: ClipBackend) -> list[nn.Module]:
-    """The image tower (and its projection) of a backend."""
-    if backend.kind == "open_clip":
-        return [backend.model.visual]
-    if backend.kind == "hf_clip":
-        return [backend.model.vision_model, backend.model.visual_projection]
-    raise NotImplementedError(f"unknown backend kind {backend.kind!r}; known: open_clip, hf_clip")
+    """The image tower (and its projection) of a backend (`backend.tower_modules("vision")`)."""
+    return backend.tower_modules("vision")
 
 
 def text_parameters(backend: ClipBackend) -> list[nn.Parameter]:
-    """Text-tower parameters, including open_clip's loose ones (positional embedding, projection)."""
-    visual = {id(p) for m in vision_modules(backend) for p in m.parameters()}
-    scale = id(backend.logit_scale)
-    return [p for p in backend.parameters() if id(p) not in visual and id(p) != scale]
+    """Text-tower parameters, including open_clip's loose ones (`backend.tower_parameters("text")`)."""
+    return backend.tower_parameters("text")
 
 
 def set_trainable(classifier: ImageClassifier, parts: Iterable[str]) -> int:
@@ -87,7 +68,3 @@ def set_trainable(classifier: ImageClassifier, parts: Iterable[str]) -> int:
         classifier.head.requires_grad_(True)
     return sum(p.numel() for p in classifier.parameters() if p.requires_grad)
 
-
-def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """The trainable parameters' values (CPU copies), by name."""
-    return {n: p.detach().cpu().clone() for n, p in module.named_parameters() if p.requires_grad}

@@ -27,12 +27,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from workbench.engine import Loss
-from workbench.methods.cam import (CAM_METHODS, FILLS, MASK_KINDS, apply_fill, make_mask, normalize_max,
-                                   recorded_attention, token_layer)
+from workbench.methods.cam import (
+    CAM_METHODS,
+    FILLS,
+    MASK_KINDS,
+    apply_fill,
+    gradcam_from_tokens,
+    make_mask,
+    recorded_attention,
+    rollout_from_attention,
+    target_score,
+    token_layer,
+)
+from workbench.methods.objectives import batch_accuracy
 from workbench.models import ImageClassifier
 
 from .cam_cache import TeacherCams
-from .objectives import TeacherMixin, _accuracy
+from .objectives import TeacherMixin
 
 CAM_SOURCES = ("student", "cached")
 
@@ -71,43 +82,26 @@ def _kept_output(module: nn.Module) -> Iterator[dict]:
         handle.remove()
 
 
-def rollout_from(attn: list[torch.Tensor], grads: tuple[torch.Tensor | None, ...], grid: int) -> torch.Tensor:
-    """Relevance rollout (B, g, g) from per-block attention (B, h, T, T) and its gradients."""
-    B, _, T, _ = attn[0].shape
-    R = torch.eye(T, device=attn[0].device).expand(B, T, T)  # (B, T, T)
-    for a, g in zip(attn, grads):
-        if g is not None:
-            R = R + (g.float() * a.detach().float()).clamp_min(0).mean(1) @ R
-    return normalize_max(R[:, 0, 1:].reshape(B, grid, grid))
-
-
-def gradcam_from(act: torch.Tensor, grad: torch.Tensor, grid: int) -> torch.Tensor:
-    """Grad-CAM (B, g, g) from token activations and gradients (B, 1 + N, width), CLS dropped."""
-    act, grad = act[:, 1:].detach().float(), grad[:, 1:].float()
-    cam = (grad.mean(1, keepdim=True) * act).sum(-1).clamp_min(0)  # (B, N)
-    return normalize_max(cam.reshape(act.shape[0], grid, grid))
-
-
 def logits_with_cam(classifier: ImageClassifier, images: torch.Tensor, labels: torch.Tensor,
                     method: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward -> (logits (B, C) with their graph intact, CAM (B, g, g) of `labels`, detached).
 
     The same maps as workbench.methods.cam.compute_cam (eval-mode forward; CLIP towers here have
     no dropout), without a second forward: the CAM gradient stops at the activations it reads.
+    The maps come from the same kernels (`gradcam_from_tokens`, `rollout_from_attention`).
     """
     backend = classifier.model
     if method == "gradcam":
         with _kept_output(token_layer(backend)) as store:
             logits = classifier(images)
         act = store["out"]
-        (grad,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), act, retain_graph=True)
-        return logits, gradcam_from(act, grad, backend.grid_size)
+        (grad,) = torch.autograd.grad(target_score(logits, labels), act, retain_graph=True)
+        return logits, gradcam_from_tokens(act, grad, backend.grid_size)
     if method == "rollout":
-        with recorded_attention(backend.vision_blocks) as attn:
+        with recorded_attention(backend.vision_attention) as attn:
             logits = classifier(images)
-        grads = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), attn, retain_graph=True,
-                                    allow_unused=True)
-        return logits, rollout_from(attn, grads, backend.grid_size)
+        grads = torch.autograd.grad(target_score(logits, labels), attn, retain_graph=True, allow_unused=True)
+        return logits, rollout_from_attention(attn, grads, backend.grid_size)
     raise ValueError(f"unknown CAM method {method!r}; accepted: {', '.join(CAM_METHODS)}")
 
 
@@ -161,7 +155,7 @@ class MaskDistillObjective(TeacherMixin):
             target = self.teacher.features(masked)  # (k, D)
         ce, distill = F.cross_entropy(logits, labels), F.mse_loss(f_masked, target)
         return Loss(ce + self.w * distill, {"ce": ce.detach(), "distill": distill.detach(),
-                                            "masked": mask.float().mean(), "batch_acc": _accuracy(logits, labels)})
+                                            "masked": mask.float().mean(), "batch_acc": batch_accuracy(logits, labels)})
 
     def _counterfactual(self, images: torch.Tensor, cam: torch.Tensor | None, gen: torch.Generator,
                         shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:

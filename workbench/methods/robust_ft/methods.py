@@ -1,6 +1,6 @@
 """Every robust fine-tuning method as (how it builds its classifier, its objective), on the one engine.
 
-    zs = zero_shot_classifier(model, data.classnames)
+    zs = zero_shot_classifier(model, data.classnames, data.templates)
     ft = fine_tune("full_ft", zs, data, FineTuneConfig(steps=40, lr=1e-4))
     lpft = fine_tune("lp_ft", zs, data, cfg, init=fine_tune("linear_probe", zs, data, cfg).classifier)
     wise = wise_ft(zs, ft.classifier, alpha=0.5)
@@ -24,7 +24,7 @@ import torch
 
 from workbench.data import ClassificationData
 from workbench.engine import TrainConfig, TrainResult, train
-from workbench.models import ImageClassifier
+from workbench.models import ImageClassifier, eval_mode
 from workbench.world.captions import article
 
 from .cam_cache import TeacherCams
@@ -132,13 +132,11 @@ def pool_features(classifier: ImageClassifier, data: ClassificationData, indices
                   batch_size: int = 256) -> torch.Tensor:
     """Frozen image features (len(indices), D) of training images, on the CPU."""
     device = next(classifier.parameters()).device
-    was = classifier.training
-    classifier.eval()
     out = []
-    for start in range(0, len(indices), batch_size):
-        images, _ = data.train_batch(indices[start:start + batch_size])
-        out.append(classifier.features(images.to(device)).float().cpu())
-    classifier.train(was)
+    with eval_mode(classifier):
+        for start in range(0, len(indices), batch_size):
+            images, _ = data.train_batch(indices[start:start + batch_size])
+            out.append(classifier.features(images.to(device)).float().cpu())
     return torch.cat(out)
 
 
@@ -222,7 +220,10 @@ def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData,
     run = _BUILDERS[method](zero_shot, data, cfg, init=init, teacher_cams=teacher_cams)
     result, per_step = _run(run.objective, run.batches, cfg, f"{method} (seed {cfg.seed})", progress)
     clf = run.classifier
-    if method == "flyp":  # the head comes from the tuned text tower
-        clf.head = clf.model.zero_shot_head(data.classnames)
+    if method == "flyp":  # the head comes from the tuned text tower, with the zero-shot head's prompts
+        if zero_shot.head.templates is None:
+            raise ValueError("flyp rebuilds the head from the tuned text tower with the zero-shot head's "
+                             "templates, but this head has none: build it with zero_shot_classifier(..., templates)")
+        clf.head = clf.model.zero_shot_head(data.classnames, zero_shot.head.templates)
     clf.requires_grad_(False)
     return FineTuned(clf.eval(), result, per_step)

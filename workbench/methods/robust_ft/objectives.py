@@ -1,7 +1,8 @@
 """Engine objectives of the robust fine-tuning baselines: forward(**batch) -> Loss.
 
 Every objective takes the same batch, {"images" (B, 3, S, S), "labels" (B,), "index" (B,), "step"},
-so one data source drives them all (the linear probe takes precomputed "features" instead).
+so one data source drives them all (the linear probe, `workbench.methods.objectives.LinearProbeObjective`,
+takes precomputed "features" instead).
 A frozen teacher inside an objective stays in eval mode whatever the engine does.
 """
 from __future__ import annotations
@@ -12,11 +13,11 @@ import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
 from workbench.engine import Loss
-from workbench.models import ImageClassifier, ZeroShotHead
+from workbench.methods.objectives import LinearProbeObjective, batch_accuracy
+from workbench.models import ImageClassifier
 
-
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return (logits.detach().argmax(-1) == labels).float().mean()
+__all__ = ["CrossEntropyObjective", "FeatureDistillObjective", "FlypObjective", "LinearProbeObjective",
+           "TeacherMixin"]
 
 
 class TeacherMixin(nn.Module):
@@ -39,19 +40,7 @@ class CrossEntropyObjective(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, index=None, step: int = 0) -> Loss:
         logits = self.classifier(images)  # (B, C)
-        return Loss(F.cross_entropy(logits, labels), {"batch_acc": _accuracy(logits, labels)})
-
-
-class LinearProbeObjective(nn.Module):
-    """Linear probe on frozen features: CE(head(f), y), f precomputed by the frozen image tower."""
-
-    def __init__(self, head: ZeroShotHead):
-        super().__init__()
-        self.head = head
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor, index=None, step: int = 0) -> Loss:
-        logits = self.head(features)  # (B, C)
-        return Loss(F.cross_entropy(logits, labels), {"batch_acc": _accuracy(logits, labels)})
+        return Loss(F.cross_entropy(logits, labels), {"batch_acc": batch_accuracy(logits, labels)})
 
 
 class FeatureDistillObjective(TeacherMixin):
@@ -71,7 +60,7 @@ class FeatureDistillObjective(TeacherMixin):
             target = self.teacher.features(images)  # (B, D)
         ce, distill = F.cross_entropy(logits, labels), F.mse_loss(feats, target)
         return Loss(ce + self.w * distill, {"ce": ce.detach(), "distill": distill.detach(),
-                                            "batch_acc": _accuracy(logits, labels)})
+                                            "batch_acc": batch_accuracy(logits, labels)})
 
 
 class FlypObjective(nn.Module):
@@ -79,8 +68,8 @@ class FlypObjective(nn.Module):
 
     Both towers train; the captions are one prompt per class ("a photo of a {class}."), so the
     text tower encodes each class once per step and the batch indexes into it (same loss and
-    gradients as encoding every caption). The classifier's head is rebuilt from the tuned text
-    tower after training (`rebuild_head`).
+    gradients as encoding every caption). After training, `fine_tune` rebuilds the classifier's
+    head from the tuned text tower (with the zero-shot head's templates).
     """
 
     def __init__(self, classifier: ImageClassifier, class_tokens: torch.Tensor):
@@ -95,4 +84,4 @@ class FlypObjective(nn.Module):
         classes = backend.encode_text(self.class_tokens, normalize=True)  # (C, D)
         loss = self.loss(img, classes[labels], backend.logit_scale.exp())
         logits = img.detach() @ classes.detach().T  # (B, C)
-        return Loss(loss, {"batch_acc": _accuracy(logits, labels)})
+        return Loss(loss, {"batch_acc": batch_accuracy(logits, labels)})

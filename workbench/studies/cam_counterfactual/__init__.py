@@ -118,7 +118,7 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, progres
         torch.manual_seed(0)  # random-init architectures (the scale path offline) are reproducible
         model = load_model(cfg.model, pretrained=cfg.pretrained, device=device)
     data = build_data(cfg, model)
-    zs = zero_shot_classifier(model, data.classnames, inplace=owned).to(device).eval()
+    zs = zero_shot_classifier(model, data.classnames, data.templates, inplace=owned).to(device).eval()
     del model
     zs.requires_grad_(False)
     cache = cell_cache(cfg, zs, data, device, use_cache)

@@ -14,9 +14,12 @@ GALLERY_METHODS = ("gradcam", "rollout", "GradCAM", "GradCAMPlusPlus", "XGradCAM
 def gallery_methods(classifier: ImageClassifier, quick: bool = False) -> tuple[str, ...]:
     """CAM methods for the gallery: all of them, except ScoreCAM (one forward per channel per image)
     when quick or on towers wider than 256 channels, where it takes minutes on a CPU."""
-    width = getattr(getattr(classifier.model.model, "visual", None), "transformer", None)
-    width = getattr(width, "width", 0)
-    cheap = not quick and width and width <= 256
+    backend = classifier.model
+    try:
+        width = backend.block_attention(backend.vision_blocks[0]).embed_dim
+    except NotImplementedError:  # not a ViT image tower: no token CAMs to compare with
+        width = 0
+    cheap = not quick and 0 < width <= 256
     return GALLERY_METHODS if cheap else tuple(m for m in GALLERY_METHODS if m != "ScoreCAM")
 
 

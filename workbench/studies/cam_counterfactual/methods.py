@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from workbench.data import ClassificationData
+from workbench.eval import evaluate
 from workbench.methods.robust_ft import METHODS as FT_METHODS
 from workbench.methods.robust_ft import build_teacher_cams, fine_tune, visited_indices, wise_ft
 from workbench.models import ImageClassifier
@@ -41,7 +42,7 @@ class Session:
     model_files: dict[str, Path] = field(default_factory=dict)  # method -> kept weights (first seed)
 
     def evaluate(self, clf: ImageClassifier) -> dict[str, float]:
-        return self.data.evaluate(clf, self.cfg.n_eval)
+        return evaluate(clf, self.data, self.cfg.n_eval)
 
     def model_file(self, cell: kit.Cell) -> Path | None:
         """Where `cell` keeps its weights (the first seed of each method in cfg.save_models), else None."""

@@ -101,7 +101,7 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
     table = summarise(rows, cfg, base)
     zs = next((r for r in table if r["method"] == "zero_shot"), None)
     ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
-    factors = load_factors(cache.artefact(keep, "adapter.pt"), keep) if keep.id in ids else None
+    factors = load_factors(cache.artefact(keep, "adapter.pt"), keep, base) if keep.id in ids else None
     text, comparisons = _findings.write(table, rows, cfg)
     result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table,
                     zero_shot={m: zs[m] for m in METRICS} if zs else {}, real_scale=real_scale_rows(cfg),

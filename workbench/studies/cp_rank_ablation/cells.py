@@ -1,7 +1,6 @@
 """Study 02's grid and one cell's work: plan the (method, rank, seed) cells, train one, measure it."""
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from workbench.engine import TrainConfig, save_atomic, train
 from workbench.eval.retrieval import classify_features, encode_images, encode_pairs, retrieval_from_features
 from workbench.methods import baselines as bl
 from workbench.models import ClipBackend, load_model
-from workbench.world import World
+from workbench.world import World, zero_shot_templates
 
 from .. import kit
 from .config import Config
@@ -138,7 +137,7 @@ def _targets(labels: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
 def _class_weights(model: ClipBackend, probe: nn.Module | None, classes: Sequence[str]) -> torch.Tensor:
     """(C, D) class embeddings: the zero-shot head of the model's own text tower, or the probe's rows."""
     if probe is None:
-        return model.zero_shot_head(list(classes)).weight
+        return model.zero_shot_head(list(classes), zero_shot_templates()).weight
     return probe.head.weight[[probe.head.class_index(c) for c in classes]]
 
 
@@ -166,18 +165,10 @@ def evaluate(model: ClipBackend, data: EvalData, probe: nn.Module | None = None)
     return out
 
 
-def fresh_copy(base: ClipBackend) -> ClipBackend:
-    """A deep copy of the weights that shares the tokenizer (copying its BPE tables costs a second)."""
-    module_state = ("_parameters", "_buffers", "_modules")
-    shared = {id(v): v for k, v in vars(base).items()
-              if k not in module_state and not isinstance(v, (torch.Tensor, nn.Module))}
-    return copy.deepcopy(base, memo=shared)
-
-
 def run_cell(cell: kit.Cell, cfg: Config, base: ClipBackend, batches: Batches, data: EvalData,
              keep: Path | None = None) -> dict:
     """Train and evaluate one cell on a copy of `base`; `keep` saves its adapter state there."""
-    model = fresh_copy(base)
+    model = base.copy()
     torch.manual_seed(cell.seed or 0)  # adapter initialisation (peft draws from the global generator)
     setup = METHODS[cell.method].run(model, cell, cfg, data.classes)
     if keep is not None:

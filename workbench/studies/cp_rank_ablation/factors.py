@@ -9,15 +9,15 @@ from pathlib import Path
 
 import torch
 
+from workbench.models import ClipBackend
+
 from .. import kit
 from ..kit.cache import load_tensors
 from .config import Config
 
 CACHE_VERSION = 1
 
-_KIND = {"q": "q", "k": "k", "v": "v", "out": "out", "c_fc": "fc1", "c_proj": "fc2", "q_proj": "q",
-         "k_proj": "k", "v_proj": "v", "out_proj": "out", "fc1": "fc1", "fc2": "fc2"}
-_ORDER = ("q", "k", "v", "out", "fc1", "fc2")
+_ORDER = ("q", "k", "v", "out", "fc1", "fc2")  # mode approx names the fused attention's matrices so
 
 
 @dataclass
@@ -34,19 +34,19 @@ class FactorSnapshot:
     modes_init: dict[str, torch.Tensor] | None = None  # the same at initialisation
 
 
-def mode_label(name: str) -> tuple[tuple, str]:
-    """A mode-vector parameter name -> (sort key, short label like "V0 q" or "T2 fc1")."""
-    tower = "V" if ("visual." in name or "vision_model." in name) else "T"
-    block = re.search(r"(?:resblocks|layers)\.(\d+)\.", name)
+def mode_label(name: str, model: ClipBackend) -> tuple[tuple, str]:
+    """A mode-vector parameter name (of the backend) -> (sort key, short label like "V0 q" or "T2 fc1")."""
+    tower = "V" if model.tower_of(name.removeprefix("model.")) == "vision" else "T"
+    block = re.search(r"\.(\d+)\.", name)  # the block index: the first number in the name
     b = int(block.group(1)) if block else -1
     parts = name.split(".")
     i = parts.index("mode_approx_lambda")
     leaf = parts[i + 1] if i + 1 < len(parts) else parts[i - 1]  # MHA: ...lambda.q; linear: c_fc.lambda
-    kind = _KIND.get(leaf, leaf)
+    kind = model.matrix_kinds.get(leaf, leaf)
     return (tower != "V", b, _ORDER.index(kind) if kind in _ORDER else 9), f"{tower}{b} {kind}"
 
 
-def load_factors(path: Path, cell: kit.Cell) -> FactorSnapshot | None:
+def load_factors(path: Path, cell: kit.Cell, model: ClipBackend) -> FactorSnapshot | None:
     """Shared U, V, core and every mode vector of a saved mode-approx adapter (None: not shared)."""
     saved = load_tensors(path)
     if saved is None:
@@ -57,17 +57,17 @@ def load_factors(path: Path, cell: kit.Cell) -> FactorSnapshot | None:
     if not U:
         return None
     return FactorSnapshot(rank=cell.setting, form="tucker", seed=cell.seed, U=U[0], V=V[0],
-                          core=state.get("mode_approx_shared.core"), modes=_modes(state),
-                          modes_init=_modes(saved["init"]))
+                          core=state.get("mode_approx_shared.core"), modes=_modes(state, model),
+                          modes_init=_modes(saved["init"], model))
 
 
-def _modes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _modes(state: dict[str, torch.Tensor], model: ClipBackend) -> dict[str, torch.Tensor]:
     """Every mode vector of an adapter state, one per d x d block, labelled and in model order."""
     modes: list[tuple[tuple, str, torch.Tensor]] = []
     for name, lam in state.items():
         if "mode_approx_lambda" not in name:
             continue
-        key, label = mode_label(name)
+        key, label = mode_label(name, model)
         blocks = lam.reshape(-1, lam.shape[-1])  # (n_out * n_in, R)
         for j, vec in enumerate(blocks):
             modes.append(((*key, j), label if len(blocks) == 1 else f"{label}.{j}", vec))

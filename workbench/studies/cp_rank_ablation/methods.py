@@ -16,6 +16,7 @@ import torch.nn as nn
 from workbench.methods import baselines as bl
 from workbench.methods.contrastive import ContrastiveObjective
 from workbench.models import ClipBackend
+from workbench.world import zero_shot_templates
 
 from .. import kit
 
@@ -94,7 +95,7 @@ def _bitfit(model, cell, cfg, classes) -> Setup:
 
 @METHODS.register("linear_probe", "linear probe (classification only)", sweep="fixed", lr="probe_lr")
 def _linear_probe(model, cell, cfg, classes) -> Setup:
-    rep = bl.apply_linear_probe(model, classes)
+    rep = bl.apply_linear_probe(model, classes, zero_shot_templates())
     return Setup(bl.LinearProbeObjective(rep.module), rep.trainable, rep.total, rep.module)
 
 
