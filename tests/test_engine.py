@@ -103,3 +103,78 @@ def test_save_atomic_replaces_in_one_step(tmp_path):
     save_atomic({"a": 1}, path)
     save_atomic({"a": 2}, path)
     assert torch.load(path)["a"] == 2 and len(list(tmp_path.iterdir())) == 1
+
+
+class Normed(nn.Module):
+    """A model with BatchNorm: its running statistics (buffers) must survive a resume."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+
+    def forward(self, x, y):
+        return ((self.net(x).squeeze(-1) - y) ** 2).mean()
+
+
+def _interrupt_at(step_to_stop):
+    def feed(step):
+        if step == step_to_stop:
+            raise Interrupt
+        return batches(step)
+    return feed
+
+
+def test_resume_restores_buffers(tmp_path):
+    torch.manual_seed(5)
+    ref = Normed()
+    torch.manual_seed(5)
+    model = Normed()
+    train(ref, batches, CFG, progress=False)
+    with pytest.raises(Interrupt):
+        train(model, _interrupt_at(17), CFG, checkpoint=tmp_path / "c.pt", progress=False)
+    torch.manual_seed(5)
+    resumed = Normed()
+    train(resumed, batches, CFG, checkpoint=tmp_path / "c.pt", progress=False)
+    bn_ref, bn = ref.net[1], resumed.net[1]
+    assert torch.equal(bn_ref.running_mean, bn.running_mean) and torch.equal(bn_ref.running_var, bn.running_var)
+    assert int(bn.num_batches_tracked) == CFG.steps
+    for p, q in zip(ref.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("change,field", [({"lr": 1e-2}, "lr"), ({"steps": 40}, "steps"), ({"seed": 4}, "seed"),
+                                          ({"weight_decay": 0.0}, "weight_decay")])
+def test_resuming_with_another_config_names_the_fields(tmp_path, change, field):
+    import dataclasses
+
+    with pytest.raises(Interrupt):
+        train(_fresh(), _interrupt_at(17), CFG, checkpoint=tmp_path / "c.pt", progress=False)
+    before = (tmp_path / "c.pt").read_bytes()
+    with pytest.raises(ValueError, match=f"another training config.*{field}: checkpoint"):
+        train(_fresh(), batches, dataclasses.replace(CFG, **change), checkpoint=tmp_path / "c.pt", progress=False)
+    assert (tmp_path / "c.pt").read_bytes() == before  # nothing written over it
+
+
+def test_resuming_another_objective_is_an_error(tmp_path):
+    with pytest.raises(Interrupt):
+        train(_fresh(), _interrupt_at(17), CFG, checkpoint=tmp_path / "c.pt", progress=False)
+    with pytest.raises(ValueError, match="objective: checkpoint 'Regression', now 'Normed'"):
+        train(Normed(), batches, CFG, checkpoint=tmp_path / "c.pt", progress=False)
+
+
+class _Payload:
+    """What a crafted checkpoint would smuggle in: unpickling it runs code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path):
+    witness = tmp_path / "pwned"
+    torch.save({"params": {}, "result": _Payload(str(witness))}, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="corrupt or not a workbench checkpoint"):
+        train(_fresh(), batches, CFG, checkpoint=tmp_path / "c.pt", progress=False)
+    assert not witness.exists()

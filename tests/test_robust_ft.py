@@ -164,6 +164,16 @@ def test_random_masks_need_no_cam(zs, data):
     assert 0.2 < float(out.metrics["masked"]) < 0.8
 
 
+def test_an_unreadable_teacher_cam_cache_is_set_aside_and_rebuilt(zs, data, tmp_path):
+    file = tmp_path / "cams.pt"
+    file.write_bytes(b"")  # a 0-byte file, as an interrupted copy leaves
+    idx = visited_indices(data, 1)
+    with pytest.warns(RuntimeWarning, match="unreadable.*set aside as cams.pt.corrupt"):
+        cams = build_teacher_cams(zs, data, idx, "gradcam", cache_file=file, progress=False)
+    assert cams.done.sum() == len(idx) and (tmp_path / "cams.pt.corrupt").is_file()
+    assert torch.equal(build_teacher_cams(zs, data, idx, "gradcam", cache_file=file, progress=False).cams, cams.cams)
+
+
 def test_teacher_cams_cache_file_and_lookup(zs, data, tmp_path):
     file = tmp_path / "cams.pt"
     idx = visited_indices(data, 1)

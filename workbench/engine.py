@@ -9,10 +9,13 @@
   reproducible and resumable without any data-loader state.
 * Same seed, same numbers on CPU. On CUDA, bf16 autocast. Under `accelerate launch` or
   `torchrun`, several processes with no code change.
-* Checkpoints (trainable parameters, optimizer, schedule, RNG, history) are written to a
-  temporary file and renamed, so an interruption never leaves a half-written file; calling
-  `train` again with the same checkpoint path resumes where it stopped, and a finished
-  checkpoint returns at once.
+* Checkpoints (trainable parameters, buffers, optimizer, schedule, RNG, history, and the
+  training config that decides them) are written to a temporary file and renamed, so an
+  interruption never leaves a half-written file; calling `train` again with the same checkpoint
+  path resumes where it stopped, and a finished checkpoint returns at once. Resuming with another
+  config (steps, lr, seed, objective, ...) is an error naming the differing fields. Checkpoints
+  hold only tensors and plain values and load with `weights_only=True`: a crafted file cannot run
+  code.
 """
 from __future__ import annotations
 
@@ -112,14 +115,20 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """Every generator's state as tensors and plain values (loadable with weights_only=True)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                      has_gauss, cached],
+            "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, inner, gauss = state["python"]
+    random.setstate((version, tuple(inner), gauss))
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -157,8 +166,9 @@ def train(
     result = TrainResult()
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
+    decides = _decides(cfg, objective, named)
     if ckpt and ckpt.is_file():
-        start = _resume(ckpt, objective, opt, sched, result, trainable)
+        start = _resume(ckpt, objective, opt, sched, result, trainable, decides)
     model, opt, sched = acc.prepare(objective, opt, sched)
     model.train()
     t0 = time.perf_counter() - result.seconds
@@ -185,12 +195,12 @@ def train(
         done = step + 1
         if ckpt and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
             result.steps, result.seconds = done, time.perf_counter() - t0
-            _save(ckpt, acc, objective, opt, sched, result, trainable)
+            _save(ckpt, acc, objective, opt, sched, result, trainable, decides)
     bar.close()
     result.steps = cfg.steps
     result.seconds = time.perf_counter() - t0
     if ckpt and start < cfg.steps:
-        _save(ckpt, acc, objective, opt, sched, result, trainable)
+        _save(ckpt, acc, objective, opt, sched, result, trainable, decides)
     acc.wait_for_everyone()
     return result
 
@@ -199,31 +209,57 @@ def _trainable_state(module: nn.Module, trainable: set[int]) -> dict[str, torch.
     return {n: p.detach().cpu().clone() for n, p in module.named_parameters() if id(p) in trainable}
 
 
+def _decides(cfg: TrainConfig, objective: nn.Module, named: list[tuple[str, nn.Parameter]]) -> dict:
+    """What decides a training run's numbers: the config (but how often it logs and checkpoints), the
+    objective's type, and the names and shapes of what it trains."""
+    fields = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
+              if k not in ("log_every", "checkpoint_every")}
+    return {**fields, "objective": type(objective).__qualname__,
+            "trainable": [[n, list(p.shape)] for n, p in named]}
+
+
 def _save(path: Path, acc: Accelerator, objective: nn.Module, opt, sched, result: TrainResult,
-          trainable: set[int]) -> None:
+          trainable: set[int], decides: dict) -> None:
     acc.wait_for_everyone()
     if not acc.is_main_process:
         return
     save_atomic({
         "params": _trainable_state(objective, trainable),
+        "buffers": {n: b.detach().cpu().clone() for n, b in objective.named_buffers()},
         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-        "result": asdict(result),
+        "result": asdict(result), "config": decides,
     }, path)
 
 
-def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, trainable: set[int]) -> int:
+def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, trainable: set[int],
+            decides: dict) -> int:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file: say which and stop, never overwrite it
-        raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({e}); "
-                         "move it away to start afresh") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, foreign, or holding objects only a pickle could build: stop
+        raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); nothing was loaded and the file was "
+                         "left as it is: move it away to start afresh") from None
+    saved_cfg = state.get("config")
+    if saved_cfg != decides:
+        if saved_cfg is None:
+            raise ValueError(f"checkpoint {path} records no training config (written by an older workbench); "
+                             "move it away to start afresh")
+        differ = sorted(k for k in set(saved_cfg) | set(decides) if saved_cfg.get(k) != decides.get(k))
+        shown = ", ".join(f"{k}: checkpoint {saved_cfg.get(k)!r}, now {decides.get(k)!r}" for k in differ
+                          if k != "trainable") + (" ; trainable parameters differ" if "trainable" in differ else "")
+        raise ValueError(f"checkpoint {path} was written by another training config, so resuming would mix two "
+                         f"runs; differing: {shown}. Use another checkpoint path, or move this one away")
     params = dict(objective.named_parameters())
     missing = [n for n in state["params"] if n not in params]
     if missing:
         raise ValueError(f"checkpoint {path} does not fit this model: unknown parameters {missing[:3]}")
+    buffers = dict(objective.named_buffers())
     with torch.no_grad():
         for n, t in state["params"].items():
             params[n].copy_(t)
+        for n, t in state.get("buffers", {}).items():
+            if n in buffers:
+                buffers[n].copy_(t)
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"])

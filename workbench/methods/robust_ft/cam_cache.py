@@ -6,7 +6,9 @@ forward+backward out of every training step.
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -58,7 +60,14 @@ def build_teacher_cams(teacher: ImageClassifier, data, indices: Sequence[int] | 
     grid = teacher.model.grid_size
     cams = None
     if cache_file is not None and Path(cache_file).is_file():
-        cams = TeacherCams.load(cache_file)
+        try:
+            cams = TeacherCams.load(cache_file)
+        except Exception as err:  # truncated or unreadable: never fatal, set aside and recompute
+            aside = Path(cache_file).with_name(Path(cache_file).name + ".corrupt")
+            os.replace(cache_file, aside)
+            warnings.warn(f"teacher-CAM cache {cache_file} is unreadable ({type(err).__name__}); set aside as "
+                          f"{aside.name}, recomputing", RuntimeWarning, stacklevel=2)
+    if cams is not None:
         if cams.method != method or cams.cams.shape != (data.train_size, grid, grid):
             cams = None  # a different pool or method under the same name: start afresh
     cams = cams or TeacherCams.empty(data.train_size, grid, method)

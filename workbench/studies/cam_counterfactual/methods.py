@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from workbench.data import ClassificationData
+from workbench.engine import save_atomic
 from workbench.eval import evaluate
 from workbench.methods.robust_ft import METHODS as FT_METHODS
 from workbench.methods.robust_ft import build_teacher_cams, fine_tune, visited_indices, wise_ft
@@ -91,7 +92,7 @@ def _train(sess: Session, cell: kit.Cell, init: ImageClassifier | None = None) -
         metrics["wise_curve"] = _wise_curve(sess, clf, metrics)
     path = sess.model_file(cell)
     if path is not None:
-        torch.save(_state_diff(clf, sess.zs_state), path)
+        save_atomic(_state_diff(clf, sess.zs_state), path)
     return metrics
 
 
