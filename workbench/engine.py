@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -236,9 +237,10 @@ def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, t
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, foreign, or holding objects only a pickle could build: stop
-        raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}); nothing was loaded and the file was "
-                         "left as it is: move it away to start afresh") from None
+        why = ("it holds objects other than tensors and plain values, which a safe load (weights_only=True) "
+               "refuses to build" if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {e}")
+        raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({why}); nothing was "
+                         "loaded and the file was left as it is: move it away to start afresh") from None
     saved_cfg = state.get("config")
     if saved_cfg != decides:
         if saved_cfg is None:
