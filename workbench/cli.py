@@ -83,6 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     nb_dir = args.notebooks_dir or runner.NOTEBOOKS_DIR
     if args.list:
         return _list_notebooks(nb_dir)
+    if args.timeout is not None and not args.timeout > 0:
+        return _error("run", f"--timeout {args.timeout!r}: give the seconds allowed per cell, > 0")
     if args.against is not None and not args.against.is_dir():
         return _error("run", f"--against {args.against}: not a folder (a run folder, or notebooks/reference)")
     params: dict = {}

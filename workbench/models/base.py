@@ -59,6 +59,31 @@ def copy_module(module: nn.Module) -> nn.Module:
     return _copy.deepcopy(module, memo)
 
 
+# slack on the [0, 1] pixel range for float rounding (bicubic resizing is clamped, but sums of fills are not)
+PIXEL_TOLERANCE = 1e-6
+
+
+def check_pixels(images, name: str = "images") -> None:
+    """Raise TypeError unless `images` is a floating-point tensor, ValueError unless its values are in [0, 1].
+
+    Pixels are floats in [0, 1] everywhere in the workbench: uint8 or 0-255 floats would give NaN
+    logits or silently different predictions after normalisation. Costs one min/max reduction.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of float pixels in [0, 1], got {type(images).__name__}")
+    if not images.dtype.is_floating_point:
+        hint = " (uint8 pixels: use images.float() / 255)" if images.dtype == torch.uint8 else ""
+        raise TypeError(f"{name} have dtype {images.dtype}; accepted: floating point pixels in [0, 1]{hint}")
+    if images.numel() == 0:
+        return
+    with torch.no_grad():
+        lo, hi = torch.aminmax(images.detach())
+        lo, hi = float(lo), float(hi)
+    if not (lo >= -PIXEL_TOLERANCE and hi <= 1 + PIXEL_TOLERANCE):  # NaN fails too
+        hint = " (0-255 pixels? divide them by 255)" if 2 < hi <= 255 else ""
+        raise ValueError(f"{name} have values in [{lo:.6g}, {hi:.6g}]; accepted: pixels in [0, 1]{hint}")
+
+
 class ClipBackend(nn.Module):
     """Base class: a CLIP-like model with an image tower and a text tower."""
 
@@ -205,6 +230,13 @@ class ClipBackend(nn.Module):
         return self.image_size // self.patch_size
 
     def check_images(self, images: torch.Tensor) -> None:
+        """Raise unless `images` is a float tensor (B, 3, S, S) at this model's size with values in [0, 1].
+
+        The range check is one min/max reduction and changes nothing: valid input passes untouched.
+        """
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be a torch.Tensor (B, 3, S, S) of float pixels in [0, 1], "
+                            f"got {type(images).__name__}")
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
         if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
@@ -212,6 +244,7 @@ class ClipBackend(nn.Module):
                 f"images are {images.shape[-2]}x{images.shape[-1]} but {self.name} takes "
                 f"{self.image_size}x{self.image_size}; resize them with model.resize(images)"
             )
+        check_pixels(images)
 
     def normalize_pixels(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)

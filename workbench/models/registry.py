@@ -38,7 +38,10 @@ def load_model(name, pretrained: str | None = None, device: str | torch.device =
             return HFClipModel.from_config(name).to(device)
         raise TypeError(f"model must be a name (str) or a transformers CLIPConfig, got {type(name).__name__}")
     if name == TINY_NAME:
-        model = load_open_clip_dir(TINY_DIR if pretrained is None else Path(pretrained), name=TINY_NAME)
+        if pretrained is not None and Path(pretrained).is_file():  # a weights file for the tiny architecture
+            model = load_open_clip_dir(TINY_DIR, name=TINY_NAME, weights=Path(pretrained))
+        else:
+            model = load_open_clip_dir(TINY_DIR if pretrained is None else Path(pretrained), name=TINY_NAME)
     elif name.startswith("hf:"):
         model = _load_hf(name[3:])
     elif name.startswith("local-dir:"):
@@ -73,33 +76,72 @@ def _load_open_clip(name: str, pretrained: str | None) -> OpenClipModel:
             raise ValueError(
                 f"pretrained={pretrained!r} is neither a file nor a tag of {name}; tags: "
                 f"{', '.join(tags) or 'none'} (tags need the model hub; offline, pass a local file)")
+    is_file = pretrained is not None and Path(pretrained).is_file()
     try:
         model, _, val = open_clip.create_model_and_transforms(name, pretrained=pretrained)
     except RuntimeError as e:
+        if is_file:
+            raise ValueError(f"checkpoint {pretrained} does not load into {name}: {e}") from None
         raise RuntimeError(f"could not load {name} with pretrained={pretrained!r}: {e}") from None
+    except Exception as e:  # a corrupt file: unpickling, truncated zip or safetensors header, ...
+        if not is_file:
+            raise
+        raise ValueError(f"checkpoint {pretrained} is corrupt or not a {name} weights file "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r})") from None
     mean, std = _mean_std(val)
     return OpenClipModel(model, name, open_clip.get_tokenizer(name), mean, std)
 
 
-def load_open_clip_dir(path: Path, name: str) -> OpenClipModel:
-    """A folder holding open_clip_config.json and a weights file (how data/tiny-world-clip ships)."""
+def load_open_clip_dir(path: Path, name: str, weights: Path | None = None) -> OpenClipModel:
+    """A folder holding open_clip_config.json and a weights file (how data/tiny-world-clip ships);
+    `weights` names another safetensors file for the folder's architecture."""
     path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model folder {path} does not exist (or is not a folder); expected a folder with "
+                                f"open_clip_config.json and one *.safetensors file")
     cfg_path = path / "open_clip_config.json"
     if not cfg_path.is_file():
         raise FileNotFoundError(
             f"no open_clip_config.json in {path}; for {TINY_NAME} run `workbench pretrain` to rebuild it")
-    weights = sorted(path.glob("*.safetensors"))
+    weights = [Path(weights)] if weights is not None else sorted(path.glob("*.safetensors"))
     if not weights:
         raise FileNotFoundError(f"no *.safetensors weights in {path}")
-    cfg = json.loads(cfg_path.read_text())
-    model_cfg = cfg["model_cfg"]
-    model = open_clip.model.CLIP(**model_cfg)
+    cfg, model_cfg = read_open_clip_config(cfg_path)
+    try:
+        model = open_clip.model.CLIP(**model_cfg)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ValueError(f"{cfg_path}: model_cfg does not describe an open_clip CLIP ({type(e).__name__}: {e})"
+                         ) from None
     load_weights(model, weights[0])
-    pre = cfg.get("preprocess_cfg", {})
+    pre = cfg.get("preprocess_cfg") or {}
     mean = tuple(pre.get("mean", open_clip.OPENAI_DATASET_MEAN))
     std = tuple(pre.get("std", open_clip.OPENAI_DATASET_STD))
+    if len(mean) != 3 or len(std) != 3:
+        raise ValueError(f"{cfg_path}: preprocess_cfg mean and std need 3 values each, got {mean!r} and {std!r}")
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
     return OpenClipModel(model, name, tok, mean, std)
+
+
+def read_open_clip_config(cfg_path: Path) -> tuple[dict, dict]:
+    """The parsed open_clip_config.json and its model_cfg, with errors that name the file and what is wrong."""
+    try:
+        cfg = json.loads(Path(cfg_path).read_text())
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{cfg_path} is not a text file ({e}); expected open_clip JSON") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path} holds a JSON {type(cfg).__name__}; expected an object with 'model_cfg'")
+    model_cfg = cfg.get("model_cfg")
+    if not isinstance(model_cfg, dict):
+        raise ValueError(f"{cfg_path} has no 'model_cfg' object (keys: {', '.join(cfg) or 'none'})")
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in model_cfg]
+    if missing:
+        raise ValueError(f"{cfg_path}: model_cfg lacks {', '.join(map(repr, missing))} "
+                         f"(keys there: {', '.join(model_cfg) or 'none'})")
+    if not isinstance(model_cfg["text_cfg"], dict) or "context_length" not in model_cfg["text_cfg"]:
+        raise ValueError(f"{cfg_path}: model_cfg.text_cfg lacks 'context_length'")
+    return cfg, model_cfg
 
 
 def load_weights(model: torch.nn.Module, file: Path) -> None:

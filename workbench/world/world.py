@@ -76,6 +76,9 @@ class WorldConfig:
     backdrop_contrast: float = 0.35
 
     def __post_init__(self):
+        object.__setattr__(self, "seed", check_int(self.seed, "seed"))
+        object.__setattr__(self, "image_size", check_int(self.image_size, "image_size"))
+        object.__setattr__(self, "rim", check_int(self.rim, "rim"))
         if not 0.0 <= self.p_tie <= 1.0:
             raise ValueError(f"p_tie={self.p_tie!r} is outside [0, 1]: it is a probability")
         if not 0.0 <= self.backdrop_contrast <= 1.0:
@@ -139,8 +142,36 @@ def _check_split(name: str) -> SplitSpec:
     return SPLITS[name]
 
 
+def check_int(value, name: str) -> int:
+    """`value` as a Python int: ints and numpy integer scalars pass; bools, floats and the rest raise TypeError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} ({type(value).__name__}): accepted: an integer (int or numpy integer)")
+    return int(value)
+
+
 def _as_index(indices: Iterable[int] | torch.Tensor | np.ndarray) -> np.ndarray:
-    idx = np.asarray(list(indices) if not hasattr(indices, "__len__") else indices, dtype=np.int64)
+    """Integer sample indices as a 1-D int64 array: a sequence/range/iterable of ints, or an integer
+    tensor/array. Floats and bools are refused (they would be truncated silently)."""
+    accepted = "accepted: a sequence or range of integers, or a 1-D integer tensor/array"
+    if isinstance(indices, (str, bytes)) or np.isscalar(indices) or (
+            isinstance(indices, (torch.Tensor, np.ndarray)) and indices.ndim == 0):
+        raise TypeError(f"indices={indices!r} is a single value; {accepted} (e.g. [{indices!r}])")
+    if isinstance(indices, torch.Tensor):
+        if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == torch.bool:
+            raise TypeError(f"indices have dtype {indices.dtype} (e.g. {indices.flatten()[:3].tolist()}); {accepted}")
+        idx = indices.detach().cpu().numpy().astype(np.int64)
+    elif isinstance(indices, np.ndarray):
+        if indices.dtype.kind not in "iu" and indices.size:
+            raise TypeError(f"indices have dtype {indices.dtype} (e.g. {indices.flatten()[:3].tolist()}); {accepted}")
+        idx = indices.astype(np.int64)
+    elif isinstance(indices, range):
+        idx = np.asarray(indices, dtype=np.int64)
+    else:
+        values = list(indices)
+        bad = [v for v in values if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))]
+        if bad:
+            raise TypeError(f"index {bad[0]!r} ({type(bad[0]).__name__}) is not an integer; {accepted}")
+        idx = np.asarray(values, dtype=np.int64)
     if idx.ndim != 1:
         raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
     if len(idx) and idx.min() < 0:

@@ -26,6 +26,7 @@ from typing import Sequence
 import torch.nn as nn
 
 from workbench.models import ClipBackend
+from workbench.models.params import refuse_second_adapter
 
 from .report import TuningReport, check_towers, freeze, make_report
 
@@ -84,6 +85,7 @@ def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: 
     from peft import LoraConfig
 
     _check_rank(r)
+    refuse_second_adapter(model, "LoRA")
     names = target_modules(model, targets or model.lora_targets, towers)
     alpha = float((1 if rslora else r) if alpha is None else alpha)
     _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names,
@@ -98,6 +100,7 @@ def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoHaConfig
 
     _check_rank(r)
+    refuse_second_adapter(model, "LoHa")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoHaConfig(r=r, alpha=alpha, target_modules=names))
@@ -111,6 +114,7 @@ def apply_lokr(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoKrConfig
 
     _check_rank(r)
+    refuse_second_adapter(model, "LoKr")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoKrConfig(r=r, alpha=alpha, target_modules=names))
@@ -129,6 +133,7 @@ def apply_vera(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
     from peft.tuners.vera import VeraModel
 
     _check_rank(r)
+    refuse_second_adapter(model, "VeRA")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     freeze(model)
     VeraModel(model.model, VeraConfig(r=r, target_modules=names, projection_prng_key=projection_seed),

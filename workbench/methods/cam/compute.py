@@ -33,6 +33,7 @@ def compute_cam(classifier: nn.Module, images: torch.Tensor, targets: TargetsLik
     patch-aligned maps that `make_mask` can threshold.
     """
     check_method(method)
+    backend_of(classifier).check_images(images)  # float pixels in [0, 1] at the model's size, named here
     if method in CAM_FUNCTIONS:
         return CAM_FUNCTIONS[method](classifier, images, targets)
     grid = backend_of(classifier).grid_size

@@ -47,6 +47,7 @@ def capture_output(module: nn.Module) -> Iterator[dict]:
 def gradcam(classifier: nn.Module, images: torch.Tensor, targets: TargetsLike = None) -> torch.Tensor:
     """Grad-CAM maps (B, g, g) in [0, 1] for pixels (B, 3, S, S); targets None = predicted class."""
     backend = backend_of(classifier)
+    backend.check_images(images)
     with eval_mode(classifier), capture_output(token_layer(backend)) as store, torch.enable_grad():
         logits = classifier(images)  # (B, C)
         t = resolve_targets(classifier, logits, targets)

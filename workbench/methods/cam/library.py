@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from ._common import TargetsLike, eval_mode, resolve_targets, untouched_parameters
+from ._common import TargetsLike, backend_of, eval_mode, resolve_targets, untouched_parameters
 from .gradcam import token_layer
 
 LIBRARY_CAMS: tuple[str, ...] = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "EigenCAM", "ScoreCAM")
@@ -49,6 +49,7 @@ def library_cam(classifier: nn.Module, images: torch.Tensor, targets: TargetsLik
 
     cls = _library_class(method_name)
     if target_layer is None:
+        backend_of(classifier).check_images(images)
         target_layer, reshape_transform = token_layer(classifier.model), tokens_to_maps
     with eval_mode(classifier), untouched_parameters(classifier):
         with torch.no_grad():

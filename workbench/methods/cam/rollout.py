@@ -20,6 +20,7 @@ from .attention import recorded_attention
 def relevance_rollout(classifier: nn.Module, images: torch.Tensor, targets: TargetsLike = None) -> torch.Tensor:
     """Relevance maps (B, g, g) in [0, 1]; targets None = predicted class."""
     backend = backend_of(classifier)
+    backend.check_images(images)
     with eval_mode(classifier), recorded_attention(backend.vision_attention) as attn, torch.enable_grad():
         # the input requires grad so the attention does even when every parameter is frozen
         logits = classifier(images.detach().requires_grad_(True))  # (B, C)

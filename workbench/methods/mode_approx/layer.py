@@ -138,6 +138,8 @@ class OutputGate(nn.Module):
 class _Wrapper(nn.Module):
     """Common part of the wrappers: base layer, factors reference, merge state, attribute fallthrough."""
 
+    workbench_adapter = "mode approximation"  # what workbench.models.params.existing_adapter reports
+
     def __init__(self, base_layer: nn.Module, factors: ModeFactors | None, width: int,
                  cfg: ModeApproxConfig):
         super().__init__()

@@ -30,6 +30,7 @@ from open_clip.loss import ClipLoss
 
 from workbench.engine import Loss
 from workbench.models import ClipBackend, count_all, count_trainable
+from workbench.models.params import AdapterError, refuse_second_adapter
 
 from .config import CONTEXT_WEIGHT, KINDS, MATRICES, PREFIX, TOWERS, ModeApproxConfig
 from .layer import ModeApproxLinear, ModeApproxMultiheadAttention, ModeFactors, _Wrapper
@@ -218,8 +219,9 @@ def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionRepo
         raise TypeError(f"model must be a workbench ClipBackend (from workbench.models.load_model), got "
                         f"{type(model).__name__}")
     if any(isinstance(m, _Wrapper) for m in model.modules()) or hasattr(model, "mode_approx_config"):
-        raise RuntimeError("mode-approximation adapters are already injected into this model; "
+        raise AdapterError("mode-approximation adapters are already injected into this model; "
                            "call unload(model) first to inject new ones")
+    refuse_second_adapter(model, "mode approximation")  # a peft tuner (LoRA, LoHa, ...) already there
     plan = _plan(model, cfg)
     for p in plan:
         _check_site(p)
