@@ -81,7 +81,7 @@ class Line:
     @property
     def ok(self) -> bool:
         if self.a is None or self.b is None:
-            return self.a is None and self.b is None and self.key != "missing"
+            return self.a is None and self.b is None
         if math.isnan(self.a) or math.isnan(self.b):
             return math.isnan(self.a) and math.isnan(self.b)
         return abs(self.b - self.a) <= self.tol
@@ -168,14 +168,17 @@ def report(comparisons: list[NotebookComparison], show: str = "all") -> str:
         for ln in c.lines:
             if show == "failures" and ln.ok:
                 continue
-            fmt = lambda v: "None" if v is None else f"{v:.6g}"
             diff = "" if ln.diff is None else f"{ln.diff:+.3g}"
-            lines.append(f"{'  ' if ln.ok else '!!'} {ln.key:{width}}  {fmt(ln.a):>12}  {fmt(ln.b):>12}  "
+            lines.append(f"{'  ' if ln.ok else '!!'} {ln.key:{width}}  {_number(ln.a):>12}  {_number(ln.b):>12}  "
                          f"{diff:>10}  tol {ln.tol:.3g}")
         lines += [f"!! {m}" for m in c.missing]
     verdict = "SAME" if all(c.ok for c in comparisons) else "DIFFERENT"
     lines.append(f"{verdict}: {sum(c.ok for c in comparisons)}/{len(comparisons)} notebooks within tolerance")
     return "\n".join(lines)
+
+
+def _number(v: float | None) -> str:
+    return "None" if v is None else f"{v:.6g}"
 
 
 def write_reference(run_dir: str | Path, out: str | Path) -> list[Path]:

@@ -9,7 +9,7 @@ from workbench.methods.robust_ft import METHOD_NAMES, FineTuneConfig, MaskSpec
 from workbench.models import TINY_NAME
 
 from .. import kit
-from .methods import check_methods
+from .methods import METHODS
 
 # Fields that choose *which* cells run or which weights are kept, not what a cell computes
 # (`device` is replaced in the key by the device type it resolves to).
@@ -62,8 +62,8 @@ class Config:
             if isinstance(value, (str, int, float)):
                 raise ValueError(f"{name}={value!r} must be a sequence (e.g. ({value!r},))")
             object.__setattr__(self, name, tuple(value))
-        check_methods(self.methods, "methods")
-        check_methods(self.save_models, "save_models")
+        METHODS.check(self.methods, "methods")
+        METHODS.check(self.save_models, "save_models")
         if not self.methods or not self.seeds:
             raise ValueError(f"methods={self.methods!r} and seeds={self.seeds!r} must not be empty")
         self._check_mask()

@@ -37,8 +37,7 @@ class Findings:
         return p
 
     def _keep(self, p: kit.Paired) -> None:
-        self.comparisons.append({"a": p.a, "b": p.b, "metric": p.metric, "diff": p.diff, "lo": p.lo, "hi": p.hi,
-                                 "seeds": p.n, "verdict": p.verdict, "detectable": p.detectable})
+        self.comparisons.append(p.row())
 
     def versus_wise(self, method: str) -> kit.Paired | None:
         """OOD of `method` minus the same seed's WiSE-FT curve at the method's ID accuracy, paired over seeds."""

@@ -135,6 +135,3 @@ METHODS = kit.Registry("cam_counterfactual")
 for _m in FT_METHODS.values():
     METHODS.register(_m.name, _m.label, needs=_m.needs, **INFO.get(_m.name, {}))(RUN.get(_m.name, _train))
 
-
-def check_methods(ids, name: str = "methods") -> tuple[str, ...]:
-    return METHODS.check(ids, name)

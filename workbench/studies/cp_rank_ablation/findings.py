@@ -35,8 +35,7 @@ class Comparisons:
 
     def __call__(self, a: tuple[str, int | None], b: tuple[str, int | None], metric: str) -> kit.Paired:
         p = kit.paired(self.cells, a, b, metric)
-        self.done.append({"a": p.a, "b": p.b, "metric": metric, "diff": p.diff, "lo": p.lo, "hi": p.hi,
-                          "seeds": p.n, "verdict": p.verdict, "detectable": p.detectable})
+        self.done.append(p.row())
         return p
 
     def detectable(self) -> str:

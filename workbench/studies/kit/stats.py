@@ -100,6 +100,11 @@ class Paired:
         """+1 / -1 when a is above / below b beyond noise, else 0."""
         return (1 if self.diff > 0 else -1) if self.beyond_noise else 0
 
+    def row(self) -> dict:
+        """The comparison as a table row (result.json's `comparisons`)."""
+        return {"a": self.a, "b": self.b, "metric": self.metric, "diff": self.diff, "lo": self.lo, "hi": self.hi,
+                "seeds": self.n, "verdict": self.verdict, "detectable": self.detectable}
+
     def words(self, scale: float = 100.0, unit: str = " points") -> str:
         """'+1.0 points (95% CI -0.5 to +2.5, 3 seeds): within noise; the run could detect about 3.1 points'."""
         d = f"{scale * self.diff:+.1f}{unit}"
@@ -167,6 +172,9 @@ def paired(rows: Sequence[dict], a: str | tuple[str, Any], b: str | tuple[str, A
     items = None
     if all(key in ra[s] and key in rb[s] for s in seeds):
         items = ([ra[s][key] for s in seeds], [rb[s][key] for s in seeds])
-    name = lambda spec: spec if isinstance(spec, str) else f"{spec[0]}@{spec[1]}"
     return paired_values([ra[s][metric] for s in seeds], [rb[s][metric] for s in seeds], metric=metric,
-                         names=(name(a), name(b)), items=items)
+                         names=(_name(a), _name(b)), items=items)
+
+
+def _name(spec: str | tuple[str, Any]) -> str:
+    return spec if isinstance(spec, str) else f"{spec[0]}@{spec[1]}"
