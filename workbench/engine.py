@@ -16,6 +16,11 @@
   config (steps, lr, seed, objective, ...) is an error naming the differing fields. Checkpoints
   hold only tensors and plain values and load with `weights_only=True`: a crafted file cannot run
   code.
+* The scale path (execution options: they change speed, not what is computed, and a checkpoint
+  resumes under other values): fused AdamW on CUDA (`fused_adamw`), channels-last images
+  (`channels_last`), `torch.compile` of the objective (`compile`), and the models' per-call pixel
+  range check (a host-device sync on a GPU) read on the first step only (`input_checks`,
+  see `trusted_inputs`). `benchmarks/gpu.py` measures what each buys.
 """
 from __future__ import annotations
 
@@ -24,9 +29,10 @@ import os
 import pickle
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +40,31 @@ import torch.nn as nn
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+
+_TRUSTED = [False]  # one flag for the process (not per thread): the engine's loop is single-threaded
+INPUT_CHECKS = ("auto", "every", "first")
+EXECUTION_FIELDS = ("log_every", "checkpoint_every", "fused_adamw", "channels_last", "compile", "input_checks")
+
+
+@contextmanager
+def trusted_inputs(trusted: bool = True) -> Iterator[None]:
+    """Inside the block, models skip their per-call pixel *range* check (`inputs_trusted()` is True).
+
+    The engine enters it after its first step, whose batch was checked in full: the range check is
+    a min/max reduction whose result the host reads, i.e. a host-device sync on every call on a
+    GPU. Calls outside the block (a user's) are checked as always.
+    """
+    before = _TRUSTED[0]
+    _TRUSTED[0] = bool(trusted)
+    try:
+        yield
+    finally:
+        _TRUSTED[0] = before
+
+
+def inputs_trusted() -> bool:
+    """True inside `trusted_inputs()`: pixel values were checked once and are not read again."""
+    return _TRUSTED[0]
 
 
 class Loss(NamedTuple):
@@ -55,6 +86,11 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end
     mixed_precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "no", "bf16", "fp16"
+    # execution options (EXECUTION_FIELDS): speed only, not part of what a checkpoint records
+    fused_adamw: bool | None = None  # None: fused AdamW on CUDA, the foreach one elsewhere
+    channels_last: bool = False  # 4-D tensors of the batch (images) and 4-D weights channels-last
+    compile: bool | str = False  # torch.compile the objective (True: inductor, a str: that backend)
+    input_checks: str = "auto"  # "every" step, "first" step only, "auto": first on CUDA, every elsewhere
 
     def __post_init__(self):
         if self.steps < 0:
@@ -63,6 +99,13 @@ class TrainConfig:
             raise ValueError(f"warmup={self.warmup!r} is a fraction of the steps, in [0, 1)")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision={self.mixed_precision!r}; accepted: auto, no, bf16, fp16")
+        if self.input_checks not in INPUT_CHECKS:
+            raise ValueError(f"input_checks={self.input_checks!r}; accepted: {', '.join(INPUT_CHECKS)}")
+        if not isinstance(self.compile, (bool, str)):
+            raise ValueError(f"compile={self.compile!r}; accepted: False, True (inductor) or a torch.compile "
+                             "backend name")
+        if self.fused_adamw not in (None, True, False):
+            raise ValueError(f"fused_adamw={self.fused_adamw!r}; accepted: None (auto), True, False")
 
 
 @dataclass
@@ -105,8 +148,44 @@ def _shard(value: Any, rank: int, world: int) -> Any:
     return value
 
 
-def _to(value: Any, device: torch.device) -> Any:
-    return value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+def _to(value: Any, device: torch.device, channels_last: bool = False) -> Any:
+    if not isinstance(value, torch.Tensor):
+        return value
+    if channels_last and value.ndim == 4 and value.is_floating_point():
+        return value.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return value.to(device, non_blocking=True)
+
+
+def make_optimizer(named: Iterable[tuple[str, nn.Parameter]], cfg: TrainConfig,
+                   device: torch.device | str) -> torch.optim.AdamW:
+    """AdamW over `named` with the engine's decay groups; fused (one kernel for all tensors) on CUDA
+    unless `cfg.fused_adamw` says otherwise."""
+    fused = cfg.fused_adamw if cfg.fused_adamw is not None else torch.device(device).type == "cuda"
+    return torch.optim.AdamW(param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
+                             **({"fused": True} if fused else {}))
+
+
+def checks_every_step(cfg: TrainConfig, device: torch.device | str) -> bool:
+    """Whether models check their inputs' pixel range on every step (else on the first one only)."""
+    if cfg.input_checks == "auto":
+        return torch.device(device).type != "cuda"
+    return cfg.input_checks == "every"
+
+
+def training_step(acc: Accelerator, model: nn.Module, batch: dict[str, Any], opt, sched,
+                  clip: list[nn.Parameter] | None, grad_clip: float | None) -> Loss:
+    """One step of the engine's loop on a batch already on the device: autocast forward, backward,
+    clipping, optimizer and schedule step. Reads nothing back to the host (no sync)."""
+    with acc.autocast():
+        out = model(**batch)
+    out = out if isinstance(out, Loss) else Loss(out)
+    acc.backward(out.loss)
+    if grad_clip:
+        acc.clip_grad_norm_(clip, grad_clip)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return out
 
 
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
@@ -162,7 +241,7 @@ def train(
     if not named:
         raise ValueError("nothing to train: no parameter requires grad")
     trainable = {id(p) for _, p in named}
-    opt = torch.optim.AdamW(param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    opt = make_optimizer(named, cfg, acc.device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     result = TrainResult()
     start = 0
@@ -170,23 +249,22 @@ def train(
     decides = _decides(cfg, objective, named)
     if ckpt and ckpt.is_file():
         start = _resume(ckpt, objective, opt, sched, result, trainable, decides)
+    if cfg.channels_last:
+        objective.to(memory_format=torch.channels_last)
     model, opt, sched = acc.prepare(objective, opt, sched)
     model.train()
+    if cfg.compile:
+        model = torch.compile(model, **({"backend": cfg.compile} if isinstance(cfg.compile, str) else {}))
+    every = checks_every_step(cfg, acc.device)
+    clip = [p for _, p in named]
     t0 = time.perf_counter() - result.seconds
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps,
                disable=not (progress and acc.is_local_main_process), leave=False, dynamic_ncols=True)
     for step in bar:
-        batch = {k: _to(_shard(v, acc.process_index, acc.num_processes), acc.device)
+        batch = {k: _to(_shard(v, acc.process_index, acc.num_processes), acc.device, cfg.channels_last)
                  for k, v in batches(step).items()}
-        with acc.autocast():
-            out = model(**batch)
-        out = out if isinstance(out, Loss) else Loss(out)
-        acc.backward(out.loss)
-        if cfg.grad_clip:
-            acc.clip_grad_norm_([p for _, p in named], cfg.grad_clip)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        with trusted_inputs(not every and step > start):  # the first step's batch is checked in full
+            out = training_step(acc, model, batch, opt, sched, clip, cfg.grad_clip)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             row = {"step": step + 1, "loss": float(out.loss.detach()), "lr": sched.get_last_lr()[0],
                    **{k: float(v.detach() if isinstance(v, torch.Tensor) else v)
@@ -214,7 +292,7 @@ def _decides(cfg: TrainConfig, objective: nn.Module, named: list[tuple[str, nn.P
     """What decides a training run's numbers: the config (but how often it logs and checkpoints), the
     objective's type, and the names and shapes of what it trains."""
     fields = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()
-              if k not in ("log_every", "checkpoint_every")}
+              if k not in EXECUTION_FIELDS}
     return {**fields, "objective": type(objective).__qualname__,
             "trainable": [[n, list(p.shape)] for n, p in named]}
 
