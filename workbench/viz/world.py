@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 
 from workbench.world import CONTEXT_NAMES, SPLITS, World, texture_bank
 
+from .explorer import Explorer
+
 DIRECTION_ARROWS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}  # image coords
 
 
@@ -263,25 +265,35 @@ def _describe(world: World, split: str, index: int) -> str:
             f"{'sketch' if bool(b.sketch[0]) else 'photo'}<br><i>{b.captions[0]}</i>")
 
 
+class WorldBrowser(Explorer):
+    """Split dropdown, index slider, mask toggle -> the scene and its description."""
+
+    def __init__(self, world: World, splits: Sequence[str], max_index: int):
+        import ipywidgets as W
+
+        self.world = world
+        super().__init__({
+            "split": W.Dropdown(options=list(splits), value=splits[0], description="split"),
+            "index": W.IntSlider(value=0, min=0, max=max_index, description="index", continuous_update=False),
+            "mask": W.ToggleButtons(options=["contour", "overlay", "none"], value="contour", description="mask")})
+        self.image.width = self.image.height = 256
+        self.update()
+
+    def layout(self) -> list:
+        import ipywidgets as W
+
+        c = self.controls
+        return [W.HBox([c["split"], c["index"]]), c["mask"], W.HBox([self.image, self.info]), self.status]
+
+    def render(self) -> tuple[bytes, str]:
+        v = self.values()
+        return scene_png(self.world, v["split"], v["index"], v["mask"]), _describe(self.world, v["split"], v["index"])
+
+
 def browser(world: World, splits: Sequence[str] = tuple(SPLITS), max_index: int = 999):
-    """An ipywidgets browser: split dropdown, index slider, mask toggle. Returns the widget box."""
-    import ipywidgets as W
-
-    splits = _check_splits(splits)
-    split = W.Dropdown(options=list(splits), value=splits[0], description="split")
-    index = W.IntSlider(value=0, min=0, max=max_index, description="index", continuous_update=False)
-    mask = W.ToggleButtons(options=["contour", "overlay", "none"], value="contour", description="mask")
-    image = W.Image(format="png", width=256, height=256)
-    info = W.HTML()
-
-    def update(_=None) -> None:
-        image.value = scene_png(world, split.value, index.value, mask.value)
-        info.value = _describe(world, split.value, index.value)
-
-    for w in (split, index, mask):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([split, index]), mask, W.HBox([image, info])])
+    """An ipywidgets browser: split dropdown, index slider, mask toggle. Returns the widget box (its
+    `.explorer` holds the state); headless it displays as a picture of split[0], index 0."""
+    return WorldBrowser(world, _check_splits(splits), max_index).widget
 
 
 def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3) -> str:

@@ -8,16 +8,36 @@ undone afterwards: training flags, `requires_grad` and `.grad` come back as they
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import types
 from typing import Callable
+from unittest import mock
 
 import torch
 import torch.nn as nn
+import tqdm
 
 from ._common import TargetsLike, backend_of, eval_mode, resolve_targets, untouched_parameters
 from .gradcam import token_layer
 
 LIBRARY_CAMS: tuple[str, ...] = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "EigenCAM", "ScoreCAM")
+
+
+@contextlib.contextmanager
+def _no_library_bars(method_name: str):
+    """pytorch-grad-cam's ScoreCAM (and ablation CAMs) draw a tqdm bar per image into the cell's output:
+    for the duration of the call, their module sees a tqdm whose bars are disabled."""
+    import importlib
+
+    module = importlib.import_module(_library_class(method_name).__module__)
+    if not hasattr(module, "tqdm"):
+        yield
+        return
+    quiet = types.SimpleNamespace(tqdm=functools.partial(tqdm.tqdm, disable=True))
+    with mock.patch.object(module, "tqdm", quiet):
+        yield
 
 
 def _library_class(method_name: str) -> type:
@@ -60,7 +80,8 @@ def library_cam(classifier: nn.Module, images: torch.Tensor, targets: TargetsLik
             # frozen parameters: let the input carry the graph so gradient methods still see grads
             cam.compute_input_gradient = True
             cam.batch_size = 256  # ScoreCAM: masked copies per forward pass
-            maps = cam(input_tensor=images, targets=[ClassifierOutputTarget(i) for i in t])
+            with _no_library_bars(method_name):
+                maps = cam(input_tensor=images, targets=[ClassifierOutputTarget(i) for i in t])
         finally:
             cam.activations_and_grads.release()
     return torch.from_numpy(maps).to(images.device)  # (B, H, W)

@@ -21,7 +21,7 @@ noise").
     def _(ctx, cell): return evaluate(ctx.model)
 """
 from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
-from .cells import Cell, run_cells
+from .cells import Cell, headless, run_cells
 from .registry import Method, Registry
 from .result import (
                      REPO_ROOT,
@@ -38,7 +38,7 @@ from .stats import Paired, Summary, paired, paired_values, summarise, summary
 
 __all__ = [
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
-    "cache_dir", "config_key", "device", "environment", "hash_of", "load_tensors", "output_dir", "paired",
+    "cache_dir", "config_key", "device", "environment", "hash_of", "headless", "load_tensors", "output_dir", "paired",
     "paired_values", "preset", "run_cells", "save_figure", "summarise", "summary", "to_jsonable",
     "weights_fingerprint", "write_json_atomic",
 ]

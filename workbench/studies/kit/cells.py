@@ -1,8 +1,9 @@
 """The grid a study runs -- cells of method x setting x seed -- and the loop over it.
 
 `run_cells` reads finished cells from the cache, computes the rest, shows progress (a tqdm bar
-in the notebook; one line per finished cell on the terminal when the runner executes the
-notebook headless), and returns one row per cell: {"method", "setting", "seed", **metrics}.
+in the notebook, left in its final state; one line per finished cell on the terminal when the
+runner executes the notebook headless, and no bar in the executed notebook's outputs), and
+returns one row per cell: {"method", "setting", "seed", **metrics}.
 """
 from __future__ import annotations
 
@@ -15,7 +16,18 @@ from typing import Any, Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
+from workbench.viz.explorer import STATIC_ENV, static_outputs
+
+__all__ = ["HEADLESS_ENV", "STATIC_ENV", "Cell", "headless", "run_cells"]
+
 HEADLESS_ENV = "WORKBENCH_RUNNER"  # set by `workbench run`: progress lines go to the runner's terminal
+
+
+def headless() -> bool:
+    """True inside a notebook the runner executes (env `STATIC_ENV`): nobody watches its outputs live,
+    so progress bars (widgets frozen at their first state once saved) stay out of them, and explorers
+    draw a static picture of their first state (`workbench.viz.explorer`)."""
+    return static_outputs()
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
     "cached": True/False.
     """
     rows = []
-    bar = tqdm(cells, desc=desc, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(cells, desc=desc, disable=not progress or headless(), dynamic_ncols=True)
     for i, cell in enumerate(bar, 1):
         bar.set_postfix_str(cell.id)
         hit = cache.load(cell, needs(cell) if needs else ()) if cache is not None else None
@@ -67,6 +79,9 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
             metrics = hit
         seconds = time.perf_counter() - t0
         rows.append({**cell.row(metrics), "cached": hit is not None})
+        if i == len(cells):
+            bar.set_postfix_str("done")
         if progress:
             _say(f"    {desc}: {i}/{len(cells)} {cell.id} " + ("(cached)" if hit is not None else f"({seconds:.1f} s)"))
+    bar.close()
     return rows

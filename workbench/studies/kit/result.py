@@ -2,9 +2,11 @@
 
 A study writes into its output folder:
 
-    result.json      {"study", "config", "rows", "metrics", "tables", "findings", "figures",
-                      "timings", "seconds", "environment"}
-    figures/*.png    every figure the notebook draws (`Result.save_figure`)
+    result.json      {"study", "config", "rows", "metrics", "tables", "findings", "headline",
+                      "main_table", "percent", "figures", "figure_captions", "timings",
+                      "seconds", "environment"}
+    figures/*.png    every figure the notebook draws (`save_figure`, with its caption)
+    figures/captions.json  name -> {"caption", "main", "order"} as `save_figure` recorded them
 
 `rows` are the study's cells, one dict each: {"method", "setting", "seed", <metric>: value, ...}.
 The runner (`workbench run`) gives each notebook its own folder inside a new run folder and gathers
@@ -92,12 +94,34 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return path
 
 
-def save_figure(fig, out: Path, name: str, dpi: int = 110) -> None:
+CAPTIONS = "captions.json"  # figures/captions.json: name -> {"caption", "main", "order"}, in the order saved
+
+
+def save_figure(fig, out: Path, name: str, dpi: int = 110, caption: str = "", main: bool = False) -> None:
     """Save a matplotlib figure as out/figures/<name>.png (the notebook still shows it; returns
-    nothing, so that a notebook cell ending with it prints no path)."""
+    nothing, so that a notebook cell ending with it prints no path).
+
+    `caption`: one or two sentences saying what the figure shows and how to read it (the run
+    report prints it under the figure); `main`: the report shows the figure in the study's first
+    screen (else folded away with the others). Figures keep the order they were saved in.
+    """
     path = Path(out) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    captions = figure_captions(out)
+    order = captions.get(name, {}).get("order", len(captions))
+    captions[name] = {"caption": caption, "main": bool(main), "order": order}
+    write_json_atomic(path.parent / CAPTIONS, captions)
+
+
+def figure_captions(out: Path) -> dict[str, dict]:
+    """What `save_figure` recorded about out/figures/*.png: name -> {"caption", "main", "order"}."""
+    path = Path(out) / "figures" / CAPTIONS
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def environment() -> dict[str, Any]:
@@ -123,6 +147,12 @@ class Result:
     metrics: dict[str, Any] = field(default_factory=dict)  # study-level numbers (not per cell)
     tables: dict[str, list[dict]] = field(default_factory=dict)  # name -> rows, as the notebook shows them
     findings: str = ""
+    # the run report's first screen of the study: one or two sentences ending with the verdict against
+    # the paper's claim; the table shown first (a key of `tables`); metric columns that are fractions
+    # (shown in percent); `<m>_std` / `<m>_ci` columns next to a metric `m` are shown with it
+    headline: str = ""
+    main_table: str | None = None
+    percent: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)  # seconds: "total", and any stage
 
     @property
@@ -131,14 +161,20 @@ class Result:
 
     @property
     def figures(self) -> list[str]:
-        return sorted(str(p.relative_to(self.output_dir)) for p in (self.output_dir / "figures").glob("*.png"))
+        """figures/<name>.png in the order they were saved (unrecorded ones last, by name)."""
+        captions = figure_captions(self.output_dir)
+        files = sorted((self.output_dir / "figures").glob("*.png"),
+                       key=lambda p: (captions.get(p.stem, {}).get("order", len(captions)), p.stem))
+        return [str(p.relative_to(self.output_dir)) for p in files]
 
-    def save_figure(self, fig, name: str, dpi: int = 110) -> None:
-        save_figure(fig, self.output_dir, name, dpi)
+    def save_figure(self, fig, name: str, dpi: int = 110, caption: str = "", main: bool = False) -> None:
+        save_figure(fig, self.output_dir, name, dpi, caption, main)
 
     def write(self) -> Path:
         """(Re)write result.json atomically; call again after saving figures so it lists them."""
         return write_json_atomic(self.output_dir / "result.json", {
             "study": self.study, "config": self.config, "rows": self.rows, "metrics": self.metrics,
-            "tables": self.tables, "findings": self.findings, "figures": self.figures, "timings": self.timings,
+            "tables": self.tables, "findings": self.findings, "headline": self.headline,
+            "main_table": self.main_table, "percent": list(self.percent), "figures": self.figures,
+            "figure_captions": figure_captions(self.output_dir), "timings": self.timings,
             "seconds": self.seconds, "environment": environment()})
