@@ -16,7 +16,10 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from .explorer import Explorer
+
 CMAP = "jet"
+MASK_COLOR = (1.0, 0.2, 0.6)  # the tint of replaced patches (show_mask)
 
 
 def _img(t: torch.Tensor) -> np.ndarray:
@@ -50,7 +53,7 @@ def show_cam(ax, image: torch.Tensor, cam: torch.Tensor | None, alpha: float = 0
 def show_mask(ax, image: torch.Tensor, mask: torch.Tensor, title: str | None = None, fontsize: float = 7) -> None:
     """Image (3, H, W) with the replaced patches (g, g) bool tinted and outlined."""
     m = _up(mask.float(), image.shape[-1], mode="nearest")
-    ax.imshow(_img(image) * (1 - 0.55 * m[..., None]) + 0.55 * m[..., None] * np.array([1.0, 0.2, 0.6]),
+    ax.imshow(_img(image) * (1 - 0.55 * m[..., None]) + 0.55 * m[..., None] * np.array(MASK_COLOR),
               interpolation="nearest")
     ax.contour(m, levels=[0.5], colors="white", linewidths=0.7)
     if title:
@@ -124,44 +127,73 @@ def photo_masking_figure(results: Sequence) -> plt.Figure:
     return fig
 
 
-def _top_bars(ax, before: torch.Tensor, after: torch.Tensor, classnames: Sequence[str], k: int) -> None:
+def _top_bars(ax, before: torch.Tensor, after: torch.Tensor, classnames: Sequence[str], k: int,
+              legend: bool = True) -> None:
     """Horizontal bars of the top-k classes (by the clean prediction and the counterfactual's)."""
     idx = list(dict.fromkeys(before.topk(k).indices.tolist() + after.topk(k).indices.tolist()))
     y = np.arange(len(idx))
-    ax.barh(y - 0.2, before[idx].cpu().numpy(), height=0.4, label="before", color="#4c72b0")
-    ax.barh(y + 0.2, after[idx].cpu().numpy(), height=0.4, label="after", color="#dd8452")
+    ax.barh(y - 0.2, before[idx].cpu().numpy(), height=0.4, label="clean image", color="#4c72b0")
+    ax.barh(y + 0.2, after[idx].cpu().numpy(), height=0.4, label="counterfactual", color="#dd8452")
     ax.set_yticks(y, [classnames[i] for i in idx], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=6, loc="lower right")
-    ax.set_title("top classes", fontsize=8)
+    ax.set_xlabel("probability", fontsize=7)
+    if legend:
+        ax.legend(fontsize=6, loc="lower right")
 
 
-def explorer_png(image: torch.Tensor, cam: torch.Tensor | None, mask: torch.Tensor, counterfactual: torch.Tensor,
-                 before: torch.Tensor, after: torch.Tensor, classnames: Sequence[str], title: str = "",
+def explorer_png(rows: Mapping[str, dict], image: torch.Tensor, classnames: Sequence[str], title: str = "",
                  top_k: int = 3) -> bytes:
-    """One explorer frame as PNG bytes: heatmap, mask, counterfactual, top predictions before/after."""
-    fig = Figure(figsize=(9.6, 2.6))  # not pyplot: nothing leaks into the notebook's output
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.3]})
-    show_cam(axes[0], image, cam, title=title or "CAM", fontsize=8)
-    show_mask(axes[1], image, mask, title=f"mask: {int(mask.sum())} of {mask.numel()} patches", fontsize=8)
-    show_cam(axes[2], counterfactual, None, title=f"counterfactual: {_prediction(after, classnames)}", fontsize=8)
-    _top_bars(axes[3], before, after, classnames, top_k)
-    fig.tight_layout()
+    """One explorer frame as PNG bytes: a row per model (name -> frame with "cam", "mask",
+    "counterfactual", "before", "after"; see `workbench.methods.cam.CamFrames.frame`) of its CAM
+    heatmap, mask, counterfactual and top predictions before/after; a colour scale for the CAM and
+    a key for the mask under the rows."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch
+
+    n = len(rows)
+    fig = Figure(figsize=(9.8, 2.25 * n + 0.75))  # not pyplot: nothing leaks into the notebook's output
+    grid = fig.add_gridspec(n + 1, 5, width_ratios=[0.18, 1, 1, 1, 1.35], height_ratios=[1] * n + [0.12])
+    for r, (name, f) in enumerate(rows.items()):
+        label = fig.add_subplot(grid[r, 0])
+        label.axis("off")
+        label.text(0.5, 0.5, name, rotation=90, ha="center", va="center", fontsize=9, fontweight="bold")
+        first = r == 0
+        show_cam(fig.add_subplot(grid[r, 1]), image, f["cam"],
+                 title=(title or "CAM") if f["cam"] is not None else "random mask: no CAM", fontsize=8)
+        show_mask(fig.add_subplot(grid[r, 2]), image, f["mask"],
+                  title=f"mask: {int(f['mask'].sum())} of {f['mask'].numel()} patches", fontsize=8)
+        show_cam(fig.add_subplot(grid[r, 3]), f["counterfactual"], None,
+                 title=f"counterfactual: {_prediction(f['after'], classnames)}", fontsize=8)
+        bars = fig.add_subplot(grid[r, 4])
+        _top_bars(bars, f["before"], f["after"], classnames, top_k, legend=first)
+        if first:
+            bars.set_title("top classes", fontsize=8)
+    scale = fig.add_subplot(grid[n, 1])
+    fig.colorbar(ScalarMappable(Normalize(0, 1), CMAP), cax=scale, orientation="horizontal")
+    scale.set_title("CAM (max-normalised): 0 low -> 1 high", fontsize=7)
+    scale.tick_params(labelsize=6)
+    key = fig.add_subplot(grid[n, 2:4])
+    key.axis("off")
+    key.legend(handles=[Patch(facecolor=MASK_COLOR, edgecolor="white", label="replaced patches (tinted, outlined)")],
+               loc="center", fontsize=7, frameon=False)
+    fig.tight_layout(h_pad=0.4, w_pad=0.3)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=80)
     return buf.getvalue()
 
 
-class CamExplorer:
+class CamExplorer(Explorer):
     """The controls and drawing behind `cam_explorer`; `.widget` is what the notebook shows.
 
-    `frames` computes what is drawn: `frames.frame(index, target, method, kind, threshold, p, fill)`
-    returns {"cam", "mask", "counterfactual", "before", "after"} and `frames.images` holds the
-    images (e.g. `workbench.methods.cam.CamFrames`). Controls: image (slider), class (dropdown,
-    follows the image's label when the image changes), CAM method, threshold, mask kind,
-    random-mask p, fill. Every change redraws the frame.
+    `frames` maps a model's name to what computes its frames: `frames[name].frame(index, target,
+    method, kind, threshold, p, fill)` returns {"cam", "mask", "counterfactual", "before", "after"}
+    and `.images` holds the images (e.g. `workbench.methods.cam.CamFrames`); every model is drawn
+    on the same image, a row each. Controls: image (slider), class (dropdown, follows the image's
+    label when the image changes), CAM method, mask kind, threshold, random-mask p, fill. The CAM
+    method and the threshold are disabled for random masks, p for CAM masks.
     """
 
     def __init__(self, frames, labels, classnames: Sequence[str] | None = None, methods: Sequence[str] = ("gradcam",),
@@ -170,65 +202,72 @@ class CamExplorer:
                  fills: Sequence[str] = ("constant", "mean", "single", "multi")):
         import ipywidgets as W
 
-        self.frames = frames
-        self.images = frames.images  # (B, 3, S, S)
-        self.classnames = tuple(classnames or frames.classnames)
-        if len(self.classnames) != len(frames.classnames):
-            raise ValueError(f"{len(self.classnames)} classnames for a classifier with {len(frames.classnames)} "
-                             "classes; labels and classes index the classifier's head")
+        self.frames = dict(frames) if isinstance(frames, Mapping) else {"model": frames}
+        if not self.frames:
+            raise ValueError("frames is empty: pass {model name: CamFrames}")
+        first = next(iter(self.frames.values()))
+        self.images = first.images  # (B, 3, S, S)
+        self.classnames = tuple(classnames or first.classnames)
+        for name, f in self.frames.items():
+            if len(self.classnames) != len(f.classnames):
+                raise ValueError(f"{len(self.classnames)} classnames for model {name!r} with {len(f.classnames)} "
+                                 "classes; labels and classes index the classifiers' heads")
+            if f.images.shape != self.images.shape:
+                raise ValueError(f"model {name!r} sees images of shape {tuple(f.images.shape)}, the first model "
+                                 f"{tuple(self.images.shape)}: the models are compared on the same images")
         methods = tuple(methods)
         self.labels = [int(y) for y in labels]
         if len(self.labels) != self.images.shape[0]:
             raise ValueError(f"{len(self.labels)} labels for {self.images.shape[0]} images")
         self.top_k = top_k
-        self._syncing = False
         style = {"description_width": "70px"}
-        self.controls = {
+        super().__init__({
             "index": W.IntSlider(0, 0, len(self.labels) - 1, description="image", continuous_update=False, style=style),
             "target": W.Dropdown(options=[(c, i) for i, c in enumerate(self.classnames)], value=self.labels[0],
                                  description="class", style=style),
             "method": W.Dropdown(options=list(methods), value=methods[0], description="CAM", style=style),
+            "kind": W.Dropdown(options=list(kinds), value=kind, description="mask", style=style),
             "threshold": W.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold",
                                        continuous_update=False, style=style),
-            "kind": W.Dropdown(options=list(kinds), value=kind, description="mask", style=style),
             "p": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="random p",
                                continuous_update=False, style=style),
             "fill": W.Dropdown(options=list(fills), value=fill, description="fill", style=style),
-        }
-        self.image = W.Image(format="png")
-        self.info = W.HTML()
+        })
+        self.update()
+
+    def layout(self) -> list:
+        import ipywidgets as W
+
         c = self.controls
-        self.widget = W.VBox([W.HBox([c["index"], c["target"], c["method"]]),
-                              W.HBox([c["kind"], c["threshold"], c["p"], c["fill"]]), self.image, self.info])
-        self.widget.explorer = self
-        c["index"].observe(self._on_index, names="value")
-        for name, control in c.items():
-            if name != "index":
-                control.observe(self.update, names="value")
-        self.update()
+        return [W.HBox([c["index"], c["target"], c["method"]]), W.HBox([c["kind"], c["threshold"], c["p"], c["fill"]]),
+                self.status, self.image, self.info]
 
-    def _on_index(self, change) -> None:
-        self._syncing = True  # follow the new image's label without drawing twice
-        self.controls["target"].value = self.labels[change["new"]]
-        self._syncing = False
-        self.update()
+    def applies(self) -> dict[str, bool]:
+        cam_mask = self.value("kind") != "random"
+        return {"method": cam_mask, "threshold": cam_mask, "p": not cam_mask}
 
-    def frame(self) -> dict:
-        """The frame of the current control values (computed by `frames`)."""
-        v = {k: c.value for k, c in self.controls.items()}
-        return self.frames.frame(v["index"], v["target"], v["method"], v["kind"], v["threshold"], v["p"], v["fill"])
+    def update(self, change=None) -> None:
+        if change is not None and change.get("owner") is self.controls["index"]:
+            self.set_quietly("target", self.labels[change["new"]])  # follow the new image's label
+        super().update(change)
 
-    def update(self, _=None) -> None:
-        if self._syncing:
-            return
-        f = self.frame()
-        v = {k: c.value for k, c in self.controls.items()}
-        title = f"{v['method']} for '{self.classnames[v['target']]}'" if f["cam"] is not None else "random mask"
-        self.image.value = explorer_png(self.images[v["index"]], f["cam"], f["mask"], f["counterfactual"],
-                                        f["before"], f["after"], self.classnames, title, self.top_k)
+    def frame(self) -> dict[str, dict]:
+        """Every model's frame of the current control values (computed by `frames`)."""
+        v = self.values()
+        return {name: f.frame(v["index"], v["target"], v["method"], v["kind"], v["threshold"], v["p"], v["fill"])
+                for name, f in self.frames.items()}
+
+    def render(self) -> tuple[bytes, str]:
+        rows = self.frame()
+        v = self.values()
         t = int(v["target"])
-        self.info.value = (f"true class: <b>{self.classnames[self.labels[v['index']]]}</b> &middot; "
-                           f"p({self.classnames[t]}) {float(f['before'][t]):.3f} &rarr; {float(f['after'][t]):.3f}")
+        title = f"{v['method']} CAM of '{self.classnames[t]}'"
+        png = explorer_png(rows, self.images[v["index"]], self.classnames, title, self.top_k)
+        probs = "; ".join(f"{name} {float(f['before'][t]):.3f} &rarr; {float(f['after'][t]):.3f}"
+                          for name, f in rows.items())
+        text = (f"true class: <b>{self.classnames[self.labels[v['index']]]}</b> &middot; p({self.classnames[t]}) "
+                f"clean &rarr; counterfactual: {probs}")
+        return png, text
 
 
 def cam_explorer(classifier, images: torch.Tensor, labels, classnames: Sequence[str] | None = None,
@@ -237,13 +276,18 @@ def cam_explorer(classifier, images: torch.Tensor, labels, classnames: Sequence[
     """An ipywidgets CAM explorer over `images` (B, 3, H, W) with `labels` (B,) indexing `classnames`
     (default: the classifier's). Returns the widget box; its `.explorer` holds the state.
 
-    The frames are computed by `workbench.methods.cam.CamFrames(classifier, images, seed)`.
+    `classifier`: one classifier, or {name: classifier} to compare models (zero-shot, FT, masked
+    distillation) side by side on the same image. The frames are computed by
+    `workbench.methods.cam.CamFrames(classifier, images, seed)`, one per model.
     """
     from workbench.methods.cam import ALL_CAM_METHODS, FILLS, MASK_KINDS, CamFrames, check_method
 
     methods = tuple(methods or ALL_CAM_METHODS)
     for m in methods:
         check_method(m)
-    frames = CamFrames(classifier, images, seed=seed)
+    models = dict(classifier) if isinstance(classifier, Mapping) else {"model": classifier}
+    if not models:
+        raise ValueError("classifier is an empty mapping: pass a classifier or {name: classifier}")
+    frames = {name: CamFrames(c, images, seed=seed) for name, c in models.items()}
     return CamExplorer(frames, labels, classnames, methods, threshold, kind, fill, top_k, kinds=MASK_KINDS,
                        fills=FILLS).widget
