@@ -1,0 +1,30 @@
+"""Uni-Code (CMG, NeurIPS 2023): a discrete codebook shared across modalities, its baselines and its evaluation.
+
+`features` (frozen-encoder feature extraction) is written by study 3's data side and imported from there.
+"""
+from .baselines import LibraryQuantizer, build_quantizer
+from .club import CLUB
+from .config import MODALITIES, QUANTIZERS, VARIANTS, CodebookConfig
+from .cpc import CrossCPC
+from .infonce import masked_infonce
+from .model import Losses, UniCode, features_of
+from .quantizer import EMACodebook, QuantOut, ema_step
+from .train import TrainHistory, restore, train_unicode
+from .transfer import (
+    HeadConfig,
+    RetrievalResult,
+    TransferResult,
+    code_retrieval,
+    toc_dimensions,
+    toc_scores,
+    transfer_matrix,
+)
+from .usage import SharedFraction, code_usage, dead_codes, perplexity, purity, shared_fraction
+
+__all__ = [
+    "CLUB", "MODALITIES", "QUANTIZERS", "VARIANTS", "CodebookConfig", "CrossCPC", "EMACodebook", "HeadConfig",
+    "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction", "TrainHistory", "TransferResult",
+    "UniCode", "build_quantizer", "code_retrieval", "code_usage", "dead_codes", "ema_step", "features_of",
+    "masked_infonce", "perplexity", "purity", "restore", "shared_fraction", "toc_dimensions", "toc_scores",
+    "train_unicode", "transfer_matrix",
+]

@@ -1,0 +1,136 @@
+"""CodebookConfig: every setting of the Uni-Code model and its baselines, checked on construction."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from workbench.data.event_features import MODALITIES
+QUANTIZERS = ("shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality")
+ENCODERS = ("transformer", "mlp")
+
+# The paper's Table 2 rows (and the baselines) as switch settings on top of the full model.
+VARIANTS: dict[str, dict] = {
+    "full": {},
+    "no_club": {"club": False},
+    "no_cpc": {"cpc": False},
+    "no_club_cpc": {"club": False, "cpc": False},
+    "no_mm_ema": {"mm_ema": False},
+    "no_reset": {"reset": False},
+    "no_mm_ema_reset": {"mm_ema": False, "reset": False},
+    "plain_vq": {"quantizer": "vq_ema"},
+    "vqtorch": {"quantizer": "vqtorch"},
+    "fsq": {"quantizer": "fsq"},
+    "rvq": {"quantizer": "rvq"},
+    "per_modality": {"quantizer": "per_modality"},
+    "masked_infonce": {"masked_infonce": True},
+}
+
+
+@dataclass(frozen=True)
+class CodebookConfig:
+    """Uni-Code's settings (defaults: the authors' code) and the switches for every ablation.
+
+    quantizer: "shared_ema" (ours: one codebook, EMA, MM-EMA cross term, cross commitment, reset),
+    "vq_ema" (plain shared VQ-EMA: the same codebook with mm_ema, cross_commit and reset forced off),
+    "vqtorch" (vector-quantize-pytorch VectorQuantize: k-means init, cosine similarity, dead-code
+    expiry, rotation trick), "fsq", "rvq" (vector-quantize-pytorch FSQ / ResidualVQ), "per_modality"
+    (one EMA codebook per modality, aligned by index through the MM-EMA and cross-commitment terms).
+    masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used.
+    """
+
+    dim: int = 256
+    codes: int = 400
+    decay: float = 0.99
+    commitment: float = 0.25
+    eps: float = 1e-5
+    quantizer: str = "shared_ema"
+    mm_ema: bool = True
+    cross_weight: float = 0.5  # share of the EMA sum from the other modalities (authors: 0.5)
+    cross_commit: bool = True  # own code 2 : other modalities' codes 1 (split among them)
+    reset: bool = True
+    reset_after: int = 300  # batches unused by every modality before a code is re-initialised
+    reset_recent: int = 100  # a code used within this many batches counts as recently used
+    reset_noise: float = 1 / 1024
+    club: bool = True
+    club_steps: int = 5
+    club_lr: float = 1e-3
+    club_hidden: int = 256
+    cpc: bool = True
+    cpc_k: int = 1
+    cpc_cross: float = 1.0
+    cpc_within: float = 0.1
+    recon: bool = True
+    masked_infonce: bool = False
+    mask_ratio: float = 0.3
+    temperature: float = 0.1
+    encoder: str = "transformer"
+    layers: int = 2
+    heads: int = 4
+    specific_dim: int = 256
+    fsq_levels: tuple[int, ...] = (5, 5, 4, 4)  # 400 codes
+    rvq_depth: int = 4
+    vqtorch_dead_threshold: float = 2.0
+
+    def __post_init__(self):
+        for name in ("dim", "codes", "club_steps", "cpc_k", "layers", "heads", "specific_dim", "club_hidden",
+                     "rvq_depth", "reset_after", "reset_recent"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"CodebookConfig.{name} must be a positive integer, got {value!r}")
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown quantizer {self.quantizer!r}; accepted: {', '.join(QUANTIZERS)}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; accepted: {', '.join(ENCODERS)}")
+        for name in ("decay", "cross_weight", "mask_ratio"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0 or (name == "decay" and value == 1.0):
+                raise ValueError(f"CodebookConfig.{name} must be in [0, 1{')' if name == 'decay' else ']'}, "
+                                 f"got {value!r}")
+        for name in ("commitment", "eps", "club_lr", "cpc_cross", "cpc_within", "temperature", "reset_noise",
+                     "vqtorch_dead_threshold"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0) or (name in ("eps", "club_lr", "temperature") and value == 0):
+                raise ValueError(f"CodebookConfig.{name} must be a finite number >= 0 (> 0 for eps, club_lr, "
+                                 f"temperature), got {value!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"CodebookConfig.dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if len(self.fsq_levels) == 0 or any(not isinstance(v, int) or v < 2 for v in self.fsq_levels):
+            raise ValueError(f"CodebookConfig.fsq_levels must be integers >= 2, got {self.fsq_levels!r}")
+
+    @classmethod
+    def variant(cls, name: str, **overrides) -> CodebookConfig:
+        """A named row of the ablation table (VARIANTS), with further overrides."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(VARIANTS)}")
+        return replace(cls(), **{**VARIANTS[name], **overrides})
+
+    @property
+    def uses_club(self) -> bool:
+        return self.club and not self.masked_infonce
+
+    @property
+    def uses_cpc(self) -> bool:
+        return self.cpc and not self.masked_infonce
+
+    @property
+    def ema_family(self) -> bool:
+        """Our own EMA codebook (shared_ema, vq_ema, per_modality): MM-EMA, cross commit and reset apply."""
+        return self.quantizer in ("shared_ema", "vq_ema", "per_modality")
+
+    @property
+    def n_codes(self) -> int:
+        """How many distinct code indices codes() can return (fsq: the product of its levels)."""
+        return math.prod(self.fsq_levels) if self.quantizer == "fsq" else self.codes
+
+
+def check_modalities(names) -> tuple[str, ...]:
+    """The modality names, in order, after checking each is known and none repeats."""
+    names = tuple(names)
+    if not names:
+        raise ValueError(f"at least one modality is needed; accepted: {', '.join(MODALITIES)}")
+    for name in names:
+        if name not in MODALITIES:
+            raise ValueError(f"unknown modality {name!r}; accepted: {', '.join(MODALITIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"modality names repeat: {names}")
+    return names

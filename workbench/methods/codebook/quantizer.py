@@ -1,0 +1,171 @@
+"""Uni-Code's codebook: EMA updates with the cross-modal MM-EMA term, cross-modal commitment, dead-code reset.
+
+As the authors' code does it (haihuangcode/CMG, `Cross_VQEmbeddingEMA_*`), read for the rules, not copied:
+every modality is assigned to its nearest code first; then, modality by modality, the EMA count is updated
+with that modality's own assignments and the EMA sum of each chosen code with
+`own * sum(z_own) + sum_b w_b * sum(z_b)`, z_b the other modalities' features at the same (sample, step)
+(weights 0.5 / 0.5 for two modalities, 0.5 / 0.25 / 0.25 for three); commitment pulls each modality's
+feature to its own code (weight 2) and to the other modalities' codes (weight 1 split among them); a code
+unused by every modality for `reset_after` batches is re-initialised to a recently used code plus noise.
+
+Differences from the authors' code, on purpose: the EMA count is stored raw and Laplace-smoothed when the
+codebook is recomputed (as vector-quantize-pytorch does; the authors store the smoothed count, a difference
+of order eps); a reset also rewrites the code's EMA sum, so the reset survives the next EMA step (in the
+authors' code the next update recomputes the row from the old sum); the reset noise is uniform in
+[-noise, noise] (the authors' `uniform_(-1/1024, -1/1024)` adds a constant); usage for the reset counts
+every modality (the authors' three-modality code counts audio and video only).
+With `separate=True` each modality has its own codebook (the per-modality baseline, aligned by index:
+row i of every codebook is pulled by the MM-EMA and commitment terms towards the same steps).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class QuantOut(NamedTuple):
+    quantized: dict[str, Tensor]  # modality -> (N, T, D), straight-through (value: the code's row)
+    indices: dict[str, Tensor]  # modality -> (N, T) long
+    commitment: Tensor  # scalar
+
+
+class EMAState(NamedTuple):
+    count: Tensor  # (K,) raw EMA of assignment counts
+    weight: Tensor  # (K, D) EMA of assigned feature sums
+    embedding: Tensor  # (K, D) weight / Laplace-smoothed count
+
+
+def nearest(flat: Tensor, embedding: Tensor) -> Tensor:
+    """Index of the nearest code (squared Euclidean) for each row. flat (M, D), embedding (K, D) -> (M,)."""
+    dist = torch.addmm((embedding * embedding).sum(1), flat, embedding.t(), beta=1.0, alpha=-2.0)
+    return dist.argmin(dim=1)
+
+
+def ema_step(count: Tensor, weight: Tensor, own: Tensor, own_idx: Tensor, others: list[Tensor],
+             own_share: float, other_share: float, decay: float, eps: float) -> EMAState:
+    """One modality's EMA update of a codebook: counts from its own assignments only.
+
+    count (K,), weight (K, D); own (M, D) with own_idx (M,) its codes; others: the other modalities'
+    features (M, D) at the same rows. Sum update: decay * w + (1 - decay) * (own_share * onehot^T own
+    + other_share * sum_b onehot^T z_b). own_share = 1, other_share = 0 is plain EMA.
+    """
+    k = count.shape[0]
+    onehot = F.one_hot(own_idx, k).to(own.dtype)  # (M, K)
+    count = decay * count + (1 - decay) * onehot.sum(0)
+    total = own_share * (onehot.t() @ own)
+    for z in others:
+        total = total + other_share * (onehot.t() @ z)
+    weight = decay * weight + (1 - decay) * total
+    n = count.sum()
+    smoothed = (count + eps) / (n + k * eps) * n
+    return EMAState(count, weight, weight / smoothed.unsqueeze(1))
+
+
+class EMACodebook(nn.Module):
+    """One codebook shared by all modalities (or one per modality with separate=True), EMA-updated in training."""
+
+    def __init__(self, modalities: tuple[str, ...], codes: int, dim: int, decay: float = 0.99,
+                 commitment: float = 0.25, eps: float = 1e-5, cross_weight: float = 0.5, cross_commit: bool = True,
+                 reset: bool = True, reset_after: int = 300, reset_recent: int = 100,
+                 reset_noise: float = 1 / 1024, separate: bool = False):
+        super().__init__()
+        if codes <= 0 or dim <= 0:
+            raise ValueError(f"codebook size and dimension must be positive, got codes={codes}, dim={dim}")
+        self.modalities = tuple(modalities)
+        self.codes, self.dim, self.decay, self.eps, self.commitment = codes, dim, decay, eps, commitment
+        self.cross_weight = cross_weight if len(self.modalities) > 1 else 0.0
+        self.cross_commit = cross_commit and len(self.modalities) > 1
+        self.reset, self.reset_after, self.reset_recent = reset, reset_after, reset_recent
+        self.reset_noise = reset_noise
+        self.separate = separate
+        groups = len(self.modalities) if separate else 1
+        embedding = torch.empty(groups, codes, dim).uniform_(-1 / codes, 1 / codes)  # the authors' init
+        self.register_buffer("embedding", embedding)  # (G, K, D)
+        self.register_buffer("ema_count", torch.zeros(groups, codes))
+        self.register_buffer("ema_weight", embedding.clone())
+        self.register_buffer("unused", torch.zeros(groups, codes, dtype=torch.long))  # batches since last use
+
+    def group(self, modality: str) -> int:
+        return self.modalities.index(modality) if self.separate else 0
+
+    def codebook(self, modality: str | None = None) -> Tensor:
+        """(K, D) code vectors (of `modality`'s codebook when separate)."""
+        return self.embedding[self.group(modality) if modality is not None else 0]
+
+    def lookup(self, z: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Nearest codes without any update: (codebook rows (N, T, D), indices (N, T)) per modality."""
+        quantized, indices = {}, {}
+        for m, x in z.items():
+            emb = self.codebook(m)
+            idx = nearest(x.detach().reshape(-1, self.dim), emb)
+            indices[m] = idx.view(x.shape[:-1])
+            quantized[m] = F.embedding(indices[m], emb)
+        return quantized, indices
+
+    def forward(self, z: dict[str, Tensor]) -> QuantOut:
+        """z: modality -> (N, T, D) semantic features, all modalities of the same steps."""
+        unknown = [m for m in z if m not in self.modalities]
+        if unknown:
+            raise ValueError(f"unknown modality {unknown[0]!r} for this codebook; accepted: {self.modalities}")
+        q, idx = self.lookup(z)
+        if self.training:
+            self._update({m: x.detach().reshape(-1, self.dim) for m, x in z.items()},
+                         {m: i.reshape(-1) for m, i in idx.items()})
+        commit = self._commitment(z, q)
+        st = {m: x + (q[m] - x).detach() for m, x in z.items()}
+        return QuantOut(st, idx, commit)
+
+    def _commitment(self, z: dict[str, Tensor], q: dict[str, Tensor]) -> Tensor:
+        total = z[next(iter(z))].new_zeros(())
+        others_n = len(z) - 1
+        for a, x in z.items():
+            own = 2.0 if self.cross_commit else 1.0
+            total = total + self.commitment * own * F.mse_loss(x, q[a].detach())
+            if self.cross_commit:
+                for b in z:
+                    if b != a:
+                        total = total + self.commitment / others_n * F.mse_loss(x, q[b].detach())
+        return total
+
+    @torch.no_grad()
+    def _update(self, flat: dict[str, Tensor], idx: dict[str, Tensor]) -> None:
+        others_n = len(flat) - 1
+        other_share = self.cross_weight / others_n if others_n else 0.0
+        for a in flat:  # modality by modality, as the authors' code
+            g = self.group(a)
+            others = [flat[b] for b in flat if b != a] if other_share else []
+            state = ema_step(self.ema_count[g], self.ema_weight[g], flat[a], idx[a], others,
+                             1.0 - (self.cross_weight if others else 0.0), other_share, self.decay, self.eps)
+            self.ema_count[g], self.ema_weight[g], self.embedding[g] = state
+        self.unused += 1
+        for a, i in idx.items():
+            self.unused[self.group(a), i] = 0
+        if self.reset:
+            self._reset_dead()
+
+    def _reset_dead(self) -> None:
+        for g in range(self.embedding.shape[0]):
+            dead = (self.unused[g] > self.reset_after).nonzero().flatten()
+            recent = (self.unused[g] < self.reset_recent).nonzero().flatten()
+            if len(dead) == 0 or len(recent) == 0:
+                continue
+            pick = recent[torch.randint(len(recent), (len(dead),)).to(recent.device)]
+            noise = torch.empty(len(dead), self.dim).uniform_(-self.reset_noise, self.reset_noise)
+            new = self.embedding[g, pick] + noise.to(self.embedding.device)
+            count = self.ema_count[g]
+            n = count.sum()
+            smoothed = (count[dead] + self.eps) / (n + self.codes * self.eps) * n
+            self.embedding[g, dead] = new
+            self.ema_weight[g, dead] = new * smoothed.unsqueeze(1)
+            self.unused[g, dead] = 0
+
+
+def batch_perplexity(indices: Tensor, codes: int) -> float:
+    """exp(entropy) of the code histogram of one batch of indices (any shape)."""
+    p = torch.bincount(indices.reshape(-1), minlength=codes).float()
+    p = p / p.sum().clamp_min(1)
+    return float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))

@@ -1,0 +1,87 @@
+"""train_unicode: the whole training loop (main Adam, CLUB's inner steps inside UniCode.step), with snapshots."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .model import UniCode, features_of
+from .quantizer import batch_perplexity
+
+
+@dataclass
+class TrainHistory:
+    """Per-step loss terms and batch perplexity per modality; model state at the requested checkpoints."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: dict[str, list[float]] = field(default_factory=dict)  # term -> value per step
+    perplexity: dict[str, list[float]] = field(default_factory=dict)  # modality -> batch perplexity per step
+    snapshots: dict[int, dict[str, Tensor]] = field(default_factory=dict)  # step -> state_dict copy
+    seconds: float = 0.0
+
+
+def restore(model: UniCode, history: TrainHistory, step: int) -> UniCode:
+    """Load the snapshot taken at `step` into model (in place) and return it."""
+    if step not in history.snapshots:
+        raise ValueError(f"no snapshot at step {step}; taken at: {sorted(history.snapshots)}")
+    model.load_state_dict(history.snapshots[step])
+    return model
+
+
+def _snapshot(model: UniCode) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, lr: float = 4e-4, seed: int = 0,
+                  checkpoints: Iterable[int] = (), callback: Callable[[int, Any], None] | None = None) -> TrainHistory:
+    """Train on `data` (EventFeatures or dict modality -> (N, T, *shape)) for `steps` batches of sequences.
+
+    Batches are drawn epoch by epoch in a permutation seeded by `seed` (which also seeds dropout and the
+    codebook resets). checkpoints: steps (0 = before training, up to `steps`) at which the state is kept.
+    callback(step, losses) runs after every step.
+    """
+    if steps < 0 or batch_size <= 0:
+        raise ValueError(f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}")
+    checkpoints = sorted(set(int(c) for c in checkpoints))
+    bad = [c for c in checkpoints if not 0 <= c <= steps]
+    if bad:
+        raise ValueError(f"checkpoints must lie in [0, steps={steps}], got {bad}")
+    feats = features_of(data)
+    n = len(next(iter(feats.values())))
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.main_parameters(), lr=lr)
+    hist = TrainHistory()
+    if 0 in checkpoints:
+        hist.snapshots[0] = _snapshot(model)
+    model.train()
+    t0, order, pos = time.perf_counter(), torch.randperm(n, generator=gen), 0
+    for step in range(1, steps + 1):
+        if pos + min(batch_size, n) > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos: pos + batch_size]
+        pos += batch_size
+        losses = model.step({m: x[idx] for m, x in feats.items()})
+        opt.zero_grad(set_to_none=True)
+        losses.total.backward()
+        opt.step()
+        _record(hist, model, step, losses)
+        if step in checkpoints:
+            hist.snapshots[step] = _snapshot(model)
+        if callback is not None:
+            callback(step, losses)
+    hist.seconds = time.perf_counter() - t0
+    model.eval()
+    return hist
+
+
+def _record(hist: TrainHistory, model: UniCode, step: int, losses) -> None:
+    hist.steps.append(step)
+    for name, value in losses._asdict().items():
+        hist.losses.setdefault(name, []).append(float(value.detach()))
+    for m, i in model.last_indices.items():
+        hist.perplexity.setdefault(m, []).append(batch_perplexity(i, model.n_codes))
