@@ -8,8 +8,9 @@
     accs = workbench.eval.evaluate(classifier, data, n=1000)   # {split: accuracy}, ID and OOD splits
 """
 from .base import ClassificationData, EvalSet
+from .event_features import MODALITIES, EventFeatures, load_paper_features
 from .imagefolder import IMAGE_EXTENSIONS, ImageFolderSplits, folder_classnames
 from .world import OOD_SPLITS, WorldSplits
 
-__all__ = ["ClassificationData", "EvalSet", "IMAGE_EXTENSIONS", "ImageFolderSplits", "OOD_SPLITS",
-           "WorldSplits", "folder_classnames"]
+__all__ = ["ClassificationData", "EvalSet", "EventFeatures", "IMAGE_EXTENSIONS", "ImageFolderSplits", "MODALITIES",
+           "OOD_SPLITS", "WorldSplits", "folder_classnames", "load_paper_features"]
