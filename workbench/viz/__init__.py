@@ -3,6 +3,17 @@
 One module per study (`workbench.viz.world` for notebook 00, ...); each function returns a
 matplotlib Figure or an ipywidgets box and draws only what the world or a study returns.
 """
+from .codebook import (
+                       CodebookExplorer,
+                       CodebookView,
+                       code_exemplars,
+                       code_map,
+                       code_timeline,
+                       codebook_explorer,
+                       codebook_over_training,
+                       purity_figure,
+                       usage_histograms,
+)
 from .world import (
                     accuracy_bars,
                     browser,
@@ -20,4 +31,6 @@ from .world import (
 __all__ = [
     "accuracy_bars", "browser", "class_and_context_gallery", "clip_strip", "confusion_figure",
     "markdown_table", "per_class_bars", "sample_grid", "scene_png", "show_scene", "sounds_figure",
+    "CodebookExplorer", "CodebookView", "code_exemplars", "code_map", "code_timeline", "codebook_explorer",
+    "codebook_over_training", "purity_figure", "usage_histograms",
 ]
