@@ -80,7 +80,8 @@ print("outputs ->", out)
 
 # %%
 fig = viz.class_and_context_gallery(world)
-save_figure(fig, out, "classes_and_contexts")
+save_figure(fig, out, "classes_and_contexts", caption="The 14 classes (silhouettes; novel ones, never seen in "
+            "pretraining, in orange) and the 14 context textures a scene crops its background from.")
 
 # %% [markdown]
 # ## Samples, split by split
@@ -91,7 +92,9 @@ save_figure(fig, out, "classes_and_contexts")
 
 # %%
 fig = viz.sample_grid(world, n=4 if quick else 6)
-save_figure(fig, out, "samples_per_split")
+save_figure(fig, out, "samples_per_split", caption="Samples of every split (rows), the ground-truth mask in cyan "
+            "and the caption as title; a column shows one class in every 10-class row, so the context shift reads "
+            "down a column.")
 
 # %% [markdown]
 # ## Clips and sounds
@@ -102,11 +105,13 @@ save_figure(fig, out, "samples_per_split")
 
 # %%
 fig = viz.clip_strip(world, "pretrain", indices=(0, 1, 2), frames=6 if quick else 8)
-save_figure(fig, out, "clips")
+save_figure(fig, out, "clips", caption="Clips: the same scene over frames (left to right), the object moving "
+            "in a straight line; the arrow on the last frame is the clip's label.")
 
 # %%
 fig = viz.sounds_figure(world, classes=("circle", "star", "arrow"), contexts=("sand", "space"))
-save_figure(fig, out, "sounds")
+save_figure(fig, out, "sounds", caption="Sounds of three classes on two contexts: waveforms, spectrograms and "
+            "both spectra overlaid; the harmonic peaks are the class's, the noise band (the bump) the context's.")
 
 # %% [markdown]
 # ## Browse the world
@@ -131,16 +136,20 @@ print(result.findings)
 # %%
 fig = viz.accuracy_bars(result.accuracy, result.chance, result.reference,
                         title=f"{result.model_name}: zero-shot accuracy ({cfg.n_eval} images per split)")
-save_figure(fig, out, "zero_shot_accuracy")
+save_figure(fig, out, "zero_shot_accuracy", main=True, caption="Zero-shot top-1 accuracy per split (blue: "
+            "the distribution the model was made for, orange: shifts); dashed: chance; black ticks: the numbers "
+            "shipped with the model.")
 
 # %% [markdown]
 # Per class on `heldout`, and where the mistakes go on `ood_flipped`.
 
 # %%
 fig = viz.per_class_bars(result.per_class, chance=result.chance.get("heldout"))
-save_figure(fig, out, "per_class_heldout")
+save_figure(fig, out, "per_class_heldout", caption="Zero-shot accuracy per class on heldout; dashed: chance.")
 fig = viz.confusion_figure(result.confusion, result.confusion_classes)
-save_figure(fig, out, "confusion_ood_flipped")
+save_figure(fig, out, "confusion_ood_flipped", main=True, caption="Where the mistakes go on ood_flipped "
+            "(every object on a context that is not its own): rows are true classes, columns predictions, "
+            "colour the share of the row, numbers counts.")
 
 # %% [markdown]
 # ## Checks that make a headless run fail loudly

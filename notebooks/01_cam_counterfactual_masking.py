@@ -77,7 +77,6 @@ n_localization = None  # None: 64 images (16 when quick)
 import torch
 from IPython.display import Markdown, display
 
-from workbench.eval.localization import localization_table
 from workbench.methods.cam import counterfactual, predict_probs
 from workbench.methods.cam.real_photo import photo_counterfactuals
 from workbench.studies import cam_counterfactual as study
@@ -119,16 +118,22 @@ display(Markdown(rviz.results_markdown(result.table, splits)))
 # %%
 fig = rviz.id_ood_scatter(result.table, result.wise_curve, id_split=result.splits[0],
                           ood=splits[-1], title=f"{cfg.model}: ID vs OOD ({len(cfg.seeds)} seeds)")
-save_figure(fig, out, "id_vs_ood")
+save_figure(fig, out, "id_vs_ood", main=True, caption="Each method at (ID accuracy, OOD average), mean ± std "
+            "over seeds; the purple line is WiSE-FT from zero-shot (alpha 0) to FT (alpha 1). Up and to the right "
+            "is better; a method above the purple line beats weight interpolation at the same ID accuracy.")
 display(Markdown(rviz.wise_markdown(result.wise_curve, splits)))
 
 # %%
 fig = rviz.split_bars(result.table, splits)
-save_figure(fig, out, "accuracy_per_split")
+save_figure(fig, out, "accuracy_per_split", caption="Accuracy per test split (x) for every method (colour), "
+            "mean over seeds with the seed std as error bars.")
 
 # %%
-fig = rviz.training_curves({m: c for m, c in result.cells.items() if m not in ("zero_shot", "wise_ft")})
-save_figure(fig, out, "training_loss")
+fig = rviz.training_curves({m: c for m, c in result.cells.items() if m not in ("zero_shot", "wise_ft")},
+                           labels={r["method"]: r["label"] for r in result.table})
+save_figure(fig, out, "training_loss", caption="Training curves (first seed), like with like: the CE term of "
+            "every CE-trained method, the distillation term of FD and the masked methods, and every method's "
+            "accuracy on its training batches (FLYP's contrastive loss is not a CE, so it is only in the last).")
 
 # %% [markdown]
 # ## What the CAM costs
@@ -154,7 +159,8 @@ images, labels = study.examples(result.data, shown_split, n_examples)
 names = [result.data.classnames[int(y)] for y in labels]
 cams = study.cam_maps(zs, images, labels, study.gallery_methods(zs, quick))
 fig = cam_viz.cam_gallery(images, cams, row_titles=names)
-save_figure(fig, out, "cam_gallery")
+save_figure(fig, out, "cam_gallery", caption="The zero-shot model's CAMs of the true class on ood_flipped "
+            "images, one column per CAM method (the workbench's gradcam and rollout, then pytorch-grad-cam's).")
 
 # %% [markdown]
 # Where do the fine-tuned models look? The same images, the CAM of the true class (`rollout`)
@@ -166,7 +172,9 @@ models = {m: result.load_classifier(m) for m in ("zero_shot", "full_ft", "mask_f
 models = {m: c for m, c in models.items() if c is not None}
 per_model = {m: study.cam_maps(c, images, labels, ("rollout",))["rollout"] for m, c in models.items()}
 fig = cam_viz.cam_gallery(images, per_model, row_titles=names)
-save_figure(fig, out, "cams_per_model")
+save_figure(fig, out, "cams_per_model", main=True, caption="Where the models look: the rollout CAM of the true "
+            "class on the same ood_flipped images for zero-shot, FT and masked distillation (a map spreading onto "
+            "the background means the model reads the context).")
 
 # %% [markdown]
 # ## Localisation against the ground-truth masks (world only)
@@ -178,15 +186,9 @@ save_figure(fig, out, "cams_per_model")
 loc_rows = []
 if cfg.uses_world:
     n_loc = n_localization or (16 if quick else 64)
-    world = result.data.world
-    loc_rows = localization_table(zs, world, "ood_flipped", n=n_loc, methods=study.gallery_methods(zs, quick),
-                                  progress=False)
-    for m, c in models.items():
-        if m != "zero_shot":
-            loc_rows += [{**r, "method": f"{r['method']} ({m})"}
-                         for r in localization_table(c, world, "ood_flipped", n=n_loc,
-                                                     methods=("gradcam", "rollout"), progress=False)
-                         if r["method"] != "centre_prior"]
+    loc_rows = study.localization_rows(zs, models, result.data.world, "ood_flipped", n_loc,
+                                       study.gallery_methods(zs, quick))
+    result.tables["localization"] = loc_rows
     display(Markdown(markdown_table(loc_rows, ["method", "iou", "pointing", "n", "seconds"])))
 
 # %% [markdown]
@@ -200,36 +202,57 @@ cf = counterfactual(zs, images, labels, kind=cfg.mask_kind, fill=cfg.fill, thres
                     method=cfg.cam_method, generator=torch.Generator().manual_seed(0))
 fig = cam_viz.counterfactual_figure(images, cf, predict_probs(zs, images), predict_probs(zs, cf.images),
                                     result.data.classnames, labels, n=min(4, n_examples))
-save_figure(fig, out, "counterfactuals")
+save_figure(fig, out, "counterfactuals", caption="The training-time recipe on test images: the zero-shot "
+            "model's CAM of the true class, the object mask (CAM > threshold) and the counterfactual (masked "
+            "patches filled from another image); titles give the prediction before and after.")
 
 # %% [markdown]
 # ## The same masking on real photos
 # A real ImageNet classifier (EfficientNet-Lite0) on scikit-image's photos: masking the object its
-# Grad-CAM selects should hurt the top class far more than masking the context.
+# Grad-CAM selects should hurt the top class far more than masking the context. The claim is
+# checked photo by photo below the table, and it does not hold everywhere: masking "the context"
+# can remove more of the evidence than masking "the object" when the CAM's object is small next
+# to a close-up subject (the context then holds most of the animal), or when the top class is
+# itself a low-confidence wrong guess whose evidence is scattered; the sentence under the table
+# names the photos where it fails and how much of the image each mask covers.
 
 # %%
 photos = photo_counterfactuals()
 fig = cam_viz.photo_masking_figure(photos)
-save_figure(fig, out, "real_photos_masking")
-display(Markdown(markdown_table([{"photo": p.name, "top class": p.top_class, "p clean": p.prob_clean,
-                                  "p object masked": p.prob_object_masked,
-                                  "p context masked": p.prob_context_masked} for p in photos])))
+photo_rows = study.photo_rows(photos)
+result.tables["real_photos"] = photo_rows
+holds = [r["photo"] for r in photo_rows if r["claim holds"]]
+fails = [r for r in photo_rows if not r["claim holds"]]
+save_figure(fig, out, "real_photos_masking", caption=f"EfficientNet-Lite0 on real photos: the photo, its Grad-CAM, "
+            f"the object (CAM > 0.5) masked, the context masked, each with the top class's probability. Masking "
+            f"the object hurts more than masking the context on {len(holds)} of {len(photo_rows)} photos"
+            + (f" (not on {', '.join(r['photo'] for r in fails)})." if fails else "."))
+display(Markdown(markdown_table(photo_rows)))
+display(Markdown(
+    f"**The claim holds on {len(holds)} of {len(photo_rows)} photos.** "
+    + " ".join(f"On `{r['photo']}` ({r['top class']}) masking the object leaves p = {r['p object masked']:.2f} "
+               f"against {r['p context masked']:.2f} with the context masked (clean {r['p clean']:.2f}; the object "
+               f"mask covers {r['object mask patches']} of {r['patches']} patches, the context mask the rest)."
+               for r in fails)))
 
 # %% [markdown]
 # ## Explore
 # In JupyterLab: pick an image, a class, a CAM method, the threshold, the mask kind and the fill,
-# and see the mask, the counterfactual and the predictions before and after.
+# and see, for zero-shot, FT and masked distillation side by side on the same image, each model's
+# CAM, its mask, the counterfactual and the predictions before and after (controls that do not
+# apply to a random mask grey out). A headless run shows a picture of the first state.
 
 # %%
-display(cam_viz.cam_explorer(zs, images, labels, result.data.classnames, threshold=cfg.threshold,
-                             kind=cfg.mask_kind, fill=cfg.fill))
+shown = {"zero-shot": "zero_shot", "FT": "full_ft", "masked distillation": "mask_fd"}
+display(cam_viz.cam_explorer({name: models[m] for name, m in shown.items() if m in models}, images, labels,
+                             result.data.classnames, threshold=cfg.threshold, kind=cfg.mask_kind, fill=cfg.fill))
 
 # %% [markdown]
 # ## Findings
 
 # %%
-display(Markdown(result.findings))
-result.write()  # lists the figures saved above in result.json
+result.write()  # lists the figures and the tables added above in result.json
+display(Markdown(f"**In short.** {result.headline}\n\n{result.findings}"))
 
 # %%
 table = {r["method"]: r for r in result.table}

@@ -164,6 +164,11 @@ def test_summary_has_tables_findings_figures(first_run):
         assert "accuracy.ood" in text  # nested metrics flattened
     assert "<b>as expected</b>" not in page and "&lt;b&gt;as expected&lt;/b&gt;" in page
     assert (run_dir / "00_good" / "figures" / "curve.png").stat().st_size > 0
+    rendered = run_dir / "00_good" / "00_good.html"  # nbconvert's page, linked instead of the raw JSON
+    assert "A notebook that works" in rendered.read_text() and "static outputs: 1" in rendered.read_text()
+    assert "href='00_good/00_good.html'" in page and "href='00_good/result.json'" in page
+    assert "(00_good/00_good.html)" in md
+    assert (run_dir / "01_broken" / "01_broken.html").exists()  # a failed notebook is rendered too
 
 
 @pytest.mark.slow
@@ -254,6 +259,69 @@ def test_summary_renders_odd_tables(tmp_path):
     assert "| a\\|b | 1 | - |" in md and "1.235" in md and "| m2 | 0.25 |" in md
     assert page.count("<table>") == 5  # overview, metrics, three tables
     assert summary.ok and "1/1 notebooks ok" in summary.verdict()
+
+
+def _study_section(tmp_path: Path):
+    """A study's folder as a notebook leaves it: executed notebook, result.json fields, captioned figures."""
+    import nbformat
+
+    from workbench.studies.kit import save_figure
+
+    out = tmp_path / "01_study"
+    (out / "figures").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 · A study\n\n**Question.** Does masking keep OOD accuracy?\n\n"
+                                              "**Setup.** Not part of the question.")]
+    nbformat.write(nb, out / "01_study.ipynb")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, is_main, caption in (("zz_main", True, "The main picture: read it first."), ("aa_other", False, "")):
+        fig, ax = plt.subplots(figsize=(1, 1))
+        save_figure(fig, out, name, caption=caption, main=is_main)
+        plt.close(fig)
+    rows = [{"method": "ft", "setting": None, "seed": s, "id": 0.5 + s / 100, "history": list(range(30)),
+             "id_items": [1, 0, 1]} for s in range(3)]
+    result = {"study": "s", "headline": "Masking keeps 40% of what FT loses. Verdict: partly.",
+              "findings": "A long paragraph. " * 40, "main_table": "results", "percent": ["id"], "rows": rows,
+              "tables": {"comparisons": [{"a": "x", "diff": 0.01}],
+                         "results": [{"method": "ft", "id": 0.51, "id_std": 0.01, "id_ci": [0.4852, 0.5348],
+                                      "seconds_per_step": 0.25}]},
+              "figure_captions": json.loads((out / "figures" / "captions.json").read_text())}
+    res = runner.NotebookResult("01_study", "ok", 2.0, out, result=result,
+                                figures=sorted((out / "figures").glob("*.png")))
+    return runner.RunSummary(tmp_path, [res], tmp_path / "summary.md", tmp_path / "summary.html")
+
+
+def test_report_opens_each_study_with_question_finding_main_table_and_figure(tmp_path):
+    summary = _study_section(tmp_path)
+    page = runner.render_html(summary)
+    section = page[page.index("<section>"):]
+    order = [section.index(x) for x in ("Does masking keep OOD accuracy?", "Masking keeps 40% of what FT loses",
+                                        "<h3>results</h3>", "zz_main.png", "<details>")]
+    assert order == sorted(order), order  # question, finding, main table, main figure, then the details
+    assert "Not part of the question" not in page
+    head = section[:section.index("<details>")]
+    assert "51.0 ± 1.0 [48.5, 53.5]" in head and "id (%) mean ± std [95% CI]" in head  # percent, ± and interval
+    assert "0.25" in head and "25.0" not in head  # seconds are not a percentage
+    assert "The main picture: read it first." in head and "aa_other.png" not in head
+    assert "A long paragraph." not in head  # the whole findings are folded away
+    details = section[section.index("<details>"):]
+    assert "aa_other.png" in details and "per-seed rows (3)" in details and "(30 entries)" not in details
+    assert "id_items" not in details  # per-item lists stay in result.json
+    md = runner.render_markdown(summary)
+    assert md.index("**Question.**") < md.index("**Finding.**") < md.index("### results") < md.index("### Details")
+    assert "| ft | 51.0 ± 1.0 [48.5, 53.5] | 0.25 |" in md
+
+
+def test_figures_keep_their_saving_order_and_captions(tmp_path):
+    summary = _study_section(tmp_path)
+    figs = runner.figures_of(summary.results[0])
+    assert [f.path.stem for f in figs] == ["zz_main", "aa_other"]  # saved order, not alphabetical
+    assert [f.main for f in figs] == [True, False] and figs[0].caption == "The main picture: read it first."
+    assert figs[1].caption == "aa_other"  # no caption given: the file name
 
 
 def test_pretrain_refuses_to_overwrite_a_model(tmp_path, capsys, monkeypatch):

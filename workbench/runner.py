@@ -8,6 +8,7 @@ Layout of one run (nothing earlier is ever overwritten: every run gets a new fol
     runs/<YYYYmmdd-HHMMSS>[-n]/
       summary.md  summary.html  summary.json
       <stem>/<stem>.ipynb          the executed copy, with outputs
+      <stem>/<stem>.html           the same rendered by nbconvert (what the report links)
       <stem>/result.json           written by the study (workbench.studies.kit.Result.write)
       <stem>/figures/*.png         written by save_figure
 
@@ -314,7 +315,7 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from workbench.studies.kit.cells import HEADLESS_ENV
+    from workbench.studies.kit.cells import HEADLESS_ENV, STATIC_ENV
 
     _register_translator()
 
@@ -322,9 +323,10 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     executed = out_dir / f"{path.stem}.ipynb"
     res = NotebookResult(path.stem, "ok", 0.0, out_dir, parameters=dict(parameters))
     t0 = time.perf_counter()
-    headless = os.environ.get(HEADLESS_ENV)
+    saved = {k: os.environ.get(k) for k in (HEADLESS_ENV, STATIC_ENV)}
     if progress:  # the kernel inherits it: the study kit then prints a line per finished cell to this terminal
         os.environ[HEADLESS_ENV] = "1"
+    os.environ[STATIC_ENV] = "1"  # no bars in the outputs; explorers show a picture of their first state
     try:
         papermill.execute_notebook(
             str(path), str(executed), parameters={k: _json_safe(v) for k, v in parameters.items()},
@@ -345,11 +347,14 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
         res.status = "failed"
         res.error = f"{type(e).__name__}: {e}"
     finally:
-        if headless is None:
-            os.environ.pop(HEADLESS_ENV, None)
-        else:
-            os.environ[HEADLESS_ENV] = headless
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     res.seconds = time.perf_counter() - t0
+    if executed.exists():
+        render_notebook_html(executed)
     res.result = _read_result(out_dir, res)
     res.figures = sorted((out_dir / "figures").glob("*.png"))
     return res
@@ -425,6 +430,12 @@ def _say(progress: bool, line: str) -> None:
 
 
 # ---------------------------------------------------------------- the report
+#
+# summary.html is a results section: per study, first the question (the notebook's **Question.**
+# paragraph), the headline finding (result.json's "headline") in a box, the main table (percent,
+# mean ± std [95% interval]) and the main figures with their captions; then, folded away, the
+# whole findings, every other table, the per-seed rows, the metrics and every figure. The top of
+# the page links each study's rendered notebook (<stem>.html, via nbconvert) and its result.json.
 
 def write_summary(summary: RunSummary) -> None:
     """Write summary.md, summary.html and summary.json into the run folder (atomically)."""
@@ -434,7 +445,8 @@ def write_summary(summary: RunSummary) -> None:
         "ok": summary.ok, "quick": summary.quick, "params": summary.params, "seconds": round(summary.seconds, 2),
         "notebooks": [{"name": r.name, "status": r.status, "seconds": round(r.seconds, 2),
                        "output_dir": str(r.output_dir), "error": r.error, "failed_cell": r.failed_cell,
-                       "parameters": r.parameters, "metrics": (r.result or {}).get("metrics")}
+                       "parameters": r.parameters, "metrics": (r.result or {}).get("metrics"),
+                       "headline": (r.result or {}).get("headline")}
                       for r in summary.results]}, indent=1, default=str))
 
 
@@ -442,6 +454,27 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def render_notebook_html(executed: Path) -> Path | None:
+    """The executed notebook as <stem>.html beside it (nbconvert's lab template), or None if it fails.
+
+    Saved widget state is dropped first: the page would need the widget manager from a CDN to draw
+    it, and explorers already show a static picture of their first state (`workbench.viz.explorer`).
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+        nb.metadata.pop("widgets", None)
+        body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    except Exception as e:  # a report without the page is still a report
+        print(f"warning: could not render {executed.name} as HTML: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    out = executed.with_suffix(".html")
+    _write_atomic(out, body)
+    return out
 
 
 def _fmt(value: Any) -> str:
@@ -483,6 +516,113 @@ def table_rows(table: Any) -> tuple[list[str], list[list[Any]]]:
     return columns, [[r.get(c) for c in columns] for r in rows]
 
 
+@dataclass
+class Shown:
+    """A table as the report shows it: `cells` are already formatted text."""
+
+    columns: list[str]
+    cells: list[list[str]]
+
+
+def _number(value: Any, percent: bool) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return _fmt(value)
+    return f"{100 * value:.1f}" if percent else _fmt(float(value)) if isinstance(value, float) else str(value)
+
+
+def shown_table(table: Any, percent: Sequence[str] = ()) -> Shown:
+    """Format a result.json table for reading: a metric `m` with `m_std` (and `m_ci` = [lo, hi]) columns
+    becomes one column "m" reading "74.0 ± 0.3 [73.6, 74.4]"; metrics named in `percent` (fractions) are
+    shown in percent (the header says so); lists longer than 8 entries become "(n entries)"."""
+    columns, rows = table_rows(table)
+    pct = set(percent)
+    merged = {c for c in columns for suffix in ("_std", "_ci") if c.endswith(suffix) and c[:-len(suffix)] in columns}
+    out_cols, cells = [], [[] for _ in rows]
+    for j, c in enumerate(columns):
+        if c in merged:
+            continue
+        std_j = columns.index(f"{c}_std") if f"{c}_std" in columns else None
+        ci_j = columns.index(f"{c}_ci") if f"{c}_ci" in columns else None
+        out_cols.append(c + (" (%)" if c in pct else "") + (" mean ± std [95% CI]" if ci_j is not None else
+                                                             " mean ± std" if std_j is not None else ""))
+        for i, row in enumerate(rows):
+            v = row[j]
+            if isinstance(v, (list, tuple)) and len(v) > 8:
+                cells[i].append(f"({len(v)} entries)")
+                continue
+            text = _number(v, c in pct)
+            if std_j is not None and isinstance(row[std_j], (int, float)):
+                text += f" ± {_number(row[std_j], c in pct)}"
+            ci = row[ci_j] if ci_j is not None else None
+            if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+                text += f" [{_number(ci[0], c in pct)}, {_number(ci[1], c in pct)}]"
+            cells[i].append(text)
+    return Shown(out_cols, cells)
+
+
+def per_seed_rows(rows: Sequence[dict]) -> list[dict]:
+    """result.json's per-cell rows without their long lists (histories, per-item values)."""
+    return [{k: v for k, v in r.items() if not (isinstance(v, (list, dict)) and (len(v) > 8 or k.endswith("_items")))
+             and not k.endswith("_items")} for r in rows]
+
+
+_QUESTION = re.compile(r"\*\*Question\.?\*\*\s*(.+?)(?:\n\s*\n|\Z)", re.S)
+
+
+def notebook_question(notebook: Path) -> str:
+    """The notebook's "**Question.** ..." paragraph (its first markdown cells), as plain text; "" if none."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:
+        return ""
+    for cell in nb.cells[:4]:
+        if cell.cell_type == "markdown":
+            m = _QUESTION.search(cell.source)
+            if m:
+                return " ".join(m.group(1).split())
+    return ""
+
+
+def headline_of(result: dict) -> str:
+    """The study's headline; without one, the first two sentences of its findings."""
+    if result.get("headline"):
+        return str(result["headline"]).strip()
+    sentences = re.split(r"(?<=[.!?])\s+", str(result.get("findings") or "").strip())
+    return " ".join(sentences[:2])
+
+
+def main_table_name(result: dict) -> str | None:
+    tables = result.get("tables") or {}
+    name = result.get("main_table")
+    return name if name in tables else next(iter(tables), None)
+
+
+@dataclass
+class Figure:
+    path: Path
+    caption: str
+    main: bool
+
+
+def figures_of(r: NotebookResult) -> list[Figure]:
+    """The notebook's figures in the order it saved them, with the captions it gave (file name else);
+    without a caption marked main, the first figure is the main one."""
+    info = (r.result or {}).get("figure_captions") or {}
+    if not info:
+        try:
+            info = json.loads((r.output_dir / "figures" / "captions.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            info = {}
+    files = sorted(r.figures, key=lambda p: (info.get(p.stem, {}).get("order", len(info)), p.stem))
+    figs = [Figure(p, info.get(p.stem, {}).get("caption") or p.stem, bool(info.get(p.stem, {}).get("main")))
+            for p in files]
+    if figs and not any(f.main for f in figs):
+        figs[0].main = True
+    return figs
+
+
 def _rel(path: Path, run_dir: Path) -> str:
     try:
         return path.relative_to(run_dir).as_posix()
@@ -491,7 +631,7 @@ def _rel(path: Path, run_dir: Path) -> str:
 
 
 def _md_cell(value: Any) -> str:
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+    return (value if isinstance(value, str) else _fmt(value)).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
@@ -506,75 +646,156 @@ def _headline(summary: RunSummary) -> str:
             f"overrides: {params} · {summary.seconds:.1f} s")
 
 
+def _links(r: NotebookResult) -> list[tuple[str, Path]]:
+    """(label, file) of what a study's section links: rendered notebook, result.json, the .ipynb."""
+    out = []
+    if r.executed.with_suffix(".html").exists():
+        out.append(("notebook (HTML)", r.executed.with_suffix(".html")))
+    if (r.output_dir / "result.json").exists():
+        out.append(("result.json", r.output_dir / "result.json"))
+    out.append(("executed .ipynb", r.executed))
+    return out
+
+
 def render_markdown(summary: RunSummary) -> str:
     """The run report as Markdown (figures linked by paths relative to the run folder)."""
-    lines = [f"# workbench run {summary.run_dir.name}", "", _headline(summary), ""]
-    lines += _md_table(["notebook", "status", "seconds", "study"],
-                       [[f"[{r.name}]({_rel(r.executed, summary.run_dir)})", r.status, f"{r.seconds:.1f}",
-                         (r.result or {}).get("study")] for r in summary.results])
+    run = summary.run_dir
+    lines = [f"# workbench run {run.name}", "", _headline(summary), ""]
+    lines += _md_table(["notebook", "status", "seconds", "study", "links"],
+                       [[r.name, r.status, f"{r.seconds:.1f}", (r.result or {}).get("study"),
+                         " · ".join(f"[{label}]({_rel(p, run)})" for label, p in _links(r))]
+                        for r in summary.results])
     for r in summary.results:
         lines += [f"## {r.name}: {r.status} ({r.seconds:.1f} s)", ""]
+        res = r.result or {}
+        question = notebook_question(r.executed if r.executed.exists() else Path())
+        if question:
+            lines += [f"**Question.** {question}", ""]
         if r.error:
             lines += [f"**Failed in {r.error}**", ""]
         if r.traceback:
             lines += ["```", *r.traceback.strip().splitlines()[-15:], "```", ""]
-        res = r.result or {}
+        if headline_of(res):
+            lines += [f"> **Finding.** {headline_of(res)}", ""]
+        main = main_table_name(res)
+        percent = res.get("percent") or ()
+        if main:
+            t = shown_table(res["tables"][main], percent)
+            lines += [f"### {main}", "", *_md_table(t.columns, t.cells)]
+        figs = figures_of(r)
+        for f in (f for f in figs if f.main):
+            lines += [f"![{f.path.stem}]({_rel(f.path, run)})", "", f"*{f.caption}*", ""]
+        lines += ["### Details", ""]
         if res.get("findings"):
             lines += ["**Findings.** " + str(res["findings"]).strip(), ""]
+        for name, table in (res.get("tables") or {}).items():
+            if name != main:
+                t = shown_table(table, percent)
+                lines += [f"#### {name}", "", *_md_table(t.columns, t.cells)]
+        if res.get("rows"):
+            t = shown_table(per_seed_rows(res["rows"]), percent)
+            lines += ["#### per-seed rows", "", *_md_table(t.columns, t.cells)]
         metrics = flatten_metrics(res.get("metrics") or {})
         if metrics:
-            lines += ["### Metrics", "", *_md_table(["metric", "value"], [list(m) for m in metrics])]
-        for name, table in (res.get("tables") or {}).items():
-            lines += [f"### {name}", "", *_md_table(*table_rows(table))]
-        if r.figures:
-            lines += ["### Figures", ""] + [f"![{p.stem}]({_rel(p, summary.run_dir)})" for p in r.figures] + [""]
+            lines += ["#### Metrics", "", *_md_table(["metric", "value"], [list(m) for m in metrics])]
+        for f in (f for f in figs if not f.main):
+            lines += [f"![{f.path.stem}]({_rel(f.path, run)})", "", f"*{f.caption}*", ""]
         if r.result is None and r.status == "ok":
             lines += ["(no result.json written)", ""]
     return "\n".join(lines)
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:left;font-size:.92em}th{background:#f3f3f3}.ok{color:#197a19}.failed{color:#b00020}"
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222;"
+        "line-height:1.4}table{border-collapse:collapse;margin:.4em 0 1em}td,th{border:1px solid #ccc;"
+        "padding:2px 7px;text-align:left;font-size:.88em}th{background:#f3f3f3}td.n{text-align:right;"
+        "font-variant-numeric:tabular-nums;white-space:nowrap}.ok{color:#197a19}.failed{color:#b00020}"
         "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}img{max-width:100%;"
-        "border:1px solid #ddd;margin:.3em 0}")
+        "border:1px solid #ddd}figure{margin:.6em 0}figcaption{font-size:.88em;color:#444;max-width:900px}"
+        ".question{color:#333}.finding{border-left:5px solid #2c7fb8;background:#eef5fb;padding:.5em .9em;"
+        "margin:.6em 0;font-size:1.05em}.links a{margin-right:1em}details{margin:1em 0}summary{cursor:pointer;"
+        "font-weight:600}section{border-top:2px solid #ddd;margin-top:1.5em}.main-figs{display:flex;"
+        "flex-wrap:wrap;gap:1em;align-items:flex-start}.main-figs figure{flex:1 1 420px}")
 
 
 def _html_table(columns: list[str], rows: list[list[Any]], raw_first: bool = False) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{v if raw_first and j == 0 else html.escape(_fmt(v))}</td>"
-                         for j, v in enumerate(row)) + "</tr>" for row in rows)
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+
+    def td(j: int, v: Any) -> str:
+        text = v if isinstance(v, str) else _fmt(v)
+        numeric = bool(re.match(r"^[-+]?\d", text))
+        return f"<td{' class=n' if numeric else ''}>{text if raw_first and j == 0 else esc(text)}</td>"
+
+    body = "".join("<tr>" + "".join(td(j, v) for j, v in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html_figure(f: Figure, run: Path) -> str:
+    esc = html.escape
+    return (f"<figure><img src='{esc(_rel(f.path, run))}' alt='{esc(f.path.stem)}'>"
+            f"<figcaption><b>{esc(f.path.stem)}.</b> {esc(f.caption) if f.caption != f.path.stem else ''}"
+            "</figcaption></figure>")
+
+
+def _html_section(r: NotebookResult, run: Path) -> list[str]:
+    esc = html.escape
+    res = r.result or {}
+    links = " ".join(f"<a href='{esc(_rel(p, run))}'>{esc(label)}</a>" for label, p in _links(r))
+    parts = [f"<section><h2 id='{esc(r.name)}'>{esc(r.name)}: <span class='{esc(r.status)}'>{esc(r.status)}</span>"
+             f" <small>({r.seconds:.1f} s)</small></h2><p class='links'>{links}</p>"]
+    question = notebook_question(r.executed) if r.executed.exists() else ""
+    if question:
+        parts.append(f"<p class='question'><b>Question.</b> {esc(question)}</p>")
+    if r.error:
+        parts.append(f"<p class='failed'><b>Failed in {esc(r.error)}</b></p>")
+    if r.traceback:
+        parts.append("<pre>" + esc("\n".join(r.traceback.strip().splitlines()[-15:])) + "</pre>")
+    if headline_of(res):
+        parts.append(f"<p class='finding'><b>Finding.</b> {esc(headline_of(res))}</p>")
+    main, percent = main_table_name(res), res.get("percent") or ()
+    if main:
+        t = shown_table(res["tables"][main], percent)
+        parts += [f"<h3>{esc(str(main))}</h3>", _html_table(t.columns, t.cells)]
+    figs = figures_of(r)
+    if any(f.main for f in figs):
+        parts.append("<div class='main-figs'>" + "".join(_html_figure(f, run) for f in figs if f.main) + "</div>")
+    details = []
+    if res.get("findings"):
+        details.append(f"<p><b>Findings.</b> {esc(str(res['findings']).strip())}</p>")
+    for name, table in (res.get("tables") or {}).items():
+        if name != main:
+            t = shown_table(table, percent)
+            details += [f"<h4>{esc(str(name))}</h4>", _html_table(t.columns, t.cells)]
+    if res.get("rows"):
+        t = shown_table(per_seed_rows(res["rows"]), percent)
+        details += [f"<h4>per-seed rows ({len(res['rows'])})</h4>", _html_table(t.columns, t.cells)]
+    metrics = flatten_metrics(res.get("metrics") or {})
+    if metrics:
+        details += ["<h4>Metrics</h4>", _html_table(["metric", "value"], [list(m) for m in metrics])]
+    details += [_html_figure(f, run) for f in figs if not f.main]
+    if details:
+        parts.append("<details><summary>Details: the whole findings, every table, per-seed rows, metrics, "
+                     f"all figures ({len(figs)})</summary>" + "".join(details) + "</details>")
+    if r.result is None and r.status == "ok":
+        parts.append("<p>(no result.json written)</p>")
+    return parts + ["</section>"]
 
 
 def render_html(summary: RunSummary) -> str:
     """The run report as one HTML page that opens from disk (images by relative path)."""
-    esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>workbench run {esc(summary.run_dir.name)}"
-             f"</title><style>{_CSS}</style></head><body>", f"<h1>workbench run {esc(summary.run_dir.name)}</h1>",
+    esc, run = html.escape, summary.run_dir
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>workbench run {esc(run.name)}"
+             f"</title><style>{_CSS}</style></head><body>", f"<h1>workbench run {esc(run.name)}</h1>",
              f"<p>{esc(_headline(summary))}</p>"]
     overview = [[f"<a href='#{esc(r.name)}'>{esc(r.name)}</a>", r.status, f"{r.seconds:.1f}",
-                 (r.result or {}).get("study")] for r in summary.results]
-    parts.append(_html_table(["notebook", "status", "seconds", "study"], overview, raw_first=True))
+                 (r.result or {}).get("study"),
+                 " · ".join(f"<a href='{esc(_rel(p, run))}'>{esc(label)}</a>" for label, p in _links(r))]
+                for r in summary.results]
+    head = "".join(f"<th>{c}</th>" for c in ("notebook", "status", "seconds", "study", "open"))
+    rows = "".join("<tr>" + "".join(f"<td>{v if j in (0, 4) else esc(_fmt(v))}</td>" for j, v in enumerate(row))
+                   + "</tr>" for row in overview)
+    parts.append(f"<table><tr>{head}</tr>{rows}</table>")
     for r in summary.results:
-        parts.append(f"<h2 id='{esc(r.name)}'>{esc(r.name)}: <span class='{esc(r.status)}'>{esc(r.status)}</span>"
-                     f" ({r.seconds:.1f} s)</h2><p><a href='{esc(_rel(r.executed, summary.run_dir))}'>"
-                     f"executed notebook</a></p>")
-        if r.error:
-            parts.append(f"<p class='failed'><b>Failed in {esc(r.error)}</b></p>")
-        if r.traceback:
-            parts.append("<pre>" + esc("\n".join(r.traceback.strip().splitlines()[-15:])) + "</pre>")
-        res = r.result or {}
-        if res.get("findings"):
-            parts.append(f"<p><b>Findings.</b> {esc(str(res['findings']).strip())}</p>")
-        metrics = flatten_metrics(res.get("metrics") or {})
-        if metrics:
-            parts += ["<h3>Metrics</h3>", _html_table(["metric", "value"], [list(m) for m in metrics])]
-        for name, table in (res.get("tables") or {}).items():
-            parts += [f"<h3>{esc(str(name))}</h3>", _html_table(*table_rows(table))]
-        for p in r.figures:
-            parts.append(f"<figure><img src='{esc(_rel(p, summary.run_dir))}' alt='{esc(p.stem)}'>"
-                         f"<figcaption>{esc(p.stem)}</figcaption></figure>")
+        parts += _html_section(r, run)
     parts.append("</body></html>")
     return "\n".join(parts)

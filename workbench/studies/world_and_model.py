@@ -227,8 +227,11 @@ def _summarise(cfg: Config, model_name: str, world: World, preds: dict, out: Pat
     result = Result(study=STUDY, config=cfg, output_dir=out, model_name=model_name, accuracy=acc, chance=chance,
                     per_class=per_class, confusion=conf, confusion_classes=conf_names, reference=reference,
                     reference_n=ref_n, table=table)
-    result.findings = findings(result, heldout_acc=float((preds[PER_CLASS_SPLIT][0] == preds[PER_CLASS_SPLIT][1])
-                                                         .float().mean()))
+    heldout_acc = float((preds[PER_CLASS_SPLIT][0] == preds[PER_CLASS_SPLIT][1]).float().mean())
+    result.findings = findings(result, heldout_acc)
+    result.headline = headline(result, heldout_acc)
+    result.main_table = "accuracy_per_split"
+    result.percent = ("accuracy", "chance", "reference")
     return result
 
 
@@ -239,6 +242,17 @@ def _se(p: float, n: int) -> float:
 
 def findings(r: Result, heldout_acc: float) -> str:
     """One honest paragraph, written from the numbers (never from what we hoped to see)."""
+    return " ".join(finding_sentences(r, heldout_acc))
+
+
+def headline(r: Result, heldout_acc: float) -> str:
+    """The report's first screen: the accuracies and what the context shift alone costs (no paper to test:
+    this study describes the world and the model every later study starts from)."""
+    return " ".join(finding_sentences(r, heldout_acc)[:2])
+
+
+def finding_sentences(r: Result, heldout_acc: float) -> list[str]:
+    """The findings, sentence by sentence, most important first."""
     n = r.config.n_eval
     accs = ", ".join(f"{s} {a:.3f}" for s, a in r.accuracy.items())
     chance = max(r.chance.values())
@@ -253,7 +267,7 @@ def findings(r: Result, heldout_acc: float) -> str:
             text.append(f"Splits below chance ({', '.join(below)}) are no finding either: an untrained model "
                         "predicts a few classes whatever the object, and how often those happen to be right "
                         "depends on the split.")
-        return " ".join(text)
+        return text
     flipped = float(r.confusion.diag().sum() / r.confusion.sum())
     gap = heldout_acc - flipped  # > 0: ood_flipped is harder
     se2 = 2 * math.hypot(_se(heldout_acc, n), _se(flipped, n))
@@ -288,4 +302,4 @@ def findings(r: Result, heldout_acc: float) -> str:
             text.append(f"Against data/tiny-world-clip/metrics.json (n={r.reference_n}) the largest difference "
                         f"is {100 * diffs[s_max]:+.1f} points on {s_max} (2 s.e. of this run: "
                         f"{200 * _se(r.accuracy[s_max], n):.1f}).")
-    return " ".join(text)
+    return text

@@ -71,6 +71,8 @@ class Explorer:
         self.image = W.Image(format="png", **({"width": image_width} if image_width else {}))
         self.info = W.HTML()
         self.status = W.HTML()
+        for w, css in ((self.image, "wb-image"), (self.info, "wb-info"), (self.status, "wb-status")):
+            w.add_class(css)  # what a browser test finds them by
         self.seconds: list[float] = []
         self._quiet = False
         self.widget = _box_class()(self.layout())

@@ -65,21 +65,49 @@ def split_bars(table: Sequence[Mapping], splits: Sequence[str]) -> plt.Figure:
     return fig
 
 
-def training_curves(cells: Mapping[str, Mapping[int, Mapping]], key: str = "loss") -> plt.Figure:
-    """`key` (loss, ce, distill, ...) over steps for each trained method (first seed)."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
-    for method, per_seed in cells.items():
-        first = next(iter(per_seed.values()))
-        hist = [h for h in first.get("history", []) if key in h]
-        if hist:
-            ax.plot([h["step"] for h in hist], [h[key] for h in hist], label=method,
-                    color=_COLORS.get(method, "#555555"))
-    ax.set_xlabel("step")
-    ax.set_ylabel(key)
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+TRAINING_PANELS = (  # (history key per method, y label, title): only like is plotted with like
+    ("ce", "cross-entropy", "classification loss (CE) on the training batch"),
+    ("distill", "feature MSE to the frozen teacher", "distillation term (FD: clean images; masked: counterfactuals)"),
+    ("batch_acc", "accuracy on the training batch", "training-batch accuracy (every method)"),
+)
+
+
+def _series(history: Sequence[Mapping], key: str) -> tuple[list[int], list[float]]:
+    """Steps and values of `key`; a plain CE objective logs its CE as the total `loss`."""
+    rows = [h for h in history if key in h]
+    if key == "ce" and not rows and all("distill" not in h for h in history) and any("batch_acc" in h for h in history):
+        rows = [{**h, "ce": h["loss"]} for h in history if "loss" in h]
+    return [h["step"] for h in rows], [h[key] for h in rows]
+
+
+def training_curves(cells: Mapping[str, Mapping[int, Mapping]], labels: Mapping[str, str] | None = None,
+                    contrastive: Sequence[str] = ("flyp",)) -> plt.Figure:
+    """Training curves of each trained method (first seed), in panels that compare like with like:
+    the CE term, the distillation term, and the training-batch accuracy. Methods in `contrastive`
+    (FLYP: a CLIP loss on captions, not a CE) appear only in the accuracy panel. `labels`: method ->
+    the name shown (default: the id)."""
+    labels = dict(labels or {})
+    fig, axes = plt.subplots(1, len(TRAINING_PANELS), figsize=(13.5, 3.3))
+    for ax, (key, ylabel, title) in zip(axes, TRAINING_PANELS):
+        for method, per_seed in cells.items():
+            if key == "ce" and method in contrastive:
+                continue
+            steps, values = _series(next(iter(per_seed.values())).get("history", []), key)
+            if steps:
+                ax.plot(steps, values, label=labels.get(method, method), color=_COLORS.get(method, "#555555"),
+                        marker="o" if len(steps) < 6 else None, ms=3)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=9)
+        if key != "batch_acc":
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=min(len(handles), 5), fontsize=8,
+               bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     return fig
 
 

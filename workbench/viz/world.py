@@ -65,14 +65,14 @@ def sample_grid(world: World, splits: Sequence[str] = tuple(SPLITS), n: int = 6,
     splits = _check_splits(splits)
     if n < 1 or step < 1:
         raise ValueError(f"n={n!r}, step={step!r}: both must be >= 1")
-    fig, axes = plt.subplots(len(splits), n, figsize=(1.45 * n + 0.9, 1.75 * len(splits)), squeeze=False)
+    fig, axes = plt.subplots(len(splits), n, figsize=(1.45 * n + 0.9, 1.75 * len(splits) + 0.35), squeeze=False,
+                             layout="constrained")  # constrained: the suptitle gets its own room above row 1
     for r, split in enumerate(splits):
         b = world.batch(split, range(start, start + n * step, step))
         for c in range(n):
             show_scene(axes[r, c], b.images[c], b.masks[c], mask_style, b.captions[c])
         axes[r, 0].set_ylabel(split, fontsize=9, rotation=90)
     fig.suptitle("the world, split by split (cyan: ground-truth object mask; title: caption)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -154,27 +154,32 @@ def sounds_figure(world: World, classes: Sequence[str] = ("circle", "star", "arr
         bad = [x for x in (classes if name == "class" else contexts) if x not in pool]
         if bad:
             raise ValueError(f"unknown {name}(s) {bad} for split {split!r}; accepted: {', '.join(pool)}")
-    fig, axes = plt.subplots(len(classes), 5, figsize=(14, 2.0 * len(classes)), squeeze=False)
+    fig, axes = plt.subplots(len(classes), 5, figsize=(14, 2.0 * len(classes) + 0.5), squeeze=False,
+                             layout="constrained")
     colors = ("tab:blue", "tab:red")
+    rate = length  # a sound is one second long: `length` samples per second
     for r, cls in enumerate(classes):
         idx = [_find_index(world, split, cls, ctx) for ctx in contexts]
         wave = world.sounds(split, idx, length=length).numpy()  # (2, L)
         for k, ctx in enumerate(contexts):
-            axes[r, k].plot(np.arange(length) / length, wave[k], lw=0.5, color=colors[k])
-            axes[r, k].set_title(f"{cls} {ctx}: waveform", fontsize=8)
-            axes[r, 2 + k].specgram(wave[k], NFFT=128, Fs=length, noverlap=112, cmap="magma")
-            axes[r, 2 + k].set_title(f"{cls} {ctx}: spectrogram", fontsize=8)
+            axes[r, k].plot(np.arange(length) / rate, wave[k], lw=0.5, color=colors[k])
+            axes[r, k].set_title(f"{cls} on {ctx}: waveform", fontsize=8)
+            axes[r, k].set_ylabel("amplitude (a.u.)", fontsize=7)
+            *_, im = axes[r, 2 + k].specgram(wave[k], NFFT=128, Fs=rate, noverlap=112, cmap="magma")
+            axes[r, 2 + k].set_title(f"{cls} on {ctx}: spectrogram", fontsize=8)
+            axes[r, 2 + k].set_ylabel("frequency (Hz)", fontsize=7)
             spec = np.abs(np.fft.rfft(wave[k]))
-            axes[r, 4].semilogy(np.fft.rfftfreq(length, 1 / length), spec + 1e-3, lw=0.7, color=colors[k],
+            axes[r, 4].semilogy(np.fft.rfftfreq(length, 1 / rate), spec + 1e-3, lw=0.7, color=colors[k],
                                 label=ctx)
         axes[r, 4].set_title(f"{cls}: spectrum (harmonics = class, bump = context)", fontsize=8)
+        axes[r, 4].set_ylabel("|FFT| (a.u., log)", fontsize=7)
         axes[r, 4].legend(fontsize=7)
+    fig.colorbar(im, ax=axes[:, 3], label="power (dB)", fraction=0.06, pad=0.02)
     for k in range(4):
         axes[-1, k].set_xlabel("time (s)", fontsize=8)
-    for r in range(len(classes)):
-        axes[r, 2].set_ylabel("frequency", fontsize=8)
-    axes[-1, 4].set_xlabel("frequency", fontsize=8)
-    fig.tight_layout()
+    axes[-1, 4].set_xlabel("frequency (Hz)", fontsize=8)
+    fig.suptitle(f"the sound of a scene: one second at {rate} samples/s; class = harmonic peaks, context = noise "
+                 "band", fontsize=9)
     return fig
 
 

@@ -34,14 +34,24 @@ from . import findings as _findings
 from .config import CACHE_SKIP, QUICK, Config
 from .gallery import GALLERY_METHODS, cam_maps, examples, gallery_methods
 from .methods import MASK_METHODS, METHODS, Session
-from .tables import by_method, check_premise, cost_table, results_table, wise_at, wise_curve_table
+from .tables import (
+                     by_method,
+                     check_premise,
+                     cost_table,
+                     localization_rows,
+                     photo_rows,
+                     results_table,
+                     wise_at,
+                     wise_curve_table,
+)
 
 STUDY = "cam_counterfactual"
 CACHE_VERSION = 2
 
 __all__ = ["CACHE_SKIP", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
            "build_data", "by_method", "cam_maps", "cell_cache", "check_premise", "cost_table", "examples",
-           "gallery_methods", "plan_cells", "results_table", "run", "wise_at", "wise_curve_table"]
+           "gallery_methods", "localization_rows", "photo_rows", "plan_cells", "results_table", "run", "wise_at",
+           "wise_curve_table"]
 
 
 @dataclass(kw_only=True)
@@ -122,7 +132,8 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, progres
     del model
     zs.requires_grad_(False)
     cache = cell_cache(cfg, zs, data, device, use_cache)
-    sess = Session(cfg, zs, data, cache, {k: v.clone() for k, v in zs.state_dict().items()}, progress)
+    bars = progress and not kit.headless()  # training bars: live in JupyterLab, never saved into outputs
+    sess = Session(cfg, zs, data, cache, {k: v.clone() for k, v in zs.state_dict().items()}, bars)
 
     def compute(cell: kit.Cell) -> dict:
         if cell.seed != sess.seed:  # dependants of the previous seed are done
@@ -153,6 +164,9 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, progres
                     comparisons=comparisons, zero_shot=zs, data=data, model_files=dict(sess.model_files))
     result.metrics = {"model": zs.model.name, "splits": list(data.eval_splits), "premise": premise}
     result.tables = {"results": table, "comparisons": comparisons, "wise_ft_curve": curve, "cost": cost}
+    result.headline = _findings.headline(rows, table, data)
+    result.main_table = "results"
+    result.percent = (*splits, "iou", "pointing", "diff", "lo", "hi", "detectable")
     result.timings = {"total": time.perf_counter() - t0}
     result.write()
     return result

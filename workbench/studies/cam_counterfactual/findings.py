@@ -111,6 +111,39 @@ class Findings:
                 f"{100 * max(d):.1f} OOD points at this many seeds (80% power).")
 
 
+PAPER_CLAIM = "masked distillation keeps the OOD accuracy that FT loses"
+
+
+def headline(rows: Sequence[dict], table: Sequence[dict], data: ClassificationData) -> str:
+    """One or two sentences for the report's first screen, ending with the verdict against the paper."""
+    f = Findings(rows, table, data)
+    mask = "mask_fd" if _row(table, "mask_fd") else "mask_fd_cached"
+    rm, ft, zs = (_row(table, m) for m in (mask, "full_ft", "zero_shot"))
+    if rm is None or ft is None or zs is None:
+        return (f"Not tested: the run lacks zero-shot, FT or masked distillation, so the paper's claim "
+                f"({PAPER_CLAIM}) cannot be checked.")
+    loss = zs[f.ood] - ft[f.ood]
+    at = (f"{rm['label']} {_pct(rm[f.id])} ID / {_pct(rm[f.ood])} OOD, FT {_pct(ft[f.id])} / {_pct(ft[f.ood])}, "
+          f"zero-shot {_pct(zs[f.id])} / {_pct(zs[f.ood])}")
+    if loss <= 0:
+        return (f"{at}: FT lost no OOD accuracy here, so there was nothing for the masks to keep. Verdict on the "
+                f"paper's claim ({PAPER_CLAIM}): not tested in this run.")
+    vs_ft = f.paired(mask, "full_ft")
+    wise = f.versus_wise(mask)
+    s = f"{at}: the masks keep {(rm[f.ood] - ft[f.ood]) / loss:.0%} of the {100 * loss:.1f} OOD points FT loses"
+    if wise is not None:
+        s += (f", and at equal ID accuracy WiSE-FT is {'below' if wise.diff > 0 else 'above'} them by "
+              f"{100 * abs(wise.diff):.1f} points ({wise.verdict if wise.lo is not None else 'not tested'})")
+    if vs_ft.lo is None:
+        verdict = "not tested (one seed: no interval)"
+    elif vs_ft.sign > 0:
+        verdict = ("supported" if wise is None or wise.sign >= 0 else
+                   "partly: above FT beyond noise, but below the WiSE-FT curve at the same ID accuracy")
+    else:
+        verdict = f"not supported (vs FT {vs_ft.words()})"
+    return s + f". Verdict on the paper's claim ({PAPER_CLAIM}): {verdict}."
+
+
 def write(cfg, rows: Sequence[dict], table: Sequence[dict], cost: Sequence[dict], premise: dict,
           data: ClassificationData) -> tuple[str, list[dict]]:
     """(a short honest paragraph with the numbers, the comparisons it made)."""

@@ -81,3 +81,29 @@ def wise_at(curve: Sequence[dict], id_split: str, ood: str, x: float) -> float |
         if x0 <= x <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return None
+
+
+def localization_rows(zero_shot, models: Mapping[str, Any], world, split: str, n: int,
+                      methods: Sequence[str]) -> list[dict]:
+    """IoU and pointing game of every CAM method on the zero-shot model (with the centre-prior
+    baseline), then `gradcam` and `rollout` on each other model of `models` (name -> classifier)."""
+    from workbench.eval.localization import localization_table
+
+    rows = localization_table(zero_shot, world, split, n=n, methods=methods, progress=False)
+    for name, clf in models.items():
+        if clf is zero_shot:
+            continue
+        rows += [{**r, "method": f"{r['method']} ({name})"}
+                 for r in localization_table(clf, world, split, n=n, methods=("gradcam", "rollout"), progress=False)
+                 if r["method"] != "centre_prior"]
+    return rows
+
+
+def photo_rows(photos: Sequence) -> list[dict]:
+    """The real-photo masking table: per photo its top class, the top-class probability clean, with the
+    object masked and with the context masked, and whether the claim (masking the object hurts more
+    than masking the context) holds on it. `photos`: `workbench.methods.cam.real_photo.PhotoMasking`s."""
+    return [{"photo": p.name, "top class": p.top_class, "p clean": p.prob_clean,
+             "p object masked": p.prob_object_masked, "p context masked": p.prob_context_masked,
+             "object mask patches": int(p.object_mask.sum()), "patches": p.object_mask.numel(),
+             "claim holds": p.prob_object_masked < p.prob_context_masked} for p in photos]
