@@ -304,7 +304,7 @@ def test_report_opens_each_study_with_question_finding_main_table_and_figure(tmp
     assert order == sorted(order), order  # question, finding, main table, main figure, then the details
     assert "Not part of the question" not in page
     head = section[:section.index("<details>")]
-    assert "51.0 ± 1.0 [48.5, 53.5]" in head and "id (%) mean ± std [95% CI]" in head  # percent, ± and interval
+    assert "51.0 ± 1.0 [48.5, 53.5]" in head and "<th>id %</th>" in head and "95% interval" in head
     assert "0.25" in head and "25.0" not in head  # seconds are not a percentage
     assert "The main picture: read it first." in head and "aa_other.png" not in head
     assert "A long paragraph." not in head  # the whole findings are folded away

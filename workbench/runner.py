@@ -522,19 +522,28 @@ class Shown:
 
     columns: list[str]
     cells: list[list[str]]
+    legend: str = ""  # what the cells mean ("mean ± std over seeds [95% interval]")
 
 
 def _number(value: Any, percent: bool) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return _fmt(value)
-    return f"{100 * value:.1f}" if percent else _fmt(float(value)) if isinstance(value, float) else str(value)
+    if percent:
+        return f"{100 * value:.1f}"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def shown_table(table: Any, percent: Sequence[str] = ()) -> Shown:
     """Format a result.json table for reading: a metric `m` with `m_std` (and `m_ci` = [lo, hi]) columns
     becomes one column "m" reading "74.0 ± 0.3 [73.6, 74.4]"; metrics named in `percent` (fractions) are
-    shown in percent (the header says so); lists longer than 8 entries become "(n entries)"."""
+    shown in percent (the header says "%"); a "label" column replaces a "method" column (ids stay in
+    result.json); lists longer than 8 entries become "(n entries)"."""
     columns, rows = table_rows(table)
+    if "label" in columns and "method" in columns:
+        j = columns.index("method")
+        columns = [c for c in columns if c != "method"]
+        rows = [row[:j] + row[j + 1:] for row in rows]
+        columns[columns.index("label")] = "method"
     pct = set(percent)
     merged = {c for c in columns for suffix in ("_std", "_ci") if c.endswith(suffix) and c[:-len(suffix)] in columns}
     out_cols, cells = [], [[] for _ in rows]
@@ -543,8 +552,7 @@ def shown_table(table: Any, percent: Sequence[str] = ()) -> Shown:
             continue
         std_j = columns.index(f"{c}_std") if f"{c}_std" in columns else None
         ci_j = columns.index(f"{c}_ci") if f"{c}_ci" in columns else None
-        out_cols.append(c + (" (%)" if c in pct else "") + (" mean ± std [95% CI]" if ci_j is not None else
-                                                             " mean ± std" if std_j is not None else ""))
+        out_cols.append(c + (" %" if c in pct else ""))
         for i, row in enumerate(rows):
             v = row[j]
             if isinstance(v, (list, tuple)) and len(v) > 8:
@@ -557,7 +565,16 @@ def shown_table(table: Any, percent: Sequence[str] = ()) -> Shown:
             if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
                 text += f" [{_number(ci[0], c in pct)}, {_number(ci[1], c in pct)}]"
             cells[i].append(text)
-    return Shown(out_cols, cells)
+    return Shown(out_cols, cells, _legend(columns, merged))
+
+
+def _legend(columns: list[str], merged: set[str]) -> str:
+    """What a shown table's cells mean, said once under it."""
+    if any(c.endswith("_ci") for c in merged):
+        return "cells: mean ± std over seeds [95% interval of the mean]; % = accuracy in percent"
+    if merged:
+        return "cells: mean ± std over seeds; % = in percent"
+    return ""
 
 
 def per_seed_rows(rows: Sequence[dict]) -> list[dict]:
@@ -566,11 +583,13 @@ def per_seed_rows(rows: Sequence[dict]) -> list[dict]:
              and not k.endswith("_items")} for r in rows]
 
 
-_QUESTION = re.compile(r"\*\*Question\.?\*\*\s*(.+?)(?:\n\s*\n|\Z)", re.S)
+_QUESTION = re.compile(r"\*\*Question\.?\*\*\s*(.+)", re.S)
 
 
 def notebook_question(notebook: Path) -> str:
-    """The notebook's "**Question.** ..." paragraph (its first markdown cells), as plain text; "" if none."""
+    """The notebook's "**Question.** ..." paragraph (in its first markdown cells) as plain text, continued
+    up to the paragraph that asks (ends in "?") when the first one only sets it up; display maths is
+    left out; "" if the notebook has none."""
     import nbformat
 
     try:
@@ -578,10 +597,21 @@ def notebook_question(notebook: Path) -> str:
     except Exception:
         return ""
     for cell in nb.cells[:4]:
-        if cell.cell_type == "markdown":
-            m = _QUESTION.search(cell.source)
-            if m:
-                return " ".join(m.group(1).split())
+        m = _QUESTION.search(cell.source) if cell.cell_type == "markdown" else None
+        if not m:
+            continue
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", m.group(1)) if p.strip()]
+        kept: list[str] = []
+        for p in paragraphs[:5]:
+            if p.startswith("$$") or (kept and p.startswith("**") and not p.startswith("**Does")
+                                      and "?" not in p):
+                continue
+            kept.append(p)
+            if "?" in p:
+                break
+        else:
+            kept = kept[:1]
+        return re.sub(r"\*\*|(?<!\w)\*|\*(?!\w)", "", " ".join(" ".join(kept).split()))
     return ""
 
 
@@ -681,7 +711,7 @@ def render_markdown(summary: RunSummary) -> str:
         percent = res.get("percent") or ()
         if main:
             t = shown_table(res["tables"][main], percent)
-            lines += [f"### {main}", "", *_md_table(t.columns, t.cells)]
+            lines += [f"### {main}", "", *_md_table(t.columns, t.cells)] + ([f"*{t.legend}*", ""] if t.legend else [])
         figs = figures_of(r)
         for f in (f for f in figs if f.main):
             lines += [f"![{f.path.stem}]({_rel(f.path, run)})", "", f"*{f.caption}*", ""]
@@ -711,6 +741,7 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em aut
         "font-variant-numeric:tabular-nums;white-space:nowrap}.ok{color:#197a19}.failed{color:#b00020}"
         "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}img{max-width:100%;"
         "border:1px solid #ddd}figure{margin:.6em 0}figcaption{font-size:.88em;color:#444;max-width:900px}"
+        ".legend{font-size:.8em;color:#555;margin-top:-.8em}"
         ".question{color:#333}.finding{border-left:5px solid #2c7fb8;background:#eef5fb;padding:.5em .9em;"
         "margin:.6em 0;font-size:1.05em}.links a{margin-right:1em}details{margin:1em 0}summary{cursor:pointer;"
         "font-weight:600}section{border-top:2px solid #ddd;margin-top:1.5em}.main-figs{display:flex;"
@@ -756,6 +787,8 @@ def _html_section(r: NotebookResult, run: Path) -> list[str]:
     if main:
         t = shown_table(res["tables"][main], percent)
         parts += [f"<h3>{esc(str(main))}</h3>", _html_table(t.columns, t.cells)]
+        if t.legend:
+            parts.append(f"<p class='legend'>{esc(t.legend)}</p>")
     figs = figures_of(r)
     if any(f.main for f in figs):
         parts.append("<div class='main-figs'>" + "".join(_html_figure(f, run) for f in figs if f.main) + "</div>")
