@@ -14,6 +14,7 @@ from .codebook import (
                        purity_figure,
                        usage_histograms,
 )
+from .modular import lit_graph, path_figure
 from .world import (
                     accuracy_bars,
                     browser,
@@ -33,4 +34,5 @@ __all__ = [
     "markdown_table", "per_class_bars", "sample_grid", "scene_png", "show_scene", "sounds_figure",
     "CodebookExplorer", "CodebookView", "code_exemplars", "code_map", "code_timeline", "codebook_explorer",
     "codebook_over_training", "purity_figure", "usage_histograms",
+    "lit_graph", "path_figure",
 ]
