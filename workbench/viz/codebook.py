@@ -244,11 +244,14 @@ def codebook_over_training(history, steps: Sequence[int] | None = None,
     ax_s.set_ylim(0, 103)
     ax_s.set_ylabel("% of used codes", fontsize=8)
     ax_s.set_title("codes shared across modalities", fontsize=9)
+    handles = {}
     for ax in (ax_p, ax_d, ax_s):
         ax.set_xlabel("training step", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles), fontsize=7,
+               frameon=False)  # below the panels: a legend inside would cover the curves
     fig.suptitle("the codebook over training", fontsize=10)
     return fig
 
@@ -612,7 +615,7 @@ def _draw_code_usage(ax, u: np.ndarray, code: int, names: Sequence[str], classes
     ax.set_xticks(x, [_wrap(c, 10) for c in classes], fontsize=6, rotation=60)
     ax.set_ylabel("steps assigned", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    ax.legend(fontsize=7, title="modality (steps)", title_fontsize=7)
+    ax.legend(fontsize=7, title="modality (steps)", title_fontsize=7, loc="best")
     purity = codebook_stats(u).purity[code]
     n = int(counts.sum())
     head = f"code {code}: {n} steps"
@@ -641,7 +644,7 @@ def _draw_ranked_usage(ax, u: np.ndarray, code: int, names: Sequence[str]) -> No
     ax.set_xlabel("code rank within the modality", fontsize=8)
     ax.set_ylabel("steps assigned (log)", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="best")
 
 
 def _inches(fig: Figure, left: float, bottom: float, width: float, height: float) -> dict:
@@ -766,9 +769,10 @@ class CodebookExplorer(Explorer):
         Laid out by hand (no constrained layout): this redraws on every change of its controls."""
         v, view = self.values(), self.view
         u, k = view.checkpoints[v["checkpoint"]], v["exemplars"]
-        rows = len(view.modalities) if view.exemplars else 0
+        shown = [m for m in view.modalities if m in (view.exemplars or {})]
+        rows = len(shown)
         W, row_h, top_h = 10.0, 1.45, 3.25
-        fig = Figure(figsize=(W, top_h + row_h * rows + (0.3 if rows else 0)))
+        fig = Figure(figsize=(W, top_h + row_h * rows + (0.45 if rows else 0)))
         H = fig.get_size_inches()[1]
         top = fig.add_gridspec(1, 2, width_ratios=[1, 1.25], wspace=0.28,
                                **_inches(fig, 0.75, H - top_h + 0.85, W - 1.0, top_h - 1.45))
@@ -784,11 +788,14 @@ class CodebookExplorer(Explorer):
             grid = fig.add_gridspec(rows, k, hspace=0.45, wspace=0.12,
                                     **_inches(fig, 0.3, 0.1, W - 0.6, row_h * rows - 0.1))
             codes = view.codes[v["checkpoint"]]
-            for r, m in enumerate(view.modalities):
+            for r, m in enumerate(shown):
                 draw_exemplars([fig.add_subplot(grid[r, j]) for j in range(k)], v["code"], codes[m],
-                               view.exemplars.get(m), m)
-            fig.text(0.5, (row_h * rows + 0.2) / H, f"steps of the explorer's sequences assigned to code "
-                     f"{v['code']} (at this checkpoint)", ha="center", va="center", fontsize=9)
+                               view.exemplars[m], m)
+            missing = [m for m in view.modalities if m not in shown]
+            fig.text(0.5, (row_h * rows + 0.3) / H, f"steps of the explorer's sequences assigned to code "
+                     f"{v['code']} (at this checkpoint)" + (f"; no exemplars given for {', '.join(missing)}"
+                                                            if missing else ""), ha="center", va="center",
+                     fontsize=9)
         return _png(fig, self.dpi)
 
     def sequence_png(self) -> bytes:
