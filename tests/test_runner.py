@@ -39,9 +39,10 @@ seed = 0
 label = "x"
 
 # %%
-import json, pathlib
+import json, os, pathlib
 with open("order.txt", "a") as f:
     f.write("00_good\\n")
+print("static outputs:", os.environ.get("WORKBENCH_STATIC"))
 out = pathlib.Path(output_dir)
 (out / "figures").mkdir(parents=True, exist_ok=True)
 import matplotlib
@@ -50,6 +51,15 @@ import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(2, 2))
 ax.plot([0, 1], [seed, 1])
 fig.savefig(out / "figures" / "curve.png")
+
+# %%
+from IPython.display import display
+from workbench.studies import kit
+from workbench.viz.world import browser
+from workbench.world import World
+rows = kit.run_cells([kit.Cell("a", seed=s) for s in range(3)], lambda c: {"x": 1.0}, desc="cells")
+display(browser(World(), splits=("heldout",), max_index=3))
+kit.save_figure(fig, out, "curve2", caption="A curve.")
 
 # %%
 result = {"study": "good", "config": {"seed": seed, "label": label, "quick": quick},
@@ -149,6 +159,20 @@ def test_parameters_reach_only_the_notebooks_that_declare_them(first_run):
     other = json.loads((run_dir / "summary.json").read_text())["notebooks"][2]
     assert other["parameters"] == {"output_dir": str(run_dir / "02_other"), "quick": True}
     assert other["metrics"] == {"quick": True}
+
+
+@pytest.mark.slow
+def test_executed_notebooks_read_well(first_run):
+    """No progress bar, no widget that needs a kernel, no stray path line: an explorer shows a picture."""
+    import nbformat
+
+    nb = nbformat.read(first_run["run_dir"] / "00_good" / "00_good.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if "browser(" in c.source]
+    kinds = [set(o.get("data", {})) for o in cell.outputs if o.output_type == "display_data"]
+    assert {"image/png"} <= kinds[0] and {"text/html"} <= kinds[1], kinds  # the first state, then its text
+    assert not any("application/vnd.jupyter.widget-view+json" in k for k in kinds)
+    text = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
+    assert "PosixPath" not in text and "it/s" not in text and "cells:" not in text, text[:2000]
 
 
 @pytest.mark.slow
