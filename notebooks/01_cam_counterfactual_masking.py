@@ -170,7 +170,8 @@ save_figure(fig, out, "cam_gallery", caption="The zero-shot model's CAMs of the 
 # %%
 models = {m: result.load_classifier(m) for m in ("zero_shot", "full_ft", "mask_fd")}
 models = {m: c for m, c in models.items() if c is not None}
-per_model = {m: study.cam_maps(c, images, labels, ("rollout",))["rollout"] for m, c in models.items()}
+label = {r["method"]: r["label"] for r in result.table}
+per_model = {label.get(m, m): study.cam_maps(c, images, labels, ("rollout",))["rollout"] for m, c in models.items()}
 fig = cam_viz.cam_gallery(images, per_model, row_titles=names)
 save_figure(fig, out, "cams_per_model", main=True, caption="Where the models look: the rollout CAM of the true "
             "class on the same ood_flipped images for zero-shot, FT and masked distillation (a map spreading onto "

@@ -611,7 +611,8 @@ def notebook_question(notebook: Path) -> str:
                 break
         else:
             kept = kept[:1]
-        return re.sub(r"\*\*|(?<!\w)\*|\*(?!\w)", "", " ".join(" ".join(kept).split()))
+        text = re.sub(r":\s+where [^.]*\.", ".", " ".join(" ".join(kept).split()))  # a left-out formula's gloss
+        return re.sub(r"\*\*|(?<!\w)\*|\*(?!\w)", "", text)
     return ""
 
 

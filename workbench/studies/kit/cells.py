@@ -7,6 +7,7 @@ returns one row per cell: {"method", "setting", "seed", **metrics}.
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -52,7 +53,13 @@ class Cell:
 
 
 def _say(line: str) -> None:
-    if os.environ.get(HEADLESS_ENV):
+    """A progress line for the runner's terminal, not for the notebook: in a kernel, `sys.stderr.fileno()`
+    is the terminal's stderr that ipykernel keeps beside the stream it forwards into the cell's output."""
+    if not os.environ.get(HEADLESS_ENV):
+        return
+    try:
+        os.write(sys.stderr.fileno(), (line + "\n").encode())
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
         print(line, file=sys.__stderr__, flush=True)
 
 
