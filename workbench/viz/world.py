@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import mlab
 from matplotlib.figure import Figure
 
 from workbench.world import CONTEXT_NAMES, SPLITS, World, texture_bank
@@ -158,14 +159,18 @@ def sounds_figure(world: World, classes: Sequence[str] = ("circle", "star", "arr
                              layout="constrained")
     colors = ("tab:blue", "tab:red")
     rate = length  # a sound is one second long: `length` samples per second
+    waves = [world.sounds(split, [_find_index(world, split, cls, ctx) for ctx in contexts], length=length).numpy()
+             for cls in classes]  # (2, L) per class
+    db = [10 * np.log10(mlab.specgram(w, NFFT=128, Fs=rate, noverlap=112)[0] + 1e-12) for ws in waves for w in ws]
+    vmax = max(float(d.max()) for d in db)
+    scale = dict(vmin=vmax - 80, vmax=vmax)  # one colour scale for every spectrogram (the colour bar's)
     for r, cls in enumerate(classes):
-        idx = [_find_index(world, split, cls, ctx) for ctx in contexts]
-        wave = world.sounds(split, idx, length=length).numpy()  # (2, L)
+        wave = waves[r]
         for k, ctx in enumerate(contexts):
             axes[r, k].plot(np.arange(length) / rate, wave[k], lw=0.5, color=colors[k])
             axes[r, k].set_title(f"{cls} on {ctx}: waveform", fontsize=8)
             axes[r, k].set_ylabel("amplitude (a.u.)", fontsize=7)
-            *_, im = axes[r, 2 + k].specgram(wave[k], NFFT=128, Fs=rate, noverlap=112, cmap="magma")
+            *_, im = axes[r, 2 + k].specgram(wave[k], NFFT=128, Fs=rate, noverlap=112, cmap="magma", **scale)
             axes[r, 2 + k].set_title(f"{cls} on {ctx}: spectrogram", fontsize=8)
             axes[r, 2 + k].set_ylabel("frequency (Hz)", fontsize=7)
             spec = np.abs(np.fft.rfft(wave[k]))
@@ -174,7 +179,7 @@ def sounds_figure(world: World, classes: Sequence[str] = ("circle", "star", "arr
         axes[r, 4].set_title(f"{cls}: spectrum (harmonics = class, bump = context)", fontsize=8)
         axes[r, 4].set_ylabel("|FFT| (a.u., log)", fontsize=7)
         axes[r, 4].legend(fontsize=7)
-    fig.colorbar(im, ax=axes[:, 3], label="power (dB)", fraction=0.06, pad=0.02)
+    fig.colorbar(im, ax=axes[:, 3], label="power (dB, all spectrograms)", fraction=0.06, pad=0.02)
     for k in range(4):
         axes[-1, k].set_xlabel("time (s)", fontsize=8)
     axes[-1, 4].set_xlabel("frequency (Hz)", fontsize=8)
