@@ -296,3 +296,21 @@ def test_explorer_shows_a_static_picture_headless(monkeypatch):
     monkeypatch.delenv("WORKBENCH_STATIC")
     box._ipython_display_()
     assert "application/vnd.jupyter.widget-view+json" in shown[0]  # the live widget in JupyterLab
+
+
+def test_model_side_outputs_feed_the_view():
+    """What `workbench.methods.codebook` returns (usage tensor, codes, codebook) draws as is."""
+    from workbench.methods.codebook import CodebookConfig, UniCode, code_usage
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (4, 5), generator=g)
+    feats = {"video": torch.randn(4, 5, 6, generator=g), "audio": torch.randn(4, 5, 3, generator=g)}
+    model = UniCode(CodebookConfig(dim=8, codes=16, club=False, cpc=False), {m: x.shape[2:] for m, x in feats.items()},
+                    seed=0).eval()
+    usage = code_usage(model, feats, step_labels=labels, classes=2)
+    with torch.no_grad():
+        codes = model.codes(feats)
+    v = cb.CodebookView([usage], [codes], labels, CLASSES, model.modalities)
+    assert int(usage.sum()) == 2 * labels.numel() and v.n_codes == 16
+    fig = cb.code_map(model.codebook(), usage, CLASSES, model.modalities, xy=np.random.rand(16, 2))
+    assert len(fig.axes[0].collections[1].get_offsets()) == int((usage.sum((1, 2)) > 0).sum())

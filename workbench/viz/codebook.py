@@ -516,6 +516,43 @@ def draw_exemplars(axes: Sequence, code: int, codes, data, modality: str) -> Non
             ax.title.set_color(_modality_color(modality, 0))
 
 
+def draw_exemplar_strip(ax, code: int, codes, data, modality: str, k: int, size: tuple[float, float]) -> None:
+    """Up to k steps of one modality assigned to `code`, side by side on ONE axes of `size` (width,
+    height) inches: the explorer's light version of `draw_exemplars` (one axes per row, not per step)."""
+    w, h = size
+    ax.set_xlim(0, w)
+    ax.set_ylim(0, h)
+    ax.set_axis_off()
+    places = exemplar_steps(codes, code, k)
+    kind = _exemplar_kind(data)
+    slot, body = w / k, h - 0.22  # inches per exemplar; a title line above each
+    color = _modality_color(modality, 0)
+    if not places:
+        ax.text(0.05, h / 2, f"{modality}: no step uses code {code}", fontsize=8, color="0.4", va="center")
+        return
+    for i, (n, t) in enumerate(places):
+        x0 = i * slot + 0.06
+        inner = slot - 0.12
+        ax.text(x0 + inner / 2, h, f"{modality}: seq {n}, step {t}" if i == 0 else f"seq {n}, step {t}",
+                fontsize=7, ha="center", va="top", color=color if i == 0 else "k")
+        if kind == "frames":
+            img = torch.as_tensor(data[n, t]).detach().float().cpu().permute(1, 2, 0).numpy().clip(0, 1).squeeze()
+            side = min(inner, body)
+            left = x0 + (inner - side) / 2
+            ax.imshow(img, extent=(left, left + side, 0, side), cmap="gray", interpolation="nearest")
+        elif kind == "waveforms":
+            wave = np.asarray(torch.as_tensor(data[n, t]).detach().float().cpu())
+            scale = np.abs(wave).max() or 1.0
+            ax.plot(x0 + np.linspace(0, inner, len(wave)), body / 2 + 0.45 * body * wave / scale, lw=0.5,
+                    color=MODALITY_COLORS["audio"])
+            ax.add_patch(Rectangle((x0, 0), inner, body, fill=False, edgecolor="0.8", lw=0.6, clip_on=False))
+        else:
+            ax.text(x0 + inner / 2, body / 2, _wrap(f"\u201c{data[n][t]}\u201d", max(int(inner * 14), 12)),
+                    fontsize=7, ha="center", va="center")
+            ax.add_patch(Rectangle((x0, 0), inner, body, fill=False, edgecolor="0.85", lw=0.6, clip_on=False))
+    ax.set_aspect("auto")
+
+
 def code_exemplars(code: int, codes: Mapping[str, Any], exemplars: Mapping[str, Any], k: int = 4,
                    modalities: Sequence[str] | None = None) -> Figure:
     """What a code stands for: rows = modalities, columns = up to k steps assigned to `code`.
@@ -785,12 +822,12 @@ class CodebookExplorer(Explorer):
             + (f", {100 * stats.shared_all:.0f}% by all" if len(view.modalities) > 2 else ""), fontsize=8)
         _draw_code_usage(ax_c, u, v["code"], view.modalities, tuple(view.classes) + ("background",))
         if rows:
-            grid = fig.add_gridspec(rows, k, hspace=0.45, wspace=0.12,
-                                    **_inches(fig, 0.3, 0.1, W - 0.6, row_h * rows - 0.1))
             codes = view.codes[v["checkpoint"]]
             for r, m in enumerate(shown):
-                draw_exemplars([fig.add_subplot(grid[r, j]) for j in range(k)], v["code"], codes[m],
-                               view.exemplars[m], m)
+                box = (0.3, row_h * (rows - 1 - r) + 0.1, W - 0.6, row_h - 0.15)  # inches
+                ax = fig.add_axes((box[0] / W, box[1] / H, box[2] / W, box[3] / H))
+                draw_exemplar_strip(ax, v["code"], codes[m], view.exemplars[m], m, k, box[2:])
+
             missing = [m for m in view.modalities if m not in shown]
             fig.text(0.5, (row_h * rows + 0.3) / H, f"steps of the explorer's sequences assigned to code "
                      f"{v['code']} (at this checkpoint)" + (f"; no exemplars given for {', '.join(missing)}"
