@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, replace
 
 from workbench.data.event_features import MODALITIES
+
 QUANTIZERS = ("shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality")
 ENCODERS = ("transformer", "mlp")
 

@@ -54,11 +54,11 @@ def ema_step(count: Tensor, weight: Tensor, own: Tensor, own_idx: Tensor, others
     + other_share * sum_b onehot^T z_b). own_share = 1, other_share = 0 is plain EMA.
     """
     k = count.shape[0]
-    onehot = F.one_hot(own_idx, k).to(own.dtype)  # (M, K)
-    count = decay * count + (1 - decay) * onehot.sum(0)
-    total = own_share * (onehot.t() @ own)
-    for z in others:
-        total = total + other_share * (onehot.t() @ z)
+    mix = own_share * own
+    for z in others:  # linear in the features: one scatter-add of the mixed rows per modality
+        mix = mix + other_share * z
+    count = decay * count + (1 - decay) * torch.bincount(own_idx, minlength=k).to(count.dtype)
+    total = torch.zeros_like(weight).index_add_(0, own_idx, mix.to(weight.dtype))
     weight = decay * weight + (1 - decay) * total
     n = count.sum()
     smoothed = (count + eps) / (n + k * eps) * n

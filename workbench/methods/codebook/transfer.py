@@ -3,9 +3,9 @@
 Freeze the model; train a small head on modality A's quantised features of TRAIN sequences; test it on
 modality B's quantised features of HELD-OUT sequences (the authors' AVE script scores its training videos;
 here train and test are different sequences by construction). Two heads, as the authors':
-sequence classification (Linear, max over time, Linear -> C + 1 classes: a sequence without events is C) and per-step localisation
-(Linear, ReLU, Linear -> C + 1 classes per step, C = background). Also retrieval across modalities through
-the codes, and TOC's training-free selection of code dimensions.
+sequence classification (Linear, max over time, Linear -> C + 1 classes: a sequence without events is C)
+and per-step localisation (Linear, ReLU, Linear -> C + 1 classes per step, C = background).
+Also retrieval across modalities through the codes, and TOC's training-free selection of code dimensions.
 """
 from __future__ import annotations
 
