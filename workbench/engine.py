@@ -156,11 +156,13 @@ def _to(value: Any, device: torch.device, channels_last: bool = False) -> Any:
     return value.to(device, non_blocking=True)
 
 
-def make_optimizer(named: Iterable[tuple[str, nn.Parameter]], cfg: TrainConfig,
-                   device: torch.device | str) -> torch.optim.AdamW:
-    """AdamW over `named` with the engine's decay groups; fused (one kernel for all tensors) on CUDA
-    unless `cfg.fused_adamw` says otherwise."""
-    fused = cfg.fused_adamw if cfg.fused_adamw is not None else torch.device(device).type == "cuda"
+def make_optimizer(named: Iterable[tuple[str, nn.Parameter]], cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over `named` with the engine's decay groups; fused (one kernel for all tensors) when every
+    parameter is on a CUDA device, unless `cfg.fused_adamw` says otherwise."""
+    named = list(named)
+    fused = cfg.fused_adamw
+    if fused is None:
+        fused = bool(named) and all(p.device.type == "cuda" and p.is_floating_point() for _, p in named)
     return torch.optim.AdamW(param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas,
                              **({"fused": True} if fused else {}))
 
@@ -241,7 +243,8 @@ def train(
     if not named:
         raise ValueError("nothing to train: no parameter requires grad")
     trainable = {id(p) for _, p in named}
-    opt = make_optimizer(named, cfg, acc.device)
+    objective.to(acc.device)  # before the optimizer: a fused AdamW takes only parameters on the device
+    opt = make_optimizer(named, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     result = TrainResult()
     start = 0

@@ -24,7 +24,7 @@ class EngineStep:
         if not named:
             raise ValueError(f"{type(objective).__name__} has no trainable parameter")
         self.cfg = TrainConfig(steps=1, lr=lr)
-        opt = make_optimizer(named, self.cfg, acc.device)
+        opt = make_optimizer(named, self.cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
         self.eager, self.opt, self.sched = acc.prepare(objective, opt, sched)
         self.eager.train()
