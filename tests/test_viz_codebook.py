@@ -57,6 +57,9 @@ def test_usage_series_from_checkpoints_and_dict():
     d = cb.usage_series({"step": [0, 1], "perplexity": [[1, 2], [3, 4]], "dead": [[0, 0], [1, 1]],
                          "shared_two": [0.1, 0.2], "shared_all": [0.0, 0.1]})
     assert d.perplexity.shape == (2, 2)
+    d = cb.usage_series({"step": [0, 1], "perplexity": {"video": [1, 2], "audio": [3, 4]},
+                         "dead": {"video": [0, 1], "audio": [2, 3]}, "shared_two": [0.1, 0.2], "shared_all": [0, 0]})
+    assert d.perplexity.tolist() == [[1, 3], [2, 4]] and d.dead[:, 1].tolist() == [2, 3]
     with pytest.raises(ValueError, match="lacks"):
         cb.usage_series({"step": [0]})
     with pytest.raises(ValueError, match="different lengths"):

@@ -146,8 +146,9 @@ SERIES_KEYS = ("step", "perplexity", "dead", "shared_two", "shared_all")
 
 def usage_series(history, steps: Sequence[int] | None = None) -> UsageSeries:
     """A `UsageSeries` from a list of per-checkpoint usage tensors (each (K, M, C + 1), `steps` gives
-    their training steps, default 0..S-1), or from a dict of series with keys
-    'step', 'perplexity' (S, M), 'dead' (S, M), 'shared_two' (S,), 'shared_all' (S,)."""
+    their training steps, default 0..S-1), or from a dict of series with keys 'step' (S,),
+    'perplexity' and 'dead' ((S, M), or {modality: S values}), 'shared_two' and 'shared_all' (S,),
+    and optionally 'codes' (K)."""
     if isinstance(history, UsageSeries):
         return history
     if isinstance(history, Mapping):
@@ -159,8 +160,13 @@ def usage_series(history, steps: Sequence[int] | None = None) -> UsageSeries:
             raise ValueError("history series have different lengths: " + ", ".join(
                 f"{k}={n}" for k, n in lengths.items()))
         S = lengths["step"]
-        return UsageSeries(np.asarray(history["step"]), np.asarray(history["perplexity"], float).reshape(S, -1),
-                           np.asarray(history["dead"], float).reshape(S, -1),
+
+        def per_modality(v) -> np.ndarray:  # (S, M) array, or {modality: S values} in modality order
+            v = np.stack([np.asarray(x, float) for x in v.values()], 1) if isinstance(v, Mapping) else v
+            return np.asarray(v, float).reshape(S, -1)
+
+        return UsageSeries(np.asarray(history["step"]), per_modality(history["perplexity"]),
+                           per_modality(history["dead"]),
                            np.asarray(history["shared_two"], float), np.asarray(history["shared_all"], float),
                            history.get("codes"))
     history = list(history)
