@@ -142,6 +142,7 @@ def targets(m: dict) -> dict:
             "ratio_mode_approx_over_lora"), 1.05, "lower"),
         "merged_over_base_inference": row(ad.get("ratio_merged_over_base"), 1.05, "lower"),
         "world_over_tiny_step": row(m.get("world", {}).get("ratio_world_over_step"), 0.10, "lower"),
+        "codebook_over_library": row(m.get("codebook", {}).get("ratio_shared_ema_over_library"), 1.0, "lower"),
     }
 
 
@@ -169,7 +170,9 @@ def report(res: dict) -> str:
     if "world" in m:
         lines.append(f"world batch / tiny step: {m['world']['ratio_world_over_step']:.2f}")
     if "codebook" in m:
-        lines.append(f"codebook: {m['codebook'].get('why', 'measured')}")
+        cb = m["codebook"]
+        lines.append(f"codebook: {cb['why']}" if cb["skipped"] else
+                     f"codebook ours[shared_ema] / vector-quantize-pytorch: {cb['ratio_shared_ema_over_library']:.2f}")
     lines += [f"target {k}: {v['value']} vs {v['target']} -> {v['met']}" for k, v in res["targets"].items()]
     lines.append(f"({res['targets_note']})")
     lines += [f"ERROR in {k}: {v.splitlines()[0]}" for k, v in res["errors"].items()]
