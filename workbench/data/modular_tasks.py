@@ -141,14 +141,19 @@ class ClassificationSet:
     images: torch.Tensor  # (B, 3, H, W)
     labels: torch.Tensor  # (B,)
     classnames: tuple[str, ...] = ALL_CLASSES
+    clips: torch.Tensor | None = None  # (B, T, 3, H, W): the same objects moving (paths with temporal modules)
 
     task = "classification"
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self) -> dict[str, torch.Tensor]:
-        return {"images": self.images, "targets": self.labels}
+    def batch(self, media: str = "images") -> dict[str, torch.Tensor]:
+        if media == "clips" and self.clips is None:
+            raise ValueError("this classification set has no clips; build it with classification(..., frames=T)")
+        if media not in ("images", "clips"):
+            raise ValueError(f"media={media!r}; accepted: 'images', 'clips'")
+        return {media: self.images if media == "images" else self.clips, "targets": self.labels}
 
 
 def image_retrieval(world: World, split: str, indices, tokenize: Tokenize | None = None) -> RetrievalSet:
@@ -212,9 +217,11 @@ def answer_index(kind: str, word: str) -> int:
                      f"{', '.join(a for a, k in zip(ANSWERS, ANSWER_KIND) if k == kind)}")
 
 
-def classification(world: World, split: str, indices) -> ClassificationSet:
+def classification(world: World, split: str, indices, frames: int | None = None) -> ClassificationSet:
+    """Scenes and their classes; with `frames`, also clips of the same objects (same labels)."""
     b = world.batch(split, indices)
-    return ClassificationSet(b.images, b.labels)
+    clips = None if frames is None else world.clips(split, indices, frames=_check_frames(frames)).frames
+    return ClassificationSet(b.images, b.labels, clips=clips)
 
 
 TaskSet = RetrievalSet | CaptionSet | QASet | ClassificationSet

@@ -1,0 +1,180 @@
+"""Study 4: a modular multimodal model (mPLUG-2, ICML 2023), module selection per task, and the modality gap.
+
+    from workbench.studies import module_selection as s
+    result = s.run(s.Config.preset(quick=True))          # k in {0, all}, 2 seeds, a few steps
+    result.table("k_sweep"), result.table("paths"), result.findings
+
+The modular model (`workbench.methods.modular`) is built from tiny-world-clip's towers and trained
+on the world's five tasks in turn (image and video retrieval, captioning, QA, classification,
+`workbench.data.modular_tasks`) at each number k of shared (universal) text layers. Measured at
+each k: every task's score, the modality gap (`workbench.eval.modality_gap`) and retrieval R@1;
+with the temporal modules on and off: direction of motion (and what a frame-mean encoder can
+see); at the paper's k = 2: every task along every valid path with its FLOPs and time; and "Mind
+the Gap": a temperature sweep of the dual encoder and the embedding-shift curve of both models.
+
+The study's parts: `config` (the knobs), `methods` (the registry), `data` (test sets, training
+stream), `train`, `measure`, `cells` (the grid and one cell's work), `findings`. Caching,
+progress, statistics and the result file come from `workbench.studies.kit`.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.models import ClipBackend, load_model
+from workbench.world import World, WorldConfig
+
+from .. import kit
+from . import findings as _findings
+from .cells import KEPT, Context, context
+from .config import CACHE_SKIP, QUICK, TASKS, Config
+from .data import EvalData, eval_data
+from .findings import fmt
+from .measure import GAP_FIELDS, SCORE
+from .methods import METHODS, DualEncoder
+from .tables import k_table, kept_by_name, path_rows, temperature_rows, temporal_table
+
+STUDY = "module_selection"
+CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
+GAP = tuple(f"{m}_{f}" for m in ("image", "video") for f in GAP_FIELDS)
+K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "bleu4", "slot_object", "slot_colour",
+             "slot_context", "slot_direction", "qa_acc", "qa_acc_colour", "qa_acc_shape", "qa_acc_direction",
+             "cls_acc", "dir_acc", "sign_acc", "train_seconds")
+TEMPORAL_METRICS = ("dir_acc", "sign_acc", "axis_acc", "video_r1", "qa_acc_direction", "train_seconds")
+TEMPERATURE_METRICS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1", "train_seconds")
+SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own tables, not into result.json's rows
+
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "GAP", "K_METRICS", "METHODS", "QUICK", "SCORE", "STUDY", "TASKS",
+           "Config", "Context", "DualEncoder", "EvalData", "Result", "context", "eval_data", "fmt", "k_table",
+           "kept_by_name", "path_rows", "plan_cells", "run", "temperature_rows", "temporal_table"]
+
+
+@dataclass(kw_only=True)
+class Result(kit.Result):
+    comparisons: list[dict] = field(default_factory=list)
+    kept: dict[tuple[str, Any], dict] = field(default_factory=dict)  # (method, setting) -> first seed's outputs
+    shift: dict[str, list[dict]] = field(default_factory=dict)  # model -> embedding-shift curve
+    losses: dict[tuple[str, Any], list[list[float]]] = field(default_factory=dict)  # training curves per seed
+    data: EvalData | None = None  # the test sets (the explorer shows their first items)
+    default_k: Any = 2
+
+    def table(self, name: str) -> list[dict]:
+        return self.tables[name]
+
+    def of(self, name: str, method: str, setting: Any = None) -> dict | None:
+        return next((r for r in self.tables[name] if r.get("method") == method
+                     and (setting is None or r.get("setting") == setting)), None)
+
+
+def plan_cells(cfg: Config) -> list[kit.Cell]:
+    """The grid: every registered method the config asks for, over its sweep."""
+    cells = []
+    for m in cfg.methods:
+        sweep = METHODS[m].sweep
+        if sweep == "none":
+            cells.append(kit.Cell(m))
+            continue
+        settings = {"k": cfg.shared_layers, "default_k": (cfg.default_k,), "temperature": cfg.temperatures}[sweep]
+        cells += [kit.Cell(m, s, seed) for s in settings for seed in cfg.seeds]
+    return cells
+
+
+def cell_cache(cfg: Config, base: ClipBackend, enabled: bool = True) -> kit.CellCache:
+    device = next(base.parameters()).device
+    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(base), data=device.type,
+                         version=CACHE_VERSION, enabled=enabled)
+
+
+def load_base(cfg: Config) -> ClipBackend:
+    import torch
+
+    torch.manual_seed(cfg.model_seed)
+    return load_model(cfg.model, cfg.pretrained, device=kit.device(cfg.device))
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
+        progress: bool = True, use_cache: bool = True) -> Result:
+    """Run (or resume) the study, summarise it, write result.json; returns the Result."""
+    cfg = cfg or Config()
+    t0 = time.perf_counter()
+    out = kit.output_dir(output_dir, STUDY)
+    base = model if model is not None else load_base(cfg)
+    base.eval()
+    world = World(WorldConfig(seed=cfg.world_seed))
+    data = eval_data(cfg, world, base)
+    ctx = context(cfg, base, world, data)
+    rows = kit.run_cells(plan_cells(cfg), lambda c: METHODS[c.method].run(ctx, c),
+                         cache=cell_cache(cfg, base, use_cache), desc="module selection", progress=progress)
+    side = [{k: r.pop(k) for k in SIDE if k in r} for r in rows]
+    tables = summarise(rows, side, cfg)
+    shift = shift_curves(rows, side, cfg)
+    text, comparisons = _findings.write(rows, tables, shift, cfg)
+    tables["comparisons"] = comparisons
+    tables["shift"] = [{"model": m, **p} for m, curve in shift.items() for p in curve]
+    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, tables=tables, findings=text,
+                    comparisons=comparisons, shift=shift, data=data, default_k=cfg.default_k)
+    for r, s in zip(rows, side):
+        key = (r["method"], r["setting"])
+        if KEPT in s:
+            result.kept[key] = s[KEPT]
+        if "losses" in s:
+            result.losses.setdefault(key, []).append(s["losses"])
+    result.headline = _findings.headline(rows, cfg)  # the run report's first screen
+    result.main_table, result.percent = "k_sweep", ("image_r1", "video_r1", "caption_slots", "qa_acc", "cls_acc",
+                                                     "dir_acc")
+    trained = sum(not r["cached"] for r in rows)
+    result.metrics = {"cells_trained": trained, "cells_cached": len(rows) - trained, "scores": SCORE}
+    result.timings = {"total": round(time.perf_counter() - t0, 2),
+                      "train": round(sum(r.get("train_seconds") or 0 for r in rows), 2)}
+    result.write()
+    return result
+
+
+def summarise(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list[dict]]:
+    """The notebook's tables: k sweep, temporal on/off, module selection (paths), temperature sweep."""
+    pick = lambda *methods: [r for r in rows if r["method"] in methods]
+    temporal = [r for r in rows if r["method"] in ("dual_encoder", "no_temporal")
+                or (r["method"] == "modular" and r["setting"] == cfg.default_k)]
+    label = lambda t: [{"label": METHODS[r["method"]].label, **r} for r in t]
+    return {"k_sweep": label(kit.summarise(pick("modular"), K_METRICS)),
+            "temporal": label(kit.summarise(temporal, TEMPORAL_METRICS)),
+            "paths": path_summary([s["paths"] for s in side if "paths" in s]),
+            "temperature": label(kit.summarise(pick("temperature"), TEMPERATURE_METRICS))}
+
+
+def path_summary(per_seed: list[list[dict]]) -> list[dict]:
+    """Mean (and std over seeds) of each (task, path)'s score, FLOPs per item and time per item."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for table in per_seed:
+        for r in table:
+            groups.setdefault((r["task"], r["path"]), []).append(r)
+    out = []
+    for (task, path), rs in groups.items():
+        scores = [r["score"] for r in rs]
+        out.append({"task": task, "path": path, "default": rs[0]["default"], "score_name": rs[0]["score_name"],
+                    "score": statistics.fmean(scores), "score_std": statistics.stdev(scores) if len(rs) > 1 else 0.0,
+                    "seeds": len(rs), "flops": statistics.fmean(r["flops"] for r in rs),
+                    "ms_per_item": statistics.fmean(r["ms_per_item"] for r in rs)})
+    return out
+
+
+def shift_curves(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list[dict]]:
+    """model -> the embedding-shift curve (the modular model's averaged over its seeds)."""
+    curves: dict[str, list[list[dict]]] = {}
+    for r, s in zip(rows, side):
+        if "shift" in s:
+            name = "tiny-world-clip" if r["method"] == "dual_encoder" else f"modular k={r['setting']}"
+            curves.setdefault(name, []).append(s["shift"])
+    out = {}
+    for name, cs in curves.items():
+        out[name] = [{"lam": pts[0]["lam"], **{m: _mean([p[m] for p in pts]) for m in ("gap", "loss", "accuracy")}}
+                     for pts in zip(*cs)]
+    return out
+
+
+def _mean(values: list) -> float | None:
+    v = [x for x in values if x is not None]
+    return statistics.fmean(v) if v else None

@@ -1,0 +1,123 @@
+"""Study 04's grid and one cell's work: plan the (method, setting, seed) cells, train one, measure it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from workbench.data import modular_tasks as mt
+from workbench.models import ClipBackend
+from workbench.world import ALL_CLASSES, World
+from workbench.world.captions import article
+
+from .. import kit
+from .data import EvalData
+from .dual import DualEncoder
+from .measure import SCORE, cosines, evaluate, path_table, retrieval_metrics, shift_rows, text_embeddings
+from .train import task_path, train_modular, train_temperature
+
+KEPT = "kept"  # a row's key for what figures and the explorer draw (first seed only; not in result.json)
+EMBED_DECIMALS = 4
+
+
+@dataclass
+class Context:
+    """What every cell reads: the config, the pretrained dual encoder, the world and the fixed test sets."""
+
+    cfg: Any
+    base: ClipBackend
+    world: World
+    data: EvalData
+    class_prompts: torch.Tensor  # (C, L) "a photo of a {class}." for the shift curve's zero-shot accuracy
+
+
+def context(cfg: Any, base: ClipBackend, world: World, data: EvalData) -> Context:
+    prompts = base.tokenize([f"a photo of {article(c)}." for c in ALL_CLASSES])
+    return Context(cfg, base, world, data, prompts)
+
+
+def _round(t: torch.Tensor) -> list:
+    return torch.round(t.float(), decimals=EMBED_DECIMALS).tolist()
+
+
+def _samples(task: str, kept: dict, data: EvalData, n: int) -> list[str]:
+    """What a task answers for the first n test items, in words (retrieval: the top-1 caption)."""
+    s = data.sets[task]
+    if task in ("image_retrieval", "video_retrieval"):
+        top = (kept["vision"][:n] @ kept["text"].T).argmax(1)
+        return [s.captions[int(j)] for j in top]
+    if task == "captioning":
+        return kept["captions"][:n]
+    names = mt.ANSWERS if task == "qa" else ALL_CLASSES
+    return [names[int(p)] for p in kept["pred"][:n]]
+
+
+def _kept(ctx: Context, kept: dict, path_kept: dict | None = None) -> dict:
+    """The first seed's embeddings, cosine distributions and sample outputs (per task and path)."""
+    n = ctx.cfg.show_samples
+    out: dict[str, Any] = {"embeddings": {}, "cosines": {}, "outputs": {}}
+    for task in ("image_retrieval", "video_retrieval"):
+        if task in kept:
+            e = kept[task]
+            out["embeddings"][task] = {"vision": _round(e["vision"]), "text": _round(e["text"])}
+            out["cosines"][task] = cosines(e, ctx.data.sets[task].captions)
+    for task, k in kept.items():
+        out["outputs"].setdefault(task, {})["default"] = _samples(task, k, ctx.data, n)
+    for (task, path), k in (path_kept or {}).items():
+        out["outputs"].setdefault(task, {})[path] = _samples(task, k, ctx.data, n)
+    return out
+
+
+def dual_encoder_cell(ctx: Context, cell: kit.Cell) -> dict:
+    """tiny-world-clip as shipped: retrieval, the gap, direction from frame means, the shift curve."""
+    model = DualEncoder(ctx.base)
+    tasks = [t for t in ("image_retrieval", "video_retrieval") if t in ctx.data.sets]
+    metrics, kept = evaluate(model, ctx.data, {t: None for t in tasks})
+    row = {**metrics, "train_seconds": 0.0}
+    if "image_retrieval" in kept:
+        row["shift"] = _shift(ctx, kept["image_retrieval"],
+                              F.normalize(ctx.base.encode_text(ctx.class_prompts).float(), dim=-1))
+    row[KEPT] = _kept(ctx, kept)
+    return row
+
+
+def _shift(ctx: Context, emb: dict, class_text: torch.Tensor) -> list[dict]:
+    labels = ctx.data.sets["image_retrieval"].labels
+    return shift_rows(emb, ctx.cfg.shift_lambdas, ctx.cfg.shift_temperature, class_text.cpu(), labels)
+
+
+def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool) -> dict:
+    """Train the modular model on the task mixture (k = cell.setting), then measure every task;
+    at k = default_k with temporal modules also every valid path and the shift curve."""
+    cfg = ctx.cfg
+    trained = train_modular(ctx.base, ctx.world, cfg, cell.setting, temporal, cell.seed)
+    model = trained.model
+    with torch.no_grad():
+        metrics, kept = evaluate(model, ctx.data, {t: task_path(t, temporal) for t in cfg.tasks})
+    row = {**metrics, "train_seconds": trained.seconds, "final_loss": sum(trained.losses[-len(cfg.tasks):]),
+           "losses": trained.losses}
+    path_kept = None
+    if temporal and cell.setting == cfg.default_k:
+        # not under an outer no_grad: torch's FlopCounterMode then fails (module_flops runs its own no_grad)
+        row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch)
+        if "image_retrieval" in kept:
+            with torch.no_grad():
+                prompts = ctx.class_prompts.to(next(model.parameters()).device)
+                row["shift"] = _shift(ctx, kept["image_retrieval"], text_embeddings(model, prompts))
+    if cell.seed == cfg.seeds[0]:
+        row[KEPT] = _kept(ctx, kept, path_kept)
+    return row
+
+
+def temperature_cell(ctx: Context, cell: kit.Cell) -> dict:
+    """Contrastive fine-tuning at temperature cell.setting: the image-text gap and R@1 afterwards."""
+    trained = train_temperature(ctx.base, ctx.world, ctx.cfg, float(cell.setting), cell.seed)
+    with torch.no_grad():
+        metrics, _ = retrieval_metrics(DualEncoder(trained.model), ctx.data.sets["image_retrieval"],
+                                       prefix="image_")
+    return {**metrics, "train_seconds": trained.seconds, "final_loss": trained.losses[-1] if trained.losses else None}
+
+
+__all__ = ["KEPT", "SCORE", "Context", "context", "dual_encoder_cell", "modular_cell", "temperature_cell"]

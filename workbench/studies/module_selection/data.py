@@ -1,0 +1,60 @@
+"""Study 04's data: the fixed test sets of every task, the training stream, the decoder's vocabulary."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any  # cfg: the study Config (not imported: config imports the registry, which runs cells)
+
+import torch
+
+from workbench.data import modular_tasks as mt
+from workbench.models import ClipBackend
+from workbench.world import ALL_CLASSES, COLOR_NAMES, DIRECTIONS, World
+
+TRAIN_STRIDE = 100_000  # seed s trains on indices s * TRAIN_STRIDE + ...: disjoint streams, never the test slice
+REVERSED = {0: 1, 1: 0, 2: 3, 3: 2}  # right <-> left, up <-> down: a clip played backwards
+
+
+@dataclass
+class EvalData:
+    """The test sets (indices 0 .. n_eval - 1 of the test split, the same for every cell)."""
+
+    sets: dict[str, mt.TaskSet]
+    direction_text: torch.Tensor  # (4 * B, L): each clip's caption with each of the 4 directions, clip-major
+    reversed_clips: torch.Tensor  # (B, T, 3, H, W) every clip played backwards
+    reversed_direction: torch.Tensor  # (B,) its direction
+
+
+def caption_vocab(base: ClipBackend) -> tuple[int, ...]:
+    """Every token id the world's clip captions and questions can use (the decoder's vocabulary)."""
+    from workbench.world.contexts import CONTEXTS
+
+    words = [*ALL_CLASSES, *COLOR_NAMES, *DIRECTIONS, *CONTEXTS.values(), *mt.QUESTIONS.values(),
+             "a an moving."]
+    ids = base.tokenize(words)
+    return tuple(sorted({int(t) for t in ids.flatten()}))
+
+
+def with_direction(caption: str, direction: str) -> str:
+    """The clip caption with its direction word replaced ('... moving left ...' -> '... moving up ...')."""
+    head, _, tail = caption.partition(" moving ")
+    return f"{head} moving {direction} {tail.split(' ', 1)[1]}"
+
+
+def eval_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:
+    idx = range(cfg.n_eval)
+    tasks = [t for t in mt.TASK_NAMES if t in cfg.tasks or t.endswith("retrieval")]  # the gap needs both
+    sets = mt.task_sets(world, cfg.test_split, idx, cfg.frames, base.tokenize, tasks)
+    if "classification" in sets:  # with clips of the same objects: the paths through the temporal modules
+        sets["classification"] = mt.classification(world, cfg.test_split, idx, cfg.frames)
+    video = sets["video_retrieval"]
+    alt = [with_direction(c, d) for c in video.captions for d in DIRECTIONS]
+    rev = torch.tensor([REVERSED[int(d)] for d in video.direction])
+    return EvalData(sets, base.tokenize(alt), video.media.flip(1), rev)
+
+
+def train_batch(cfg: Any, world: World, base: ClipBackend, task: str, seed: int, step: int,
+                ) -> dict[str, torch.Tensor]:
+    """Step `step` of seed `seed`'s training stream for `task` (a batch dict for ModularModel.run)."""
+    start = seed * TRAIN_STRIDE + step * cfg.batch_size
+    s = mt.task_set(task, world, cfg.train_split, range(start, start + cfg.batch_size), cfg.frames, base.tokenize)
+    return s.batch()

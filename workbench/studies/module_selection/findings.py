@@ -1,0 +1,194 @@
+"""Study 04's findings, written from the numbers with the kit's paired intervals, against mPLUG-2's and
+"Mind the Gap"'s claims (whatever they show)."""
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+from .. import kit
+
+TASK_SCORES = ("image_r1", "video_r1", "slot_mean", "qa_acc", "cls_acc")
+
+
+def fmt(row: dict | None, metric: str, digits: int = 3) -> str:
+    if row is None or row.get(metric) is None:
+        return "n/a"
+    std = row.get(f"{metric}_std")
+    s = f"{row[metric]:.{digits}f}"
+    return s + (f" ± {std:.{digits}f}" if row.get("seeds", 1) > 1 and std is not None else "")
+
+
+class Comparisons:
+    """Every paired comparison the findings make, kept for result.json's `comparisons` table."""
+
+    def __init__(self, rows: Sequence[dict]):
+        self.cells, self.done = rows, []
+
+    def __call__(self, a, b, metric: str) -> kit.Paired | None:
+        try:
+            p = kit.paired(self.cells, a, b, metric)
+        except KeyError:  # a side did not run (methods or settings left out): no comparison
+            return None
+        self.done.append(p.row())
+        return p
+
+
+def _w(p: kit.Paired | None, scale: float = 100.0, unit: str = " points") -> str:
+    return "not run" if p is None else p.words(scale, unit)
+
+
+def _num(p: kit.Paired | None, digits: int = 3) -> str:
+    """A paired difference of a metric in its own units (gap metrics are fractions of 1, not points)."""
+    if p is None:
+        return "not run"
+    d = f"{p.diff:+.{digits}f}"
+    if p.lo is None:
+        return f"{d} (1 seed: no interval, so not tested)"
+    s = f"{d} (95% CI {p.lo:+.{digits}f} to {p.hi:+.{digits}f}, {p.n} seeds): {p.verdict}"
+    if not p.beyond_noise and p.detectable is not None:
+        s += f"; the run could detect about {p.detectable:.{digits}f}"
+    return s
+
+
+def _k_sweep(rows, table, cfg, cmp: Comparisons) -> list[str]:
+    ks = [r for r in table if r["method"] == "modular"]
+    if not ks:
+        return []
+    curve = ", ".join(f"k={r['setting']}: L2M {fmt(r, 'image_l2m')}, R@1 {fmt(r, 'image_r1')}" for r in ks)
+    out = [f"Shared (universal) text layers k, image-text gap and retrieval: {curve}."]
+    settings = [r["setting"] for r in ks]
+    if 0 in settings and len(settings) > 1:
+        for k in [s for s in settings if s != 0]:
+            gap = cmp(("modular", k), ("modular", 0), "image_l2m")
+            vgap = cmp(("modular", k), ("modular", 0), "video_l2m")
+            rmg = cmp(("modular", k), ("modular", 0), "image_rmg")
+            out.append(f"k={k} against k=0: image-text centroid gap (L2M) {_num(gap)}; video-text "
+                       f"{_num(vgap)}; relative gap (RMG) {_num(rmg)}.")
+            moves = []
+            for m in TASK_SCORES:
+                p = cmp(("modular", k), ("modular", 0), m)
+                if p is not None:
+                    moves.append(f"{m} {_w(p)}")
+            out.append(f"Task scores at k={k} minus k=0: " + "; ".join(moves) + ".")
+        claim = cmp(("modular", cfg.default_k), ("modular", 0), "image_l2m")
+        if claim is not None:
+            verdict = ("supports" if claim.sign < 0 else "contradicts" if claim.sign > 0 else "neither supports nor "
+                       "contradicts (within noise)")
+            out.append(f"mPLUG-2 claims that universal layers reduce the modality gap; at k={cfg.default_k} this run "
+                       f"{verdict} it.")
+    return out
+
+
+def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons) -> list[str]:
+    get = lambda m: next((r for r in table if r["method"] == m
+                          and (m == "dual_encoder" or r["setting"] == cfg.default_k)), None)
+    dual, off, on = get("dual_encoder"), get("no_temporal"), get("modular")
+    out = []
+    if dual:
+        out.append(f"Direction of motion from video-text scores (4 captions differing only in direction, each clip "
+                   f"and its time reversal): tiny-world-clip with frame-mean clips {fmt(dual, 'dir_acc')} "
+                   f"(chance 0.25), sign given the axis {fmt(dual, 'sign_acc')} (chance 0.5; a frame mean cannot "
+                   "tell a clip from its reversal).")
+    if off and on:
+        p = cmp(("modular", cfg.default_k), ("no_temporal", cfg.default_k), "dir_acc")
+        out.append(f"Modular model at k={cfg.default_k}: temporal modules on {fmt(on, 'dir_acc')} (sign "
+                   f"{fmt(on, 'sign_acc')}), off {fmt(off, 'dir_acc')} (sign {fmt(off, 'sign_acc')}); on minus off "
+                   f"{_w(p)}. Direction questions (QA): on {fmt(on, 'qa_acc_direction')}, off "
+                   f"{fmt(off, 'qa_acc_direction')}.")
+    vid = {r["path"]: r for r in paths if r["task"] == "video_retrieval"}
+    with_t, without = vid.get("vision -> temporal -> universal -> text"), vid.get("vision -> universal -> text")
+    if with_t and without:
+        out.append(f"Cost of the temporal modules on the video-retrieval path: "
+                   f"{with_t['flops'] / without['flops']:.3f}x the FLOPs and "
+                   f"{with_t['ms_per_item'] / max(without['ms_per_item'], 1e-9):.2f}x the time.")
+    return out
+
+
+def _paths(paths: Sequence[dict]) -> list[str]:
+    if not paths:
+        return []
+    out = []
+    by = lambda task, name: next((r for r in paths if r["task"] == task and r["path"] == name), None)
+    dec = by("captioning", "vision -> universal -> decoder")
+    fus = by("captioning", "vision -> universal -> text -> fusion -> decoder")
+    if dec and fus:
+        out.append(f"Captioning (share of slots right) through the decoder alone {fmt(dec, 'score')} at "
+                   f"{dec['flops'] / 1e6:.1f} MFLOPs per item, through text and fusion {fmt(fus, 'score')} at "
+                   f"{fus['flops'] / 1e6:.1f} MFLOPs (mPLUG-2 captions without the text encoder and fusion).")
+    qa = by("qa", "vision -> temporal -> universal -> text -> fusion -> decoder")
+    qa_nu = by("qa", "vision -> temporal -> text -> fusion -> decoder")
+    if qa and qa_nu:
+        out.append(f"QA with universal layers {fmt(qa, 'score')}, without {fmt(qa_nu, 'score')} (same trained weights; "
+                   "the model was trained along the default path).")
+    for task in dict.fromkeys(r["task"] for r in paths):
+        rs = [r for r in paths if r["task"] == task]
+        best = max(rs, key=lambda r: r["score"])
+        default = next(r for r in rs if r["default"])
+        if best is not default:
+            out.append(f"{task}: the best path is {best['path']} ({fmt(best, 'score')}), not the default "
+                       f"{default['path']} ({fmt(default, 'score')}).")
+    return out
+
+
+def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str]:
+    out = []
+    temps = sorted((r for r in table if r["method"] == "temperature"), key=lambda r: -r["setting"])
+    if temps:
+        curve = ", ".join(f"τ={r['setting']:g}: L2M {fmt(r, 'image_l2m')}, R@1 {fmt(r, 'image_r1')}" for r in temps)
+        out.append(f"Temperature sweep (tiny-world-clip, {cfg.temperature_steps} contrastive steps at a fixed τ): "
+                   f"{curve}.")
+        if len(temps) > 1:
+            hi, lo = temps[0]["setting"], temps[-1]["setting"]
+            g = cmp(("temperature", hi), ("temperature", lo), "image_l2m")
+            r = cmp(("temperature", hi), ("temperature", lo), "image_r1")
+            out.append(f"τ={hi:g} minus τ={lo:g}: gap {_num(g)}, R@1 {_w(r)} (Liang et al.: a high temperature "
+                       "closes the gap and costs retrieval).")
+    for name, curve in shift.items():
+        if not curve:
+            continue
+        base = next((p for p in curve if p["lam"] == 0.0), None)
+        best = min(curve, key=lambda p: p["loss"])
+        text = (f"Embedding shift on {name}: the contrastive loss at τ={cfg.shift_temperature:g} is lowest at "
+                f"λ={best['lam']:g} (gap {best['gap']:.3f})")
+        if base is not None:
+            text += f"; unshifted gap {base['gap']:.3f}, loss {base['loss']:.3f}"
+            accs = [p for p in curve if p.get("accuracy") is not None]
+            if accs and base.get("accuracy") is not None:
+                top = max(accs, key=lambda p: p["accuracy"])
+                text += (f"; zero-shot accuracy {base['accuracy']:.3f} unshifted, best {top['accuracy']:.3f} at "
+                         f"λ={top['lam']:g}")
+        out.append(text + " (Liang et al.: the loss minimum sits at the learned gap, not at zero gap).")
+    return out
+
+
+def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg) -> tuple[str, list[dict]]:
+    """(findings paragraph, comparisons table)."""
+    cmp = Comparisons(rows)
+    out = (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
+           + _temporal(tables["temporal"], cfg, tables["paths"], cmp) + _paths(tables["paths"])
+           + _gap(tables["temperature"], shift, cfg, cmp))
+    d = [c["detectable"] for c in cmp.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+    if d:
+        out.append(f"Differences called within noise could not be resolved at this many seeds and items: the median "
+                   f"detectable difference of those comparisons is {statistics.median(d):.3f} (in the metric's units).")
+    out.append(f"Setting: {cfg.steps} multi-task steps of batch {cfg.batch_size} (one task per step in turn), "
+               f"{len(cfg.seeds)} seed(s), {cfg.n_eval} test items per task; 'beyond noise' means a paired 95% "
+               "interval over seeds (and items, for accuracies) that excludes zero.")
+    return " ".join(s for s in out if s), cmp.done
+
+
+def headline(rows: Sequence[dict], cfg) -> str:
+    """One or two sentences for the run report's first screen, ending with the verdict against mPLUG-2's claim."""
+    cmp = Comparisons(rows)
+    gap = cmp(("modular", cfg.default_k), ("modular", 0), "image_l2m")
+    if gap is None:
+        return ("The k sweep did not include k=0 and the default k, so mPLUG-2's claim that universal layers shrink "
+                "the modality gap is not tested in this run.")
+    scores = [(m, cmp(("modular", cfg.default_k), ("modular", 0), m)) for m in TASK_SCORES]
+    ups = [m for m, p in scores if p is not None and p.sign > 0]
+    downs = [m for m, p in scores if p is not None and p.sign < 0]
+    verdict = {-1: "supports", 1: "contradicts", 0: "neither supports nor contradicts (within noise)"}[gap.sign]
+    return (f"With k={cfg.default_k} shared (universal) layers against none, the image-text centroid gap changes by "
+            f"{_num(gap)}; task scores beyond noise up: {', '.join(ups) or 'none'}, "
+            f"down: {', '.join(downs) or 'none'}. "
+            f"This {verdict} mPLUG-2's claim that universal layers shrink the modality gap.")

@@ -1,0 +1,186 @@
+"""Study 04's measurements of one model: every task's score, the modality gap, direction, paths and cost."""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from workbench.data import modular_tasks as mt
+from workbench.eval.captioning import score_captions
+from workbench.eval.modality_gap import cosine_distributions, gap_metrics, shift_curve
+from workbench.eval.retrieval import retrieval_from_features
+from workbench.world import DIRECTIONS
+
+from .data import EvalData
+
+VISION_KEYS = ("video", "clips", "image", "images", "vision")
+GAP_FIELDS = ("l2m", "l2i", "rmg", "uniformity", "paired_cos", "unmatched_cos")
+
+
+def embeddings(out, text: bool = False) -> torch.Tensor:
+    """The (B, E) vision or text embedding a retrieval output carries."""
+    emb = out.embeddings
+    if text:
+        return emb["text"]
+    for key in VISION_KEYS:
+        if key in emb:
+            return emb[key]
+    raise KeyError(f"the output carries embeddings {sorted(emb)}; none of {VISION_KEYS}")
+
+
+def _on(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def retrieval_metrics(model: nn.Module, s: mt.RetrievalSet, path=None, prefix: str = "") -> tuple[dict, dict]:
+    """({prefix}r1 (mean of both ways), i2t/t2i R@1 and gap metrics), the normalised embeddings."""
+    out = model.run(s.task, _on(s.batch(), _device(model)), path=path)
+    a, b = F.normalize(embeddings(out).float(), dim=-1), F.normalize(embeddings(out, text=True).float(), dim=-1)
+    r = retrieval_from_features(a, b, s.captions)
+    g = gap_metrics(a, b, s.captions)
+    m = {f"{prefix}r1": (r.i2t_r1 + r.t2i_r1) / 2, f"{prefix}i2t_r1": r.i2t_r1, f"{prefix}t2i_r1": r.t2i_r1,
+         **{f"{prefix}{f}": getattr(g, f) for f in GAP_FIELDS}}
+    return m, {"vision": a.cpu(), "text": b.cpu()}
+
+
+def text_embeddings(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Normalised text embeddings (B, E) from the model's text encoder (its universal layers included)."""
+    return F.normalize(model.encode_text(tokens).pooled.float(), dim=-1)
+
+
+@torch.no_grad()
+def direction_metrics(model: nn.Module, data: EvalData, path=None) -> dict:
+    """Direction from video-text scores: each clip against its caption with each of the 4 directions.
+
+    `dir_acc`: 4-way accuracy over the clips and the same clips played backwards (chance 0.25);
+    `sign_acc`: among those whose axis (horizontal / vertical) is right, the share whose sign is
+    right too (chance 0.5). A frame-mean encoder gives a clip and its reversal the same embedding,
+    so it gets at most one of the two right: its sign accuracy is at most 0.5 (exactly 0.5 when it
+    gets every axis right).
+    """
+    s = data.sets.get("video_retrieval")
+    if s is None:
+        return {}
+    dev = _device(model)
+    t = text_embeddings(model, data.direction_text.to(dev)).view(len(s), len(DIRECTIONS), -1)
+    hits, signs = [], []
+    for clips, truth in ((s.media, s.direction), (data.reversed_clips, data.reversed_direction)):
+        out = model.run("video_retrieval", {"clips": clips.to(dev), "text": s.batch()["text"].to(dev)}, path=path)
+        v = F.normalize(embeddings(out).float(), dim=-1)  # (B, E)
+        pred = (t @ v.unsqueeze(-1)).squeeze(-1).argmax(1).cpu()  # (B,)
+        hits += (pred == truth).int().tolist()
+        signs += [int(p == y) for p, y in zip(pred.tolist(), truth.tolist()) if p // 2 == y // 2]
+    return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
+            "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits)}
+
+
+@torch.no_grad()
+def greedy_captions(model: nn.Module, s: mt.CaptionSet, path=None, length: int = 14) -> list[str]:
+    """Greedy captions through the captioning path, decoded without start/end/padding tokens."""
+    tokens = model.generate({s.key: s.media.to(_device(model))}, path=path, length=length).cpu()
+    special = {model.start_id, model.end_id, 0}
+    return [model.tokenizer.decode([int(t) for t in row if int(t) not in special]).strip() for row in tokens]
+
+
+@torch.no_grad()
+def caption_metrics(model: nn.Module, s: mt.CaptionSet, path=None) -> tuple[dict, list[str]]:
+    pred = greedy_captions(model, s, path)
+    sc = score_captions(pred, s.captions, s.slots)
+    every = [int(all(sc.slot_items[k][i] for k in sc.slot_items)) for i in range(sc.n)]
+    mean = [sum(sc.slot_items[k][i] for k in sc.slot_items) / len(sc.slot_items) for i in range(sc.n)]
+    return {"caption_slots": sc.all_slots, "caption_slots_items": every, "slot_mean": sum(mean) / len(mean),
+            "slot_mean_items": mean, "cider": sc.cider, "bleu4": sc.bleu4,
+            **{f"slot_{k}": v for k, v in sc.slot_accuracy.items()}}, pred
+
+
+@torch.no_grad()
+def classify_metrics(model: nn.Module, task: str, s, path=None, prefix: str = "") -> tuple[dict, torch.Tensor]:
+    b = s.batch("clips") if task == "classification" and path and "temporal" in path else s.batch()
+    b.pop("targets")
+    out = model.run(task, _on(b, _device(model)), path=path)
+    pred = out.logits.argmax(-1).cpu()
+    truth = s.answers if task == "qa" else s.labels
+    hits = (pred == truth).int().tolist()
+    m = {f"{prefix}acc": sum(hits) / len(hits), f"{prefix}acc_items": hits}
+    if task == "qa":
+        for kind in mt.QUESTION_KINDS:
+            h = [x for x, k in zip(hits, s.kinds) if k == kind]
+            m[f"{prefix}acc_{kind}"] = sum(h) / len(h) if h else None
+    return m, pred
+
+
+SCORE = {  # task -> the score a module-selection row shows
+    "image_retrieval": "image_r1", "video_retrieval": "video_r1", "captioning": "slot_mean",
+    "qa": "qa_acc", "classification": "cls_acc",
+}
+
+
+def task_metrics(model: nn.Module, task: str, data: EvalData, path=None) -> tuple[dict, dict]:
+    """(metrics, what the explorer shows: embeddings or predictions) of one task along `path`."""
+    s = data.sets[task]
+    if task in ("image_retrieval", "video_retrieval"):
+        return retrieval_metrics(model, s, path, "image_" if task == "image_retrieval" else "video_")
+    if task == "captioning":
+        m, pred = caption_metrics(model, s, path)
+        return m, {"captions": pred}
+    m, pred = classify_metrics(model, task, s, path, "qa_" if task == "qa" else "cls_")
+    return m, {"pred": pred.tolist()}
+
+
+def evaluate(model: nn.Module, data: EvalData, paths: dict[str, tuple[str, ...] | None]) -> tuple[dict, dict]:
+    """Every task's metrics along its path (task -> path; None: the default), direction, the kept outputs."""
+    metrics, kept = {}, {}
+    for task, path in paths.items():
+        m, k = task_metrics(model, task, data, path)
+        metrics.update(m)
+        kept[task] = k
+    if "video_retrieval" in data.sets:
+        metrics.update(direction_metrics(model, data, paths.get("video_retrieval")))
+    return metrics, kept
+
+
+def path_table(model: nn.Module, data: EvalData, tasks: Sequence[str], flops_batch: int,
+               ) -> tuple[list[dict], dict]:
+    """Every task x valid path: score, FLOPs (torch.utils.flop_counter on `flops_batch` items) and time;
+    and the outputs of each (task, path) (for the explorer)."""
+    from workbench.methods.modular import module_flops, valid_paths
+
+    rows, kept = [], {}
+    for task in tasks:
+        for i, path in enumerate(valid_paths(task)):
+            t0 = time.perf_counter()
+            m, k = task_metrics(model, task, data, path)
+            seconds = time.perf_counter() - t0
+            s = data.sets[task]
+            b = s.batch("clips") if task == "classification" and "temporal" in path else s.batch()
+            small = _on(_first(b, flops_batch), _device(model))
+            name = " -> ".join(path)
+            rows.append({"task": task, "path": name, "default": i == 0, "score": m[SCORE[task]],
+                         "score_name": SCORE[task], "flops": int(module_flops(model, task, path, small)) / flops_batch,
+                         "ms_per_item": 1000 * seconds / len(data.sets[task])})
+            kept[(task, name)] = k
+    return rows, kept
+
+
+def _first(batch: dict, n: int) -> dict:
+    return {k: v[:n] for k, v in batch.items()}
+
+
+def cosines(emb: dict, captions: Sequence[str]) -> dict:
+    """Matched and unmatched cosines of kept (vision, text) embeddings, as lists for the figure."""
+    d = cosine_distributions(emb["vision"], emb["text"], captions)
+    return {"matched": d.matched.tolist(), "unmatched": d.unmatched.tolist()}
+
+
+def shift_rows(emb: dict, lambdas: Sequence[float], temperature: float, class_text: torch.Tensor | None = None,
+               labels: torch.Tensor | None = None) -> list[dict]:
+    """The embedding-shift curve of kept (vision, text) embeddings (zero-shot accuracy with class prompts)."""
+    return [p.__dict__ for p in shift_curve(emb["vision"], emb["text"], lambdas, temperature, class_text, labels)]

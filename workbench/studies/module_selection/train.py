@@ -1,0 +1,121 @@
+"""Study 04's training: multi-task training of a modular model from the tiny towers, and the
+"Mind the Gap" contrastive fine-tuning of the dual encoder at a fixed temperature."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from workbench.data import modular_tasks as mt
+from workbench.engine import param_groups
+from workbench.models import ClipBackend
+from workbench.world import ALL_CLASSES, World
+from workbench.world.captions import article
+
+from .data import caption_vocab, train_batch
+
+
+class Trained(NamedTuple):
+    model: nn.Module
+    seconds: float
+    losses: list[float]  # the summed task loss per step
+
+
+def build_modular(base: ClipBackend, cfg: Any, k, temporal: bool, seed: int) -> tuple[nn.Module, ClipBackend]:
+    """A ModularModel around a copy of `base`'s towers with k shared layers and heads for the world's tasks,
+    and that copy (the model holds its modules: their tensors are the pretrained ones)."""
+    from workbench.methods.modular import ModularConfig, ModularModel
+
+    mc = ModularConfig(shared_layers=k, latents=cfg.latents, temporal=temporal, vocab=caption_vocab(base),
+                       classes=len(ALL_CLASSES), answers=len(mt.ANSWERS), seed=seed)
+    towers = base.copy()
+    model = ModularModel.from_backend(towers, mc)
+    with torch.no_grad():  # the classifier starts as tiny-world-clip's zero-shot head over the world's classes
+        prompts = towers.tokenize([f"a photo of {article(c)}." for c in ALL_CLASSES])
+        model.heads["classifier"].init_from(towers.encode_text(prompts), float(towers.logit_scale.exp()))
+    return model, towers
+
+
+def task_path(task: str, temporal: bool) -> tuple[str, ...]:
+    """The task's default path; without temporal modules, the same path less 'temporal' (clips: frame mean)."""
+    from workbench.methods.modular import TASKS
+
+    return tuple(m for m in TASKS[task].path if temporal or m != "temporal")
+
+
+def task_loss(task: str, out, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The training loss of one task's output: the model's own when it gives one, else CLIP's / cross-entropy."""
+    if getattr(out, "loss", None) is not None:
+        return out.loss
+    if task in ("qa", "classification"):
+        return F.cross_entropy(out.logits, batch["targets"])
+    raise ValueError(f"the modular model gave no loss for task {task!r} with targets; cannot train it")
+
+
+def _groups(model: nn.Module, base: ClipBackend, cfg: Any) -> list[dict]:
+    """Pretrained tensors (those the model took from the towers) at cfg.lr, new modules at cfg.new_lr."""
+    pretrained = {p.data_ptr() for p in base.parameters()}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    old = [(n, p) for n, p in named if p.data_ptr() in pretrained]
+    new = [(n, p) for n, p in named if p.data_ptr() not in pretrained]
+    groups = []
+    for params, lr in ((old, cfg.lr), (new, cfg.new_lr)):
+        for g in param_groups(params, cfg.weight_decay):
+            groups.append({**g, "lr": lr})
+    return [g for g in groups if g["params"]]
+
+
+def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, seed: int) -> Trained:
+    """cfg.steps steps of AdamW, one task per step in turn (cfg.tasks round robin), each along its default path."""
+    torch.manual_seed(seed)
+    model, towers = build_modular(base, cfg, k, temporal, seed)
+    device = next(base.parameters()).device
+    model.to(device).train()
+    opt = torch.optim.AdamW(_groups(model, towers, cfg))
+    warm = max(1, cfg.steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (
+        1 + math.cos(math.pi * min(s, cfg.steps) / max(cfg.steps, 1))))
+    losses, t0 = [], time.perf_counter()
+    for step in range(cfg.steps):
+        task = cfg.tasks[step % len(cfg.tasks)]
+        batch = {k_: v.to(device) for k_, v in train_batch(cfg, world, base, task, seed, step).items()}
+        loss = task_loss(task, model.run(task, batch, path=task_path(task, temporal)), batch)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    model.eval()
+    return Trained(model, time.perf_counter() - t0, losses)
+
+
+def train_temperature(base: ClipBackend, world: World, cfg: Any, temperature: float, seed: int) -> Trained:
+    """Contrastive fine-tuning of a copy of the dual encoder with the temperature fixed at `temperature`."""
+    torch.manual_seed(seed)
+    model = base.copy()
+    device = next(base.parameters()).device
+    model.to(device).train()
+    params = [(n, p) for n, p in model.named_parameters() if "logit_scale" not in n]
+    for n, p in model.named_parameters():
+        p.requires_grad_("logit_scale" not in n)
+    opt = torch.optim.AdamW(param_groups(params, cfg.weight_decay), lr=cfg.temperature_lr)
+    losses, t0 = [], time.perf_counter()
+    target = torch.arange(cfg.batch_size * 2, device=device)
+    for step in range(cfg.temperature_steps):
+        start = seed * 100_000 + step * cfg.batch_size * 2
+        b = world.batch(cfg.train_split, range(start, start + cfg.batch_size * 2))
+        img = model.encode_image(b.images.to(device), normalize=True)
+        txt = model.encode_text(model.tokenize(b.captions).to(device), normalize=True)
+        logits = img @ txt.T / temperature
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    model.eval()
+    return Trained(model, time.perf_counter() - t0, losses)
