@@ -269,3 +269,18 @@ def test_module_flops_count_what_a_path_adds(model, data):
     cap = batch_for(model, data, "captioning", ("vision", "universal", "decoder"))
     assert module_flops(model, "captioning", ("vision", "universal", "text", "fusion", "decoder"), cap) > \
         module_flops(model, "captioning", ("vision", "universal", "decoder"), cap)
+
+
+def test_temporal_conv_equals_the_depthwise_conv1d_it_computes():
+    from workbench.methods.modular import TemporalModule
+
+    torch.manual_seed(0)
+    m = TemporalModule(16)
+    for frames in (2, 3, 8):
+        h = torch.randn(2, frames, 5, 8)
+        torch.testing.assert_close(m.temporal_conv(h), m.conv_reference(h), rtol=1e-5, atol=1e-6)
+    # the order of frames matters once the module is trained: reversing a clip changes its update
+    m.up.weight.data.normal_()
+    x = torch.randn(2 * 4, 5, 16)
+    rev = x.view(2, 4, 5, 16).flip(1).reshape(8, 5, 16)
+    assert not torch.allclose(m(x, 4).view(2, 4, 5, 16).mean(1), m(rev, 4).view(2, 4, 5, 16).mean(1), atol=1e-4)

@@ -41,6 +41,13 @@ class Multiway(nn.Module):
             raise ValueError(f"modality ids have shape {tuple(ids.shape)}; accepted: x's shape without its "
                              f"last dimension, {tuple(x.shape[:-1])}")
         flat, flat_ids = x.reshape(-1, x.shape[-1]), ids.reshape(-1)
+        counts = torch.bincount(flat_ids, minlength=len(self.copies))
+        if len(counts) > len(self.copies):
+            raise ValueError(f"modality ids up to {len(counts) - 1}; accepted: 0 ... {len(self.copies) - 1} "
+                             f"({', '.join(self.modalities)})")
+        whole = (counts == flat_ids.numel()).nonzero()
+        if len(whole):  # every token has the same modality: its copy takes the sequence as it is
+            return self.copies[int(whole[0])](x)
         outs, places = [], []
         for i, module in enumerate(self.copies):
             where = (flat_ids == i).nonzero().squeeze(1)

@@ -22,10 +22,27 @@ class TemporalModule(nn.Module):
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         bt, n, _ = x.shape
-        b = bt // frames
         h = self.down(self.norm(x))                                   # (B*T, N, C)
-        c = h.shape[-1]
-        h = h.view(b, frames, n, c).permute(0, 2, 3, 1).reshape(b * n, c, frames)  # (B*N, C, T)
-        h = self.act(self.conv(h))
-        h = h.view(b, n, c, frames).permute(0, 3, 1, 2).reshape(bt, n, c)         # (B*T, N, C)
-        return self.up(h)
+        h = self.act(self.temporal_conv(h.view(bt // frames, frames, n, h.shape[-1])))
+        return self.up(h.view(bt, n, -1))
+
+    def temporal_conv(self, h: torch.Tensor) -> torch.Tensor:
+        """`self.conv` (depthwise over time, zero padding) on h (B, T, N, C) in place of its (B*N, C, T)
+        layout: the same sum of shifted frames, without the two permuted copies that made the module
+        cost as much as a third of a block on CPU (`conv_reference` is the library call it equals)."""
+        w, t = self.conv.weight[:, 0], h.shape[1]  # (C, K)
+        pad = self.conv.padding[0]
+        out = torch.addcmul(self.conv.bias, h, w[:, pad])
+        for j in range(w.shape[1]):
+            s = j - pad  # out[t] += w[j] * h[t + s]
+            if s < 0 and t + s > 0:
+                out[:, -s:].addcmul_(h[:, :t + s], w[:, j])
+            elif s > 0 and t - s > 0:
+                out[:, :t - s].addcmul_(h[:, s:], w[:, j])
+        return out
+
+    def conv_reference(self, h: torch.Tensor) -> torch.Tensor:
+        """The same as `temporal_conv`, through nn.Conv1d on the (B*N, C, T) layout."""
+        b, t, n, c = h.shape
+        out = self.conv(h.permute(0, 2, 3, 1).reshape(b * n, c, t))
+        return out.view(b, n, c, t).permute(0, 3, 1, 2)
