@@ -214,9 +214,9 @@ def test_figures_do_not_leak_into_pyplot():
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    cb.usage_histograms(hand_usage())
-    cb.code_timeline({"video": [1, 2], "audio": [1, 3]}, [0, 2], CLASSES)
+    figs = [cb.usage_histograms(hand_usage()), cb.code_timeline({"video": [1, 2], "audio": [1, 3]}, [0, 2], CLASSES)]
     assert plt.get_fignums() == []
+    assert all(f._repr_png_().startswith(b"\x89PNG") for f in figs)  # a notebook shows them without pyplot
 
 
 # ------------------------------------------------------------------ explorer

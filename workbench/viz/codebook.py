@@ -12,9 +12,10 @@ evaluation pass (class axis = the step's event class, last index = background), 
     fig = code_exemplars(code, codes, exemplars)              # frames, waveforms, captions of a code
     codebook_explorer(CodebookView(...))                      # ipywidgets: checkpoint, code, sequence
 
-Figures are pyplot-free `matplotlib.figure.Figure`s (nothing leaks into a notebook's output; the
-notebook shows them, `save_figure` saves them). Nothing here trains or quantises: the caller passes
-plain tensors and lists, so the pictures do not depend on how the model is built.
+Figures are pyplot-free `matplotlib.figure.Figure`s (`NotebookFigure`: nothing leaks into a
+notebook's output; a cell ending with one shows it as a PNG, `save_figure` saves it). Nothing
+here trains or quantises: the caller passes plain tensors and lists, so the pictures do not
+depend on how the model is built.
 """
 from __future__ import annotations
 
@@ -84,6 +85,20 @@ def _class_colors(n_classes: int) -> list:
     """Colours of C event classes (categorical) + background (grey)."""
     cmap = colormaps["tab10" if n_classes <= 10 else "tab20"]
     return [cmap(c % cmap.N) for c in range(n_classes)] + [BACKGROUND_COLOR]
+
+
+class NotebookFigure(Figure):
+    """A pyplot-free Figure (constrained layout) that a notebook shows as a PNG even where pyplot
+    was never imported (then no inline backend registers a display for figures): nothing leaks into
+    pyplot's list of open figures, and a cell ending with one shows it once."""
+
+    def __init__(self, figsize: tuple[float, float]):
+        super().__init__(figsize=figsize, layout="constrained")
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return buf.getvalue()
 
 
 def _png(fig: Figure, dpi: int = 80) -> bytes:
@@ -196,7 +211,7 @@ def usage_histograms(usage, modalities: Sequence[str] | None = None, log: bool =
     order = np.argsort(-per_code.sum(1), kind="stable")
     stats = codebook_stats(u)
     K, M = per_code.shape
-    fig = Figure(figsize=(3.3 * M + 0.6, 3.0), layout="constrained")
+    fig = NotebookFigure(figsize=(3.3 * M + 0.6, 3.0))
     axes = fig.subplots(1, M, sharey=True, squeeze=False)[0]
     for m, ax in enumerate(axes):
         counts = per_code[order, m]
@@ -225,7 +240,7 @@ def codebook_over_training(history, steps: Sequence[int] | None = None,
     names = tuple(modalities) if modalities is not None else _modalities(np.zeros((1, M, 1)), None)
     if len(names) != M:
         raise ValueError(f"{len(names)} modality names for series of {M} modalities")
-    fig = Figure(figsize=(11.0, 3.0), layout="constrained")
+    fig = NotebookFigure(figsize=(11.0, 3.0))
     ax_p, ax_d, ax_s = fig.subplots(1, 3)
     for m, name in enumerate(names):
         kw = dict(color=_modality_color(name, m), marker="o", ms=3, label=name)
@@ -275,7 +290,7 @@ def purity_figure(usage, classes: Sequence[str] | None = None, top: int = 40) ->
         raise ValueError("usage is all zeros: no code was used, so no purity to draw")
     colors = _class_colors(len(names) - 1)
     dominant = by_class.argmax(1)
-    fig = Figure(figsize=(11.0, 3.6), layout="constrained")
+    fig = NotebookFigure(figsize=(11.0, 3.6))
     ax_s, ax_h = fig.subplots(1, 2, width_ratios=[1, 1.3])
     ax_s.scatter(total[used], stats.purity[used], s=12, c=[colors[d] for d in dominant[used]], alpha=0.85,
                  linewidths=0)
@@ -372,7 +387,7 @@ def code_timeline(codes: Mapping[str, Any], step_labels, classes: Sequence[str],
     under the step's event class (`step_labels` (T,) in [0, C], C = background); mismatches marked."""
     names, rows, _ = _timeline_arrays(codes, step_labels, modalities)
     M, T = rows.shape
-    fig = Figure(figsize=(0.62 * T + 3.4, 0.42 * (M + 1) + 1.1), layout="constrained")
+    fig = NotebookFigure(figsize=(0.62 * T + 3.4, 0.42 * (M + 1) + 1.1))
     draw_timeline(fig.add_subplot(), {m: rows[i] for i, m in enumerate(names)}, step_labels, classes, names,
                   title)
     return fig
@@ -421,7 +436,7 @@ def code_map(vectors, usage, classes: Sequence[str] | None = None, modalities: S
     total = per_code.sum(1)
     used = total > 0
     size = 6 + 240 * np.sqrt(total / max(total.max(), 1))
-    fig = Figure(figsize=(7.4, 5.6), layout="constrained")
+    fig = NotebookFigure(figsize=(7.4, 5.6))
     ax = fig.add_subplot()
     ax.scatter(xy[~used, 0], xy[~used, 1], marker="x", s=10, color="0.7", linewidths=0.8)
     if color_by == "class":
@@ -572,7 +587,7 @@ def code_exemplars(code: int, codes: Mapping[str, Any], exemplars: Mapping[str, 
     missing = [m for m in names if m not in codes]
     if missing:
         raise ValueError(f"no codes for modality {missing}; codes has {list(codes)}")
-    fig = Figure(figsize=(1.75 * k + 0.6, 1.65 * len(names) + 0.5), layout="constrained")
+    fig = NotebookFigure(figsize=(1.75 * k + 0.6, 1.65 * len(names) + 0.5))
     axes = fig.subplots(len(names), k, squeeze=False)
     for row, m in zip(axes, names):
         draw_exemplars(row, code, codes[m], exemplars.get(m), m)
