@@ -266,6 +266,8 @@ def test_module_flops_count_what_a_path_adds(model, data):
     no_temporal = module_flops(model, "video_retrieval", ("vision", "universal", "text"), clip_batch)
     plain = module_flops(model, "video_retrieval", ("vision", "text"), clip_batch)
     assert full > no_temporal > plain > 0
+    with torch.no_grad():  # an outer no_grad changes nothing
+        assert module_flops(model, "video_retrieval", None, clip_batch) == full
     cap = batch_for(model, data, "captioning", ("vision", "universal", "decoder"))
     assert module_flops(model, "captioning", ("vision", "universal", "text", "fusion", "decoder"), cap) > \
         module_flops(model, "captioning", ("vision", "universal", "decoder"), cap)

@@ -11,9 +11,10 @@ from .model import ModularModel
 
 def module_flops(model: ModularModel, task: str, path: Sequence[str] | None, batch: Mapping[str, torch.Tensor]) -> int:
     """FLOPs of one forward `model.run(task, batch, path)`, as FlopCounterMode counts them (matrix
-    multiplications, convolutions, attention). Runs with autograd on: FlopCounterMode's module tracker
-    fails on parameters entering modules under no_grad (torch 2.x); only the forward is counted."""
+    multiplications, convolutions, attention). Runs with autograd on, even inside an outer no_grad:
+    FlopCounterMode's module tracker fails on parameters entering modules under no_grad (torch 2.x);
+    only the forward is counted."""
     counter = FlopCounterMode(display=False)
-    with counter:
+    with torch.enable_grad(), counter:
         model.run(task, batch, path)
     return int(counter.get_total_flops())
