@@ -109,6 +109,24 @@ def test_peak_table_matches_device_names(gpu_module):
     assert mfu(10**12, 1.0, None) is None and mfu(989 * 10**12, 2.0, 989.0) == pytest.approx(0.5)
 
 
+def test_batch_search_and_compile_branch_on_cpu(gpu_module):
+    """The gpu preset's paths a CPU run never takes: the batch search and the compiled step (eager backend)."""
+    from gpu_parts.common import PRESETS, device_info
+    from gpu_parts.finetune import measure_ft
+
+    from workbench.engine import make_accelerator
+
+    torch.set_num_threads(1)
+    preset = replace(PRESETS["cpu-small"], batch=None, batch_candidates=(2, 4), compile="eager", repeats=1)
+    out = measure_ft(make_accelerator("no"), preset, device_info())
+    ft = out["vit_ft"]
+    assert [r["batch"] for r in ft["batch_search"]] == [2, 4] and ft["batch"] in (2, 4)
+    assert all(_positive(r["images_per_s"]) for r in ft["batch_search"])
+    assert set(ft["seconds_per_step"]) == {"eager", "compiled"} and ft["torch_compile"]["backend"] == "eager"
+    assert ft["headline"] in ("eager", "compiled") and ft["torch_compile"]["used"] == (ft["headline"] == "compiled")
+    assert out["masking"]["batch"] == ft["batch"]
+
+
 # ---- the engine's scale path
 
 

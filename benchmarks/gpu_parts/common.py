@@ -24,7 +24,8 @@ class Preset:
     repeats: int  # timed blocks per variant, interleaved
     per_block: int  # calls per timed block (one sync before, one after)
     warmup: int  # untimed calls per variant first (compilation, allocator, cuDNN/cuBLAS heuristics)
-    compile: bool  # also time torch.compile'd steps, and keep whichever is faster for the headline
+    compile: bool | str  # also time torch.compile'd steps (True: inductor; a str: that backend), the faster
+    # is the headline
     cam_batch: int
     adapter_rank: int  # R of mode approximation; LoRA's rank is matched to its parameter count
     world_batch: int

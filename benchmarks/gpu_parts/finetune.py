@@ -121,10 +121,11 @@ def measure_ft(acc: Accelerator, preset: Preset, info: DeviceInfo, batch_overrid
     if preset.compile:
         t0 = time.perf_counter()
         try:
-            ft(batch, compiled=True)
+            ft(batch, compiled=preset.compile)
             sync(info.device)
-            fns["compiled"] = ft.bound(batch, compiled=True)
-            compile_note = {"compile_seconds": time.perf_counter() - t0}
+            fns["compiled"] = ft.bound(batch, compiled=preset.compile)
+            backend = preset.compile if isinstance(preset.compile, str) else "inductor"
+            compile_note = {"backend": backend, "compile_seconds": time.perf_counter() - t0}
         except Exception as e:  # a compile failure is a finding, not the end of the run
             compile_note = {"used": False, "why": f"torch.compile failed: {type(e).__name__}: {str(e)[:300]}"}
     t = time_interleaved(fns, preset, info.device)

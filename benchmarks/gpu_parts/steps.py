@@ -32,17 +32,18 @@ class EngineStep:
         self.fused = bool(opt.defaults.get("fused"))
         self._compiled: nn.Module | None = None
 
-    def __call__(self, batch: dict[str, Any], compiled: bool = False) -> None:
-        model = self.compiled_model() if compiled else self.eager
+    def __call__(self, batch: dict[str, Any], compiled: bool | str = False) -> None:
+        model = self.compiled_model(compiled) if compiled else self.eager
         with trusted_inputs():
             training_step(self.acc, model, batch, self.opt, self.sched, self.clip, self.cfg.grad_clip)
 
-    def compiled_model(self) -> nn.Module:
+    def compiled_model(self, backend: bool | str = True) -> nn.Module:
+        """torch.compile of the prepared objective (True: inductor; a str: that backend), built once."""
         if self._compiled is None:
-            self._compiled = torch.compile(self.eager)
+            self._compiled = torch.compile(self.eager, **({"backend": backend} if isinstance(backend, str) else {}))
         return self._compiled
 
-    def bound(self, batch: dict[str, Any], compiled: bool = False) -> Callable[[], None]:
+    def bound(self, batch: dict[str, Any], compiled: bool | str = False) -> Callable[[], None]:
         return lambda: self(batch, compiled)
 
 
