@@ -136,8 +136,8 @@ def test_result_contract(tmp_path):
     fig, _ = plt.subplots()
     assert r.save_figure(fig, "fig") is None
     data = json.loads(r.write().read_text())
-    assert set(data) == {"study", "config", "rows", "metrics", "tables", "findings", "figures", "timings",
-                         "seconds", "environment"}
+    assert set(data) == {"study", "config", "rows", "metrics", "tables", "findings", "headline", "main_table",
+                         "percent", "figures", "figure_captions", "timings", "seconds", "environment"}
     assert data["figures"] == ["figures/fig.png"] and data["seconds"] == 1.5 and data["config"]["ranks"][0] == 1
     assert {"torch", "python", "device", "threads"} <= set(data["environment"])
 
