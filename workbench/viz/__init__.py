@@ -15,6 +15,8 @@ from .codebook import (
                        usage_histograms,
 )
 from .modular import lit_graph, path_figure
+from .module_selection import ModuleSelectionExplorer, module_graphs, score_vs_cost
+from .module_selection import explorer as module_selection_explorer
 from .world import (
                     accuracy_bars,
                     browser,
@@ -35,4 +37,5 @@ __all__ = [
     "CodebookExplorer", "CodebookView", "code_exemplars", "code_map", "code_timeline", "codebook_explorer",
     "codebook_over_training", "purity_figure", "usage_histograms",
     "lit_graph", "path_figure",
+    "ModuleSelectionExplorer", "module_graphs", "module_selection_explorer", "score_vs_cost",
 ]

@@ -1,0 +1,124 @@
+"""Study 04 (module selection): config checks, the grid, the frame-mean baseline; one tiny run end to end
+(marked slow: about a minute on a quiet 2-core machine)."""
+import dataclasses
+
+import pytest
+import torch
+
+from workbench.models import TINY_DIR, build_tiny, load_model
+from workbench.studies import module_selection as study
+from workbench.studies.module_selection import data as sdata
+from workbench.studies.module_selection.dual import DualEncoder
+from workbench.studies.module_selection.measure import direction_metrics
+from workbench.world import World
+
+TINY = dict(shared_layers=(0, 1), default_k=1, seeds=(0, 1), steps=5, batch_size=2, n_eval=4, frames=2,
+            temperatures=(1.0, 0.05), temperature_steps=1, shift_lambdas=(0.0, 1.0), flops_batch=1, latents=4,
+            show_samples=2)
+
+
+@pytest.fixture(scope="module")
+def base():
+    torch.manual_seed(0)
+    if (TINY_DIR / "open_clip_config.json").is_file():
+        return load_model("tiny-world-clip")
+    return build_tiny().eval()
+
+
+@pytest.fixture(scope="module")
+def result(base, tmp_path_factory):
+    torch.set_num_threads(1)
+    cfg = study.Config(**TINY)
+    return study.run(cfg, output_dir=tmp_path_factory.mktemp("out"), model=base, progress=False, use_cache=False)
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="shared layers k=-1"):
+        study.Config(shared_layers=(0, -1))
+    with pytest.raises(ValueError, match="methods=.*unknown 'lora'"):
+        study.Config(methods=("lora",))
+    with pytest.raises(ValueError, match="frames=1"):
+        study.Config(frames=1)
+    with pytest.raises(ValueError, match="tasks=.*unknown"):
+        study.Config(tasks=("vqa",))
+    with pytest.raises(TypeError, match="no field"):
+        study.Config.preset(quick=True, rank=3)
+
+
+def test_quick_preset_and_grid():
+    cfg = study.Config.preset(quick=True)
+    assert cfg.default_k in cfg.shared_layers and len(cfg.seeds) >= 2
+    cells = study.plan_cells(study.Config())
+    ids = [c.id for c in cells]
+    assert ids[0] == "dual_encoder" and len(ids) == len(set(ids))
+    assert sum(c.method == "modular" for c in cells) == 4 * 3  # k in {0, 1, 2, all} x 3 seeds
+    assert {c.setting for c in cells if c.method == "no_temporal"} == {2}
+
+
+def test_frame_mean_cannot_see_the_sign_of_motion(base):
+    """A clip and its time reversal get the same frame-mean embedding: sign accuracy is at most 1/2."""
+    cfg = study.Config(**{**TINY, "n_eval": 8, "frames": 3})
+    data = sdata.eval_data(cfg, World(), base)
+    m = direction_metrics(DualEncoder(base), data)
+    hits = m["dir_acc_items"]
+    forward, backward = hits[:8], hits[8:]
+    assert not any(f and b for f, b in zip(forward, backward))  # never both right
+    assert m["sign_acc"] <= 0.5
+    assert torch.equal(data.reversed_clips[:, 0], data.sets["video_retrieval"].media[:, -1])
+
+
+def test_with_direction_swaps_only_the_direction_word():
+    assert sdata.with_direction("a red star moving left on a printed page.", "up") == \
+        "a red star moving up on a printed page."
+
+
+@pytest.mark.slow
+def test_run_writes_every_table(result):
+    cfg = result.config
+    assert [(r["method"], r["setting"], r["seed"]) for r in result.rows] == \
+        [(c.method, c.setting, c.seed) for c in study.plan_cells(cfg)]
+    assert {r["setting"] for r in result.table("k_sweep")} == {0, 1}
+    paths = result.table("paths")
+    assert {r["task"] for r in paths} == set(cfg.tasks) and all(r["flops"] > 0 for r in paths)
+    video = {r["path"]: r["flops"] for r in paths if r["task"] == "video_retrieval"}
+    assert video["vision -> temporal -> universal -> text"] > video["vision -> universal -> text"]
+    assert set(result.shift) == {"tiny-world-clip", "modular k=1"}
+    assert [p["lam"] for p in result.shift["tiny-world-clip"]] == [0.0, 1.0]
+    closed = result.shift["tiny-world-clip"][1]["gap"]
+    assert closed < result.shift["tiny-world-clip"][0]["gap"]
+    for r in result.rows:
+        assert "kept" not in r and "paths" not in r  # kept outputs stay out of result.json
+        for m in ("image_r1", "video_r1", "qa_acc", "cls_acc", "slot_mean", "dir_acc"):
+            assert r.get(m) is None or 0 <= r[m] <= 1
+    assert result.findings and result.headline.endswith("modality gap.")
+    assert (result.output_dir / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_kept_outputs_feed_figures_and_explorer(result):
+    from workbench.viz import module_selection as mviz
+
+    kept = study.kept_by_name(result)
+    assert {"tiny-world-clip", "modular k=0", "modular k=1"} <= set(kept)
+    outs = result.kept[("modular", 1)]["outputs"]
+    assert set(outs) == set(result.config.tasks) and len(outs["qa"]) > 2  # default + every valid path
+    for fig in (mviz.gap_vs_k(result.table("k_sweep")), mviz.score_vs_cost(result.table("paths")),
+                mviz.embedding_map(kept), mviz.cosine_histograms(kept)):
+        assert fig.axes
+    ex = mviz.ModuleSelectionExplorer(result.kept, result.data, result.default_k, 2)
+    assert ex.image.value and "target" in ex.info.value
+    ex.controls["view"].value = "across k"
+    assert ex.controls["path"].disabled and ex.controls["k"].disabled and "k=0" in ex.info.value
+    ex.controls["view"].value = "one path"
+    ex.controls["task"].value = "captioning"
+    assert ex.controls["path"].options[0] == "vision -> universal -> decoder" and not ex.controls["path"].disabled
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(base, result):
+    cfg = dataclasses.replace(result.config, methods=("modular",), shared_layers=(0,), seeds=(0,))
+    again = study.run(cfg, output_dir=result.output_dir / "again", model=base, progress=False, use_cache=False)
+    first = next(r for r in result.rows if r["method"] == "modular" and r["setting"] == 0 and r["seed"] == 0)
+    [second] = again.rows
+    for m in ("image_r1", "image_l2m", "qa_acc", "final_loss"):
+        assert first[m] == second[m], m
