@@ -6,9 +6,11 @@ In one process, on one fixed batch, interleaved (every round runs every variant 
 machine slows them alike), medians over `--repeats` rounds after `--warmup`:
 
 * train step: forward + backward + AdamW of the contrastive loss, with
-  - mode approximation at rank R (Tucker core, shared factors, both towers, attn + MLP), and
-  - peft LoRA on every attention module at the rank whose parameter count is nearest
-    (`lora_rank_for_budget`); target: mode approx / LoRA <= 1.1;
+  - mode approximation at rank R (Tucker core, shared factors, both towers, attn + MLP),
+  - peft LoRA on the same sites (attention and MLP, both towers: "LoRA all") at the rank whose
+    parameter count is nearest (`lora_rank_for_budget`); target: mode approx / LoRA all <= 1.05
+    (LoRA cannot go below rank 1, so at small R it holds more parameters than mode approx), and
+  - peft LoRA on the attention modules only at its nearest rank (the study's LoRA, "LoRA attn");
   (also mode approximation without its dropout, "p=0", to show what the dropout costs, and on
   the attention matrices only, "attn", the same sites as LoRA, to show what the MLP sites cost);
 * inference (no grad, eval mode, images and captions encoded):
@@ -42,8 +44,9 @@ from workbench.models import build_tiny, load_model
 from workbench.studies.kit import write_json_atomic
 from workbench.world import World, WorldConfig
 
-STEP_TARGET = 1.1  # mode approx step / LoRA step
-MERGED_TARGET = 1.05  # merged inference / base inference (~1.0)
+STEP_TARGET = 1.05  # mode approx step / LoRA step on the same sites (attention + MLP)
+MERGED_TARGET = 1.0  # merged inference / base inference: the same weights shapes, so 1.00 within timing noise
+MERGED_TOLERANCE = 0.02  # what "1.00" allows for timing noise on a shared CPU
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_adapter_step.json"
 
 
@@ -104,15 +107,21 @@ def _variants(base, rank: int) -> dict:
     match = lora_rank_for_budget(base, rep.trainable_params)
     lora = copy.deepcopy(base)
     lora_rep = apply_lora(lora, r=match.rank)
-    return {"mode_approx": ma, "merged": merged, "lora": lora, "no_dropout": no_dropout, "attn_only": attn_only,
-            "ma_params": rep.trainable_params, "attn_params": attn_rep.trainable_params,
-            "lora_rank": match.rank, "lora_params": lora_rep.trainable}
+    sites = (*base.lora_targets, *base.linear_targets)  # attention + MLP: mode approximation's sites
+    match_all = lora_rank_for_budget(base, rep.trainable_params, targets=sites)
+    lora_all = copy.deepcopy(base)
+    lora_all_rep = apply_lora(lora_all, r=match_all.rank, targets=sites)
+    return {"mode_approx": ma, "merged": merged, "lora": lora, "lora_all": lora_all, "no_dropout": no_dropout,
+            "attn_only": attn_only, "ma_params": rep.trainable_params, "attn_params": attn_rep.trainable_params,
+            "lora_rank": match.rank, "lora_params": lora_rep.trainable,
+            "lora_all_rank": match_all.rank, "lora_all_params": lora_all_rep.trainable}
 
 
 def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dict:
     v = _variants(base, rank)
     train = _medians({"mode_approx": _train_step(v["mode_approx"], batch),
                       "lora": _train_step(v["lora"], batch),
+                      "lora_all": _train_step(v["lora_all"], batch),
                       "mode_approx_no_dropout": _train_step(v["no_dropout"], batch),
                       "mode_approx_attn_only": _train_step(v["attn_only"], batch)}, repeats, warmup)
     infer = _medians({"base": _infer(base, batch), "merged": _infer(v["merged"], batch),
@@ -120,7 +129,10 @@ def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dic
     return {
         "rank": rank, "mode_approx_params": v["ma_params"], "lora_rank": v["lora_rank"],
         "lora_params": v["lora_params"], "attn_only_params": v["attn_params"],
+        "lora_all_rank": v["lora_all_rank"], "lora_all_params": v["lora_all_params"],
         "train_step_seconds": train, "inference_seconds": infer,
+        "ratio_step_mode_approx_over_lora_all": train["mode_approx"] / train["lora_all"],
+        "ratio_step_no_dropout_over_lora_all": train["mode_approx_no_dropout"] / train["lora_all"],
         "ratio_step_mode_approx_over_lora": train["mode_approx"] / train["lora"],
         "ratio_step_no_dropout_over_lora": train["mode_approx_no_dropout"] / train["lora"],
         "ratio_step_attn_only_over_lora": train["mode_approx_attn_only"] / train["lora"],
@@ -148,22 +160,34 @@ def profile_step(base, batch: dict, rank: int, top: int = 12) -> list[dict]:
 def report(res: dict) -> str:
     lines = [f"{res['model']}, batch {res['batch_size']}, {res['repeats']} repeats after {res['warmup']} warm-up, "
              f"{res['torch_threads']} torch threads, load average {res['load_average']}",
+             "train step, same sites (attention + MLP, both towers): mode approx vs LoRA all",
              f"{'R':>3} {'MA params':>10} {'LoRA r':>6} {'LoRA params':>11} | {'MA step ms':>10} "
-             f"{'LoRA step ms':>12} {'MA/LoRA':>8} {'p=0 /LoRA':>9} {'attn /LoRA':>10} | "
-             f"{'base ms':>8} {'merged ms':>9} {'unmerged ms':>11} "
-             f"{'merged/base':>11} {'unmerged/base':>13}"]
+             f"{'LoRA step ms':>12} {'MA/LoRA':>8} {'p=0 /LoRA':>9}"]
     for r in res["ranks"]:
-        t, i = r["train_step_seconds"], r["inference_seconds"]
-        lines.append(f"{r['rank']:>3} {r['mode_approx_params']:>10,} {r['lora_rank']:>6} {r['lora_params']:>11,} | "
-                     f"{1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora']:>12.1f} "
-                     f"{r['ratio_step_mode_approx_over_lora']:>8.2f} {r['ratio_step_no_dropout_over_lora']:>9.2f} "
-                     f"{r['ratio_step_attn_only_over_lora']:>10.2f} | {1e3 * i['base']:>8.1f} "
-                     f"{1e3 * i['merged']:>9.1f} {1e3 * i['unmerged']:>11.1f} "
+        t = r["train_step_seconds"]
+        lines.append(f"{r['rank']:>3} {r['mode_approx_params']:>10,} {r['lora_all_rank']:>6} "
+                     f"{r['lora_all_params']:>11,} | {1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora_all']:>12.1f} "
+                     f"{r['ratio_step_mode_approx_over_lora_all']:>8.2f} "
+                     f"{r['ratio_step_no_dropout_over_lora_all']:>9.2f}")
+    lines += ["train step, LoRA on attention only (the study's LoRA); MA on attention only ('attn') beside it",
+              f"{'R':>3} {'LoRA r':>6} {'LoRA params':>11} {'attn MA params':>14} | {'LoRA step ms':>12} "
+              f"{'MA/LoRA':>8} {'p=0 /LoRA':>9} {'attn /LoRA':>10}"]
+    for r in res["ranks"]:
+        t = r["train_step_seconds"]
+        lines.append(f"{r['rank']:>3} {r['lora_rank']:>6} {r['lora_params']:>11,} {r['attn_only_params']:>14,} | "
+                     f"{1e3 * t['lora']:>12.1f} {r['ratio_step_mode_approx_over_lora']:>8.2f} "
+                     f"{r['ratio_step_no_dropout_over_lora']:>9.2f} {r['ratio_step_attn_only_over_lora']:>10.2f}")
+    lines += ["inference (no grad, eval mode)",
+              f"{'R':>3} {'base ms':>8} {'merged ms':>9} {'unmerged ms':>11} {'merged/base':>11} {'unmerged/base':>13}"]
+    for r in res["ranks"]:
+        i = r["inference_seconds"]
+        lines.append(f"{r['rank']:>3} {1e3 * i['base']:>8.1f} {1e3 * i['merged']:>9.1f} {1e3 * i['unmerged']:>11.1f} "
                      f"{r['ratio_merged_over_base']:>11.2f} {r['ratio_unmerged_over_base']:>13.2f}")
-    lines.append(f"targets: MA/LoRA step <= {STEP_TARGET}, merged/base ~ 1.0 (<= {MERGED_TARGET})")
+    lines.append(f"targets: MA/LoRA-all step <= {STEP_TARGET}, merged/base {MERGED_TARGET:.2f} "
+                 f"(within {MERGED_TOLERANCE:.2f})")
     for r in res["ranks"]:
-        ok_step = r["ratio_step_mode_approx_over_lora"] <= STEP_TARGET
-        ok_merge = r["ratio_merged_over_base"] <= MERGED_TARGET
+        ok_step = r["ratio_step_mode_approx_over_lora_all"] <= STEP_TARGET
+        ok_merge = r["ratio_merged_over_base"] <= MERGED_TARGET + MERGED_TOLERANCE
         lines.append(f"  R={r['rank']}: step {'met' if ok_step else 'NOT met'}, "
                      f"merged {'met' if ok_merge else 'NOT met'}")
     lines.append(f"where a mode-approx step (R={res['profile_rank']}) spends its time (self CPU):")
@@ -195,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
            "ranks": [measure_rank(base, batch, r, args.repeats, args.warmup) for r in args.ranks],
            "profile_rank": args.ranks[-1],
            "profile": [] if args.no_profile else profile_step(base, batch, args.ranks[-1]),
-           "targets": {"step_mode_approx_over_lora": STEP_TARGET, "merged_over_base": MERGED_TARGET},
+           "targets": {"step_mode_approx_over_lora_all": STEP_TARGET, "merged_over_base": MERGED_TARGET,
+                       "merged_tolerance": MERGED_TOLERANCE},
            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",

@@ -8,7 +8,7 @@ from workbench import compare
 from workbench.models import TINY_DIR
 from workbench.runner import NOTEBOOKS_DIR
 
-FIGURES = {"metric_vs_params", "rank_curve", "factors", "mode_vectors"}
+FIGURES = {"convergence", "metric_vs_params", "rank_curve", "token_norms", "factors", "mode_vectors"}
 
 
 @pytest.mark.slow

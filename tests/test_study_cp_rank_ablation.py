@@ -9,9 +9,10 @@ from workbench.methods.baselines import lora_param_count
 from workbench.studies import cp_rank_ablation as s
 from workbench.studies import kit
 from workbench.studies.cp_rank_ablation.cells import mode_approx_budget
+from workbench.world import World
 
 SMALL = dict(ranks=(2,), seeds=(0,), methods=("zero_shot", "mode_approx", "lora", "linear_probe"), steps=2,
-             batch_size=8, n_eval=16, n_heldout=10, keep_rank=2, real_scale="off")
+             batch_size=8, n_eval=16, n_heldout=10, n_val=8, eval_every=1, keep_rank=2, real_scale="off")
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_rows_hold_exact_counts_and_bounded_metrics(tiny_random, sweep):
     assert rows["mode_approx"]["trainable"] == mode_approx_budget(tiny_random, 2, cfg)
     assert rows["lora"]["trainable"] == lora_param_count(tiny_random, rows["lora"]["rank"])
     assert rows["lora"]["matches_R"] == [2] and rows["mode_approx"]["lora_rank"] == rows["lora"]["rank"]
-    assert rows["linear_probe"]["trainable"] == 14 * tiny_random.embed_dim
+    assert rows["linear_probe"]["trainable"] == len(World.pretrain_classes) * tiny_random.embed_dim  # heldout classes
     assert rows["linear_probe"]["i2t_r1"] is None  # classification only
     for r in result.table:
         assert all(r[m] is None or 0.0 <= r[m] <= 1.0 for m in s.METRICS)
@@ -119,5 +120,51 @@ def test_bad_config_is_named():
         s.Config(ranks=8)
     with pytest.raises(ValueError, match="real_scale='all'"):
         s.Config(real_scale="all")
+    with pytest.raises(ValueError, match="index ranges overlap"):
+        s.Config(n_eval=2_000_000)
+    with pytest.raises(ValueError, match="backdrop_contrast=1.5"):
+        s.Config(backdrop_contrast=1.5)
     quick = s.Config.preset(quick=True, steps=None, seeds=(3,))
     assert quick.steps == 4 and quick.seeds == (3,) and quick.ranks == (2, 8)
+
+
+def test_cells_carry_validation_curves_and_recall_items(sweep):
+    cfg, result, _ = sweep
+    for r in result.rows:
+        if r["method"] == "zero_shot":
+            assert r["curve"] == []
+            continue
+        assert [p["step"] for p in r["curve"]] == [0, 1, 2]  # every eval_every=1 step, and the end
+        assert all(0.0 <= p["acc"] <= 1.0 for p in r["curve"])
+        assert (r["curve"][0]["r1"] is None) == (r["method"] == "linear_probe")
+    ma = next(r for r in result.rows if r["method"] == "mode_approx")
+    assert ma["r1"] == pytest.approx((ma["i2t_r1"] + ma["t2i_r1"]) / 2)
+    assert len(ma["r1_items"]) == 2 * cfg.n_eval and statistics.fmean(ma["r1_items"]) == pytest.approx(ma["r1"])
+    assert result.chosen_rank == 2 and {(c.method, c.rank) for c in result.curves} >= {("mode_approx", 2)}
+    assert result.headline and "paper's claim" in result.headline
+
+
+def test_zero_shot_is_the_first_point_of_every_contrastive_curve(sweep):
+    """Step 0 is the untouched model: every adapter's first validation point is zero-shot's."""
+    _, result, _ = sweep
+    first = {r["method"]: r["curve"][0] for r in result.rows if r["curve"]}
+    assert first["mode_approx"] == pytest.approx(first["lora"])
+
+
+def test_plateau_and_seeds_needed():
+    from workbench.studies.cp_rank_ablation.findings import Curve, plateau_step, seeds_needed
+
+    c = Curve("mode_approx", 8, [0, 10, 20, 30, 40], [0.2, 0.5, 0.605, 0.595, 0.6], 3)
+    assert plateau_step(c) == 20  # within 1 point of the final 0.6 from step 20 on
+    assert plateau_step(c._replace(score=[0.2, 0.5, 0.605, 0.7, 0.6])) == 40
+    p = kit.Paired("r1", "a", "b", diff=0.01, lo=-0.02, hi=0.04, n=3, detectable=0.03)
+    assert seeds_needed(p) == "about 27"  # 3 * (0.03 / 0.01) ** 2
+
+
+def test_token_norms_name_every_class(tiny_random):
+    rows = s.word_token_norms(tiny_random)
+    assert [r["word"] for r in rows] == list(World.classes)
+    assert {r["kind"] for r in rows} == {"pretraining class", "novel class"}
+    assert all(r["norm"] > 0 and r["tokens"] >= 1 for r in rows)
+    [other] = s.word_token_norms(tiny_random, ["grass"])
+    assert other["kind"] == "other word"

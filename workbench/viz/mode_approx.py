@@ -1,7 +1,9 @@
 """Pictures for study 2 (mode approximation vs baselines): what `studies.cp_rank_ablation` returns.
 
     fig = metric_vs_params(result.table)          # every method: metric vs trainable params (log x)
-    fig = rank_curve(result.table)                # mode approx by R (± std over seeds), LoRA matched
+    fig = rank_curve(result.table)                # mode approx by R (± std over seeds), LoRA at its own count
+    fig = convergence(result.curves)              # validation score vs steps, every method
+    fig = token_norms(result.token_norms)         # token-embedding row norms of the class names
     fig = factor_heatmaps(result.factors)         # learned U, V and core slices
     fig = mode_vector_heatmap(result.factors)     # lambda of every adapted matrix
 
@@ -16,7 +18,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 METRIC_LABELS = {
-    "acc_test": "accuracy, all 14 classes", "acc_novel": "accuracy, 4 novel classes",
+    "r1": "retrieval R@1 (both directions)",
+    "acc_test": "accuracy, test classes", "acc_novel": "accuracy, 4 novel classes",
     "acc_heldout": "accuracy, heldout (pretrain classes)", "i2t_r1": "image->text R@1",
     "i2t_r5": "image->text R@5", "t2i_r1": "text->image R@1", "t2i_r5": "text->image R@5",
 }
@@ -53,9 +56,17 @@ def _grid(n: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, np.n
     return fig, axes.flat
 
 
-def metric_vs_params(table: Sequence[dict],
-                     metrics: Sequence[str] = ("acc_novel", "acc_test", "i2t_r1", "acc_heldout")) -> Figure:
+DEFAULT_METRICS = ("r1", "acc_test", "i2t_r1", "acc_heldout")
+
+
+def _measured(table: Sequence[dict], metrics: Sequence[str]) -> list[str]:
+    """The metrics some trained method has a value for (acc_novel is None on a task without novel classes)."""
+    return [m for m in metrics if any(r.get(m) is not None for r in table if r["method"] != "zero_shot")]
+
+
+def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = DEFAULT_METRICS) -> Figure:
     """One panel per metric: mean ± std over seeds against trainable parameters (log x), every method."""
+    metrics = _measured(table, metrics)
     fig, axes = _grid(len(metrics))
     methods = list(dict.fromkeys(r["method"] for r in table if r["method"] != "zero_shot"))
     for ax, metric in zip(axes, metrics):
@@ -80,20 +91,17 @@ def metric_vs_params(table: Sequence[dict],
     return fig
 
 
-def rank_curve(table: Sequence[dict], metrics: Sequence[str] = ("acc_novel", "acc_test", "i2t_r1", "acc_heldout"),
-               ) -> Figure:
-    """Mode approx by rank R (error bars: std over seeds), LoRA at matched parameters, ablations at their R."""
+def rank_curve(table: Sequence[dict], metrics: Sequence[str] = DEFAULT_METRICS) -> Figure:
+    """Mode approx by rank R (error bars: std over seeds); LoRA at the nearest parameter count it can reach,
+    drawn at the R it is compared with and labelled with its own rank and count; ablations at their R."""
+    metrics = _measured(table, metrics)
     fig, axes = _grid(len(metrics))
     for ax, metric in zip(axes, metrics):
         ma = sorted(_rows(table, "mode_approx", metric), key=lambda r: r["rank"])
         if ma:
             ax.errorbar([r["rank"] for r in ma], [r[metric] for r in ma], yerr=_std(ma, metric), marker="o",
                         capsize=3, color=STYLE["mode_approx"][0], label=ma[0]["label"])
-        lora = [(R, r) for r in _rows(table, "lora", metric) for R in r.get("matches_R", [])]
-        if lora:
-            lora.sort(key=lambda t: t[0])
-            ax.errorbar([R for R, _ in lora], [r[metric] for _, r in lora], yerr=_std([r for _, r in lora], metric),
-                        marker="o", capsize=3, ls="--", color=STYLE["lora"][0], label="LoRA at the same budget")
+        _lora_points(ax, table, metric)
         for k, method in enumerate(("mode_approx_cp", "mode_approx_noshare", "mode_approx_gated",
                                     "mode_approx_context")):
             rows = _rows(table, method, metric)
@@ -110,8 +118,64 @@ def rank_curve(table: Sequence[dict], metrics: Sequence[str] = ("acc_novel", "ac
         ax.set_xlabel("rank R  (mode-approx parameters)")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("rank ablation: mode approximation vs LoRA at matched parameters")
+    fig.suptitle("rank ablation: mode approximation by R, LoRA at the nearest count it can reach")
+    fig.tight_layout()
+    _legend_below(fig, axes[0])
+    return fig
+
+
+def _lora_points(ax, table: Sequence[dict], metric: str) -> None:
+    """LoRA next to each R it is compared with, one series per LoRA rank, labelled with its own size."""
+    for k, row in enumerate(_rows(table, "lora", metric)):
+        Rs = sorted(row.get("matches_R", []))
+        if not Rs:
+            continue
+        ax.errorbar([R * 2 ** -0.06 for R in Rs], [row[metric]] * len(Rs), yerr=[_std([row], metric)[0]] * len(Rs),
+                    marker="s", ls="none", capsize=3, color=STYLE["lora"][0], alpha=1.0 - 0.25 * (k % 3),
+                    label=f"LoRA r={row['rank']} ({_short(row['trainable'])} params) at R={Rs}")
+
+
+def _legend_below(fig: Figure, ax) -> None:
+    """One legend for the figure, below the panels (never over the data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+
+
+def convergence(curves: Sequence, steps_line: int | None = None) -> Figure:
+    """Validation score (mean of accuracy and R@1; the probe: accuracy) against training steps, one line
+    per (method, rank), mean over seeds: a method has converged where its line is flat."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    for c in sorted(curves, key=lambda c: (c.method, c.rank or 0)):
+        colour, marker = STYLE.get(c.method, ("C0", "o"))
+        rank = "" if c.rank is None else f" R={c.rank}" if c.method.startswith("mode_approx") else f" r={c.rank}"
+        ls = "-" if c.method == "mode_approx" else "--" if c.method.startswith("mode_approx") else ":"
+        alpha = 0.35 + 0.65 * ((c.rank or 64) / 64) ** 0.3 if c.method == "mode_approx" else 1.0
+        ax.plot(c.steps, c.score, marker=marker, ms=4, ls=ls, color=colour, alpha=min(alpha, 1.0),
+                label=f"{c.method}{rank}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation score")
+    ax.set_title("convergence on the validation slice (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def token_norms(rows: Sequence[dict]) -> Figure:
+    """Token-embedding row norm of every class name, coloured by whether pretraining used the word."""
+    fig, ax = plt.subplots(figsize=(8.5, 3.0))
+    colours = {"pretraining class": "C0", "novel class": "C3", "other word": "0.5"}
+    names = [r["word"] for r in rows]
+    ax.bar(names, [r["norm"] or 0.0 for r in rows], color=[colours[r["kind"]] for r in rows])
+    for kind, colour in colours.items():
+        if any(r["kind"] == kind for r in rows):
+            ax.bar([], [], color=colour, label=kind)
+    ax.set_ylabel("embedding row norm (L2)")
+    ax.set_title("token embeddings: words pretraining never used stay at their initial size")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

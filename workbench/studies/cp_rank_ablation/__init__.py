@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Sequence
 
 from workbench.models import ClipBackend
-from workbench.world import World, WorldConfig
 
 from .. import kit
 from . import findings as _findings
@@ -34,25 +33,30 @@ from .cells import (
     METRICS,
     Batches,
     EvalData,
+    ValData,
     eval_data,
     evaluate,
     load_base,
     lora_matches,
     plan_cells,
     run_cell,
+    task_world,
+    val_data,
 )
 from .config import CACHE_SKIP, Config
 from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
-from .findings import fmt
+from .findings import Curve, fmt
 from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
+from .vocab import word_token_norms
 
 STUDY = "cp_rank_ablation"
-CACHE_VERSION = 2  # bump when a cell's meaning changes: old cells are then ignored
+CACHE_VERSION = 3  # bump when a cell's meaning changes: old cells are then ignored
 
 __all__ = ["CACHE_SKIP", "CACHE_VERSION", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
-           "Batches", "Config", "EvalData", "FactorSnapshot", "Result", "Setup", "display_rows", "eval_data",
-           "evaluate", "fmt", "format_table", "load_base", "load_factors", "lora_matches", "mode_approx_config",
-           "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell", "summarise"]
+           "Batches", "Config", "Curve", "EvalData", "FactorSnapshot", "Result", "Setup", "ValData", "comparison_rows",
+           "curve_rows", "display_rows", "eval_data", "evaluate", "fmt", "format_table", "load_base", "load_factors",
+           "lora_matches", "mode_approx_config", "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell",
+           "summarise", "task_world", "val_data", "word_token_norms"]
 
 
 @dataclass(kw_only=True)
@@ -61,6 +65,9 @@ class Result(kit.Result):
     zero_shot: dict[str, float] = field(default_factory=dict)
     real_scale: list[dict] = field(default_factory=list)
     comparisons: list[dict] = field(default_factory=list)  # every paired comparison the findings make
+    curves: list[Curve] = field(default_factory=list)  # validation score vs steps, mean over seeds
+    chosen_rank: int | None = None  # the mode-approx R with the best final validation score
+    token_norms: list[dict] = field(default_factory=list)  # token-embedding row norms of the class names
     factors: FactorSnapshot | None = None
     trained: list[str] = field(default_factory=list)  # cell ids trained by this run
     cached: list[str] = field(default_factory=list)  # cell ids read from the cache
@@ -87,29 +94,33 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
     t0 = time.perf_counter()
     out = kit.output_dir(output_dir, STUDY)
     base = model if model is not None else load_base(cfg)
-    world = World(WorldConfig(seed=cfg.world_seed))
+    world = task_world(cfg)
     cache = cell_cache(cfg, base, use_cache)
     keep = kit.Cell("mode_approx", cfg.keep_rank, cfg.seeds[0])
-    data = eval_data(cfg, world)
+    data, val = eval_data(cfg, world), val_data(cfg, world)
     streams = {s: Batches(world, base, cfg, s) for s in cfg.seeds}
     rows = kit.run_cells(
         plan_cells(cfg, base),
         lambda c: run_cell(c, cfg, base, streams.get(c.seed), data,
-                           cache.artefact(c, "adapter.pt") if c == keep else None),
+                           cache.artefact(c, "adapter.pt") if c == keep else None, val),
         cache=cache, needs=lambda c: [cache.artefact(c, "adapter.pt")] if c == keep else [],
         desc="cp-rank ablation", progress=progress)
     table = summarise(rows, cfg, base)
     zs = next((r for r in table if r["method"] == "zero_shot"), None)
     ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
     factors = load_factors(cache.artefact(keep, "adapter.pt"), keep, base) if keep.id in ids else None
-    text, comparisons = _findings.write(table, rows, cfg)
+    text, comparisons, headline = _findings.write(table, rows, cfg)
     result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table,
                     zero_shot={m: zs[m] for m in METRICS} if zs else {}, real_scale=real_scale_rows(cfg),
-                    comparisons=comparisons, factors=factors, findings=text,
+                    comparisons=comparisons, factors=factors, findings=text, headline=headline,
+                    curves=_findings.curves(rows), chosen_rank=_findings.chosen_rank(rows),
+                    token_norms=word_token_norms(base), main_table="methods", percent=METRICS,
                     trained=[i for i, c in ids.items() if not c], cached=[i for i, c in ids.items() if c])
     result.metrics = {"zero_shot": result.zero_shot, "cells_trained": len(result.trained),
-                      "cells_cached": len(result.cached), "metric_notes": METRIC_NOTES}
-    result.tables = {"methods": table, "comparisons": comparisons, "real_scale": result.real_scale}
+                      "cells_cached": len(result.cached), "chosen_rank": result.chosen_rank,
+                      "metric_notes": METRIC_NOTES}
+    result.tables = {"methods": table, "comparisons": comparisons, "curves": curve_rows(result.curves),
+                     "token_norms": result.token_norms, "real_scale": result.real_scale}
     result.timings = {"total": round(time.perf_counter() - t0, 2),
                       "train": round(sum(r.get("train_seconds", 0) for r in rows), 2)}
     result.write()
@@ -126,8 +137,10 @@ def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
     for row in kit.summarise(rows, (*METRICS, "train_seconds")):
         method, rank = row.pop("method"), row.pop("setting")
         r0 = first[(method, rank)]
+        trained = METHODS[method].sweep != "none"
         row = {"method": method, "label": METHODS[method].label, "rank": rank, "trainable": r0["trainable"],
-               "trainable_pct": round(100 * r0["trainable"] / r0["total"], 4), **row}
+               "trainable_pct": round(100 * r0["trainable"] / r0["total"], 4),
+               "steps": cfg.steps if trained else 0, "batch_size": cfg.batch_size if trained else 0, **row}
         if method == "lora":
             row["matches_R"] = [R for R, mt in matches.items() if mt.rank == rank]
         if method == "mode_approx" and rank in matches:
@@ -136,14 +149,35 @@ def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
     return table
 
 
-def display_rows(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[dict]:
-    """The methods table with "mean ± std" strings, for a Markdown table."""
+def curve_rows(curves: Sequence[Curve]) -> list[dict]:
+    """The validation curves as flat rows (method, rank, step, score), for result.json."""
+    return [{"method": c.method, "rank": c.rank, "step": s, "score": round(v, 4), "seeds": c.seeds}
+            for c in curves for s, v in zip(c.steps, c.score)]
+
+
+def display_rows(rows: Sequence[dict], metrics: Sequence[str] | None = None) -> list[dict]:
+    """The methods table with "mean ± std" strings, for a Markdown table (default: every metric some
+    method measured)."""
+    if metrics is None:
+        metrics = [m for m in METRICS if any(r.get(m) is not None for r in rows)]
     out = []
     for r in rows:
         extra = f" (matches R={r['matches_R']})" if r.get("matches_R") else ""
+        budget = f"{r['steps']} x {r['batch_size']}" if r.get("steps") else "-"
         out.append({"method": r["label"] + extra, "rank": r["rank"], "trainable": f"{r['trainable']:,}",
-                    "trainable %": f"{r['trainable_pct']:.4f}", **{m: fmt(r, m) for m in metrics}})
+                    "trainable %": f"{r['trainable_pct']:.4f}", "steps x batch": budget,
+                    **{m: fmt(r, m) for m in metrics}})
     return out
+
+
+def comparison_rows(comparisons: Sequence[dict]) -> list[dict]:
+    """The paired comparisons in points, for a Markdown table."""
+    pts = lambda v: "n/a" if v is None else f"{100 * v:+.1f}"
+    return [{"a": c["a"], "b": c["b"], "metric": c["metric"], "a - b (points)": pts(c["diff"]),
+             "95% CI": "n/a" if c["lo"] is None else f"{pts(c['lo'])} to {pts(c['hi'])}", "seeds": c["seeds"],
+             "verdict": c["verdict"],
+             "detectable": "" if c["verdict"] == "beyond noise" or c["detectable"] is None
+             else f"{100 * c['detectable']:.1f}"} for c in comparisons]
 
 
 def format_table(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:

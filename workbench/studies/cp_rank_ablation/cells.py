@@ -8,25 +8,34 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from workbench.engine import TrainConfig, save_atomic, train
-from workbench.eval.retrieval import classify_features, encode_images, encode_pairs, retrieval_from_features
+from workbench.eval.retrieval import (
+    classify_features,
+    encode_images,
+    encode_pairs,
+    positives,
+    retrieval_from_features,
+)
 from workbench.methods import baselines as bl
 from workbench.models import ClipBackend, load_model
-from workbench.world import World, zero_shot_templates
+from workbench.world import World, WorldConfig, zero_shot_templates
 
 from .. import kit
 from .config import Config
 from .methods import METHODS, Setup, mode_approx_config
 
-METRICS = ("i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "acc_test", "acc_novel", "acc_heldout")
+METRICS = ("r1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "acc_test", "acc_novel", "acc_heldout")
 METRIC_NOTES = {
-    "i2t_r1": "image->text recall@1 (test split)", "i2t_r5": "image->text recall@5",
+    "r1": "retrieval recall@1, image->text and text->image averaged (test slice): the headline metric",
+    "i2t_r1": "image->text recall@1 (test slice)", "i2t_r5": "image->text recall@5",
     "t2i_r1": "text->image recall@1", "t2i_r5": "text->image recall@5",
-    "acc_test": "zero-shot-head accuracy over all test classes",
-    "acc_novel": "the same, on images of the classes pretraining never saw",
-    "acc_heldout": "accuracy on heldout (pretraining classes): what adapting costs there",
+    "acc_test": "zero-shot-head accuracy over the test slice's classes",
+    "acc_novel": "the same, on images of classes pretraining never saw (novel-word task only)",
+    "acc_heldout": "accuracy on heldout photos (pretraining classes): what adapting costs there",
 }
+CURVE = ("acc", "r1")  # validation curve: accuracy, and recall@1 averaged over both directions
 
 
 # ---------------------------------------------------------------------------- data
@@ -43,11 +52,32 @@ class EvalData:
     heldout_classes: tuple[str, ...]
 
 
+@dataclass
+class ValData:
+    """The validation slice (indices cfg.val_offset.., disjoint from test and training) for curves."""
+
+    images: torch.Tensor  # (V, 3, S, S)
+    captions: list[str]
+    labels: torch.Tensor  # (V,)
+    classes: tuple[str, ...]
+
+
+def task_world(cfg: Config) -> World:
+    """The world of the adaptation task: the pretraining world with backdrops at cfg.backdrop_contrast."""
+    return World(WorldConfig(seed=cfg.world_seed, backdrop_contrast=cfg.backdrop_contrast))
+
+
 def eval_data(cfg: Config, world: World) -> EvalData:
-    t = world.batch(cfg.test_split, range(cfg.n_eval))
-    h = world.batch(cfg.heldout_split, range(cfg.n_heldout))
+    """The test slice of the task world and the heldout images of the pretraining world (its own contrast)."""
+    t = world.batch(cfg.test_split, range(cfg.n_eval))  # the test slice: indices 0 .. n_eval - 1
+    h = World(WorldConfig(seed=cfg.world_seed)).batch(cfg.heldout_split, range(cfg.n_heldout))
     return EvalData(t.images, t.captions, t.labels, world.split_classes(cfg.test_split), h.images, h.labels,
                     world.split_classes(cfg.heldout_split))
+
+
+def val_data(cfg: Config, world: World) -> ValData:
+    v = world.batch(cfg.test_split, range(cfg.val_offset, cfg.val_offset + cfg.n_val))
+    return ValData(v.images, v.captions, v.labels, world.split_classes(cfg.test_split))
 
 
 class Batches:
@@ -60,7 +90,7 @@ class Batches:
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
         if step not in self._memo:
             B = self.cfg.batch_size
-            start = (self.seed * self.cfg.steps + step) * B  # seeds see different samples
+            start = self.cfg.train_offset + (self.seed * self.cfg.steps + step) * B  # seeds: different samples
             b = self.world.batch(self.cfg.train_split, range(start, start + B))
             self._memo[step] = {"images": b.images, "tokens": self.model.tokenize(b.captions), "labels": b.labels}
         batch = self._memo[step]  # world-sized images kept: a 224 px model's copies would take gigabytes
@@ -122,11 +152,45 @@ def _feed(setup: Setup, batches: Batches, classes: Sequence[str]) -> Callable[[i
     return feed
 
 
-def train_cell(cell: kit.Cell, setup: Setup, batches: Batches, cfg: Config, classes: Sequence[str]):
-    """Train the cell's objective on its seed's batches; returns the engine's TrainResult."""
+def _watched(feed: Callable[[int], dict], every: int, look: Callable[[int], None]) -> Callable[[int], dict]:
+    """`feed`, calling `look(step)` first at every `every`-th step (the model has then taken `step` updates)."""
+    def batches(step: int) -> dict:
+        if every and step and step % every == 0:
+            look(step)
+        return feed(step)
+    return batches
+
+
+@torch.no_grad()
+def validate(model: ClipBackend, val: ValData, probe: nn.Module | None = None) -> dict[str, float | None]:
+    """Validation accuracy and recall@1 (mean of both directions; None for the probe) of a model."""
+    img, txt = encode_pairs(model, val.images, val.captions)
+    pred = classify_features(img, _class_weights(model, probe, val.classes)).cpu()
+    acc = float((pred == _targets(val.labels, val.classes)).float().mean())
+    r = retrieval_from_features(img, txt, val.captions)
+    return {"acc": acc, "r1": None if probe is not None else (r.i2t_r1 + r.t2i_r1) / 2}
+
+
+def train_cell(cell: kit.Cell, setup: Setup, batches: Batches, cfg: Config, classes: Sequence[str],
+               model: ClipBackend | None = None, val: ValData | None = None):
+    """Train the cell's objective on its seed's batches, looking at `val` every cfg.eval_every steps;
+    returns (the engine's TrainResult, the validation curve [{"step", "acc", "r1"}, ...])."""
     tcfg = TrainConfig(steps=cfg.steps, lr=getattr(cfg, METHODS[cell.method].lr), weight_decay=cfg.weight_decay,
                        warmup=cfg.warmup, grad_clip=1.0, seed=cell.seed, log_every=max(1, cfg.steps // 5))
-    return train(setup.objective, _feed(setup, batches, classes), tcfg, progress=False, desc=cell.id)
+    curve: list[dict] = []
+
+    def look(step: int) -> None:
+        curve.append({"step": step, **validate(model, val, setup.probe)})
+        setup.objective.train()  # validate() put the towers in eval mode
+
+    watch = model is not None and val is not None and cfg.eval_every > 0
+    if watch:
+        look(0)
+    feed = _watched(_feed(setup, batches, classes), cfg.eval_every if watch else 0, look)
+    result = train(setup.objective, feed, tcfg, progress=False, desc=cell.id)
+    if watch:
+        look(cfg.steps)
+    return result, curve
 
 
 def _targets(labels: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
@@ -145,10 +209,12 @@ def _class_weights(model: ClipBackend, probe: nn.Module | None, classes: Sequenc
 def evaluate(model: ClipBackend, data: EvalData, probe: nn.Module | None = None) -> dict[str, float | None]:
     """Retrieval and classification numbers of a (tuned) model; a probe classifies with its own head."""
     img, txt = encode_pairs(model, data.images, data.captions)  # (N, D) each
-    out: dict[str, float | None] = dict.fromkeys(METRICS[:4])
+    out: dict[str, float | None] = dict.fromkeys(METRICS[:5])
     if probe is None:  # the probe leaves both towers untouched: its retrieval is the zero-shot one
         r = retrieval_from_features(img, txt, data.captions)
         out.update(i2t_r1=r.i2t_r1, i2t_r5=r.i2t_r5, t2i_r1=r.t2i_r1, t2i_r5=r.t2i_r5)
+        items = _recall_items(img, txt, data.captions)
+        out.update(items, r1=(r.i2t_r1 + r.t2i_r1) / 2, r1_items=items["i2t_r1_items"] + items["t2i_r1_items"])
     target = _targets(data.labels, data.classes)
     pred = classify_features(img, _class_weights(model, probe, data.classes)).cpu()
     novel = torch.tensor([World.classes[int(y)] not in World.pretrain_classes for y in data.labels])
@@ -165,8 +231,16 @@ def evaluate(model: ClipBackend, data: EvalData, probe: nn.Module | None = None)
     return out
 
 
+def _recall_items(img: torch.Tensor, txt: torch.Tensor, captions: Sequence[str]) -> dict[str, list[int]]:
+    """Per-query recall@1 hits (0/1) both ways, for item-level paired intervals (kit.stats.paired)."""
+    sim = F.normalize(img.float(), dim=-1) @ F.normalize(txt.float(), dim=-1).T  # (N, N)
+    pos = positives(captions, len(img), sim.device)
+    return {f"{d}_r1_items": pos.gather(1, s.argmax(1, keepdim=True)).squeeze(1).int().tolist()
+            for d, s in (("i2t", sim), ("t2i", sim.T))}
+
+
 def run_cell(cell: kit.Cell, cfg: Config, base: ClipBackend, batches: Batches, data: EvalData,
-             keep: Path | None = None) -> dict:
+             keep: Path | None = None, val: ValData | None = None) -> dict:
     """Train and evaluate one cell on a copy of `base`; `keep` saves its adapter state there."""
     model = base.copy()
     torch.manual_seed(cell.seed or 0)  # adapter initialisation (peft draws from the global generator)
@@ -176,9 +250,10 @@ def run_cell(cell: kit.Cell, cfg: Config, base: ClipBackend, batches: Batches, d
 
         init_state = adapter_state_dict(model, trained=False)
     t0 = time.perf_counter()
-    history = []
+    history, curve = [], []
     if METHODS[cell.method].sweep != "none" and cfg.steps > 0:
-        history = train_cell(cell, setup, batches, cfg, data.classes).history
+        trained, curve = train_cell(cell, setup, batches, cfg, data.classes, model, val)
+        history = trained.history
     t1 = time.perf_counter()
     if keep is not None:
         save_atomic({"trained": adapter_state_dict(model, trained=False), "init": init_state}, keep)
@@ -188,5 +263,5 @@ def run_cell(cell: kit.Cell, cfg: Config, base: ClipBackend, batches: Batches, d
         merge(model)
     metrics = evaluate(model, data, setup.probe)
     return {"trainable": setup.trainable, "total": setup.total, **metrics,
-            "final_loss": history[-1]["loss"] if history else None,
+            "final_loss": history[-1]["loss"] if history else None, "curve": curve,
             "train_seconds": round(t1 - t0, 2), "eval_seconds": round(time.perf_counter() - t1, 2)}

@@ -1,15 +1,16 @@
 """Study 02's findings, written from the numbers with the kit's paired intervals (whatever they say)."""
 from __future__ import annotations
 
+import math
 import statistics
-from typing import Sequence
-
-from workbench.world import World
+from typing import NamedTuple, Sequence
 
 from .. import kit
 from .methods import METHODS
 
-COMPARE = ("acc_test", "acc_novel", "i2t_r1", "t2i_r1")  # the task metrics comparisons count
+TASK_METRICS = ("r1", "acc_test", "acc_novel", "i2t_r1", "t2i_r1")  # what a comparison counts, where measured
+HEADLINE_METRIC = "r1"  # retrieval recall@1, both directions averaged: the paper's retrieval claim
+PLATEAU = 0.01  # "converged": the validation score is within 1 point of its final value from this step on
 
 
 def fmt(row: dict | None, metric: str) -> str:
@@ -24,7 +25,12 @@ def _row(table: Sequence[dict], method: str, rank: int | None = None) -> dict | 
 
 
 def _of(table: Sequence[dict], method: str) -> list[dict]:
-    return [r for r in table if r["method"] == method]
+    return sorted((r for r in table if r["method"] == method), key=lambda r: r["rank"] or 0)
+
+
+def task_metrics(table: Sequence[dict]) -> tuple[str, ...]:
+    """The comparison metrics this task measures (acc_novel only where the test slice has novel classes)."""
+    return tuple(m for m in TASK_METRICS if any(r.get(m) is not None for r in table if r["method"] != "zero_shot"))
 
 
 class Comparisons:
@@ -42,113 +48,217 @@ class Comparisons:
         d = [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]
         if not d:
             return ""
-        return (f"Differences called within noise above could not be resolved: at this many seeds and test items "
-                f"the run detects (80% power) about {100 * statistics.median(d):.1f} points (median over those "
-                f"comparisons; {100 * min(d):.1f} to {100 * max(d):.1f}).")
+        return (f"Every difference called within noise above is smaller than what this run could detect (80% "
+                f"power): {100 * statistics.median(d):.1f} points at the median over those comparisons "
+                f"({100 * min(d):.1f} to {100 * max(d):.1f}).")
 
 
-def write(table: Sequence[dict], rows: Sequence[dict], cfg) -> tuple[str, list[dict]]:
-    """(findings paragraph, comparisons table)."""
-    cmp = Comparisons(rows)
+# ---------------------------------------------------------------------------- validation curves
+class Curve(NamedTuple):
+    """The validation curve of one (method, rank), averaged over seeds."""
+
+    method: str
+    rank: int | None
+    steps: list[int]
+    score: list[float]  # (acc + r1) / 2, or acc where r1 is not measured (probe)
+    seeds: int
+
+
+def _score(point: dict) -> float:
+    return point["acc"] if point.get("r1") is None else (point["acc"] + point["r1"]) / 2
+
+
+def curves(rows: Sequence[dict]) -> list[Curve]:
+    """Mean validation curve over seeds of every trained (method, rank)."""
+    groups: dict[tuple, list[list[dict]]] = {}
+    for r in rows:
+        if r.get("curve"):
+            groups.setdefault((r["method"], r["setting"]), []).append(r["curve"])
     out = []
-    zs = _row(table, "zero_shot")
-    if zs:
-        out.append(f"Zero-shot on {cfg.test_split}: accuracy {zs['acc_test']:.3f} over "
-                   f"{len(World.classes)} classes, {zs['acc_novel']:.3f} on the 4 never-seen classes' images, "
-                   f"image->text R@1 {zs['i2t_r1']:.3f}; heldout {zs['acc_heldout']:.3f}.")
-    out += _ranks(table, cmp) + _lora(table, cmp) + _ablations(table, cmp) + _baselines(table, cfg)
+    for (method, rank), cs in groups.items():
+        steps = [p["step"] for p in cs[0]]
+        score = [statistics.fmean(_score(c[i]) for c in cs) for i in range(len(steps))]
+        out.append(Curve(method, rank, steps, score, len(cs)))
+    return out
+
+
+def plateau_step(c: Curve, tol: float = PLATEAU) -> int:
+    """The first step from which the curve stays within `tol` of its final value."""
+    final = c.score[-1]
+    step = c.steps[-1]
+    for s, v in zip(reversed(c.steps), reversed(c.score)):
+        if abs(v - final) > tol:
+            break
+        step = s
+    return step
+
+
+def chosen_rank(rows: Sequence[dict]) -> int | None:
+    """The mode-approx rank with the best final validation score (chosen on validation, not on test)."""
+    ma = [c for c in curves(rows) if c.method == "mode_approx"]
+    return max(ma, key=lambda c: (c.score[-1], -c.rank)).rank if ma else None
+
+
+# ---------------------------------------------------------------------------- the text
+def write(table: Sequence[dict], rows: Sequence[dict], cfg) -> tuple[str, list[dict], str]:
+    """(findings paragraph, comparisons table, headline)."""
+    cmp = Comparisons(rows)
+    metrics = task_metrics(table)
+    R = chosen_rank(rows)
+    out = [_zero_shot(table, cfg), _convergence(rows, cfg)]
+    out += _ranks(table, cmp, metrics) + _lora(table, cmp, metrics)
+    headline = _claim(table, cmp, R)
+    out += [headline] + _ablations(table, cmp, metrics) + _baselines(table, cfg, R)
     out.append(cmp.detectable())
-    out.append(f"Setting: {cfg.steps} steps of batch {cfg.batch_size}, {len(cfg.seeds)} seed(s), "
-               f"{cfg.n_eval} test pairs; 'beyond noise' means a paired 95% interval over seeds (and test "
-               "items, for accuracies) that excludes zero.")
-    return " ".join(s for s in out if s), cmp.done
+    out.append(f"Equal budgets: every trained method ran {cfg.steps} steps of batch {cfg.batch_size} on the same "
+               f"samples per seed ({len(cfg.seeds)} seeds), adapters at lr {cfg.lr:g}, full fine-tuning at "
+               f"{cfg.full_ft_lr:g}, the probe at {cfg.probe_lr:g}; {cfg.n_eval} test pairs. 'Beyond noise' means "
+               "a paired 95% interval over seeds and test items that excludes zero.")
+    return " ".join(s for s in out if s), cmp.done, headline
 
 
-def _ranks(table, cmp: Comparisons) -> list[str]:
-    rows = sorted(_of(table, "mode_approx"), key=lambda r: r["rank"])
-    if not rows:
-        return []
-    curve = ", ".join(f"R={r['rank']} {fmt(r, 'acc_novel')}" for r in rows)
-    best = max(rows, key=lambda r: r["acc_test"])
-    text = [f"Mode approximation (Tucker core, shared), accuracy on the novel classes' images by rank: {curve}. "
-            f"Best accuracy over all test classes at R={best['rank']}: {fmt(best, 'acc_test')} with "
-            f"{best['trainable']:,} trainable parameters ({best['trainable_pct']:.3f}%)."]
-    if len(rows) > 1:
-        lo, hi = rows[0], rows[-1]
-        moves = []
-        for m in ("acc_novel", "acc_test", "i2t_r1", "acc_heldout"):
-            p = cmp(("mode_approx", hi["rank"]), ("mode_approx", lo["rank"]), m)
-            word = {1: "up", -1: "down", 0: "within noise"}[p.sign]
-            moves.append(f"{m} {lo[m]:.3f} -> {hi[m]:.3f} ({word}, 95% CI "
-                         + (f"{100 * p.lo:+.1f} to {100 * p.hi:+.1f} points)" if p.lo is not None else "n/a)"))
-        text.append(f"From R={lo['rank']} to R={hi['rank']}: " + "; ".join(moves) + ".")
+def _zero_shot(table, cfg) -> str:
+    zs = _row(table, "zero_shot")
+    if not zs:
+        return ""
+    novel = f", {zs['acc_novel']:.3f} on the never-seen classes' images" if zs.get("acc_novel") is not None else ""
+    return (f"Zero-shot on {cfg.test_split}: retrieval R@1 {zs['r1']:.3f} (image->text {zs['i2t_r1']:.3f}, "
+            f"text->image {zs['t2i_r1']:.3f}), classification accuracy {zs['acc_test']:.3f}{novel}; "
+            f"heldout photos {zs['acc_heldout']:.3f}.")
+
+
+def _convergence(rows, cfg) -> str:
+    cs = [c for c in curves(rows) if len(c.steps) > 2]
+    if not cs:
+        return ""
+    adapters = [c for c in cs if METHODS[c.method].info.get("mode_approx") or c.method == "lora"]
+    best = max(adapters or cs, key=lambda c: c.score[-1])
+    late = [c for c in cs if plateau_step(c) > 0.75 * cfg.steps]
+    label = METHODS[best.method].label + (f" R={best.rank}" if best.rank else "")
+    text = (f"Convergence (validation slice, score = mean of accuracy and R@1): the best adapter ({label}) is within "
+            f"{100 * PLATEAU:.0f} point of its final score {best.score[-1]:.3f} from step {plateau_step(best)} of "
+            f"{cfg.steps}.")
+    if late:
+        text += (" Still moving in the last quarter: " + ", ".join(
+            f"{c.method}{'' if c.rank is None else f' r={c.rank}'} (from step {plateau_step(c)})" for c in late) + ".")
     return text
 
 
-def _lora(table, cmp: Comparisons) -> list[str]:
-    """Mode approx vs LoRA at the nearest parameter count, over ranks and the task metrics."""
+def seeds_needed(p: kit.Paired) -> str:
+    """Seeds a paired comparison would need to resolve its observed difference, at the observed spread."""
+    if p.detectable is None or p.diff == 0:
+        return "n/a"
+    n = math.ceil(p.n * (p.detectable / abs(p.diff)) ** 2)
+    return f"about {n}" if n <= 100 else "over 100"
+
+
+def _ranks(table, cmp: Comparisons, metrics: Sequence[str]) -> list[str]:
+    rows = _of(table, "mode_approx")
+    if not rows:
+        return []
+    m = HEADLINE_METRIC
+    curve = ", ".join(f"R={r['rank']} {fmt(r, m)}" for r in rows)
+    text = [f"Mode approximation (Tucker core, shared) by rank, retrieval R@1 on test: {curve}."]
+    if len(rows) < 2:
+        return text
+    steps = []
+    for lo, hi in zip(rows, rows[1:]):
+        p = cmp(("mode_approx", hi["rank"]), ("mode_approx", lo["rank"]), m)
+        steps.append(f"R={lo['rank']}->{hi['rank']} {p.words()}"
+                     + ("" if p.beyond_noise else f", {seeds_needed(p)} seeds would resolve it"))
+    p = cmp(("mode_approx", rows[-1]["rank"]), ("mode_approx", rows[0]["rank"]), m)
+    resolved = any(c["verdict"] == "beyond noise" for c in cmp.done[-len(rows):])
+    text.append("Rank steps: " + "; ".join(steps) + f". From R={rows[0]['rank']} to R={rows[-1]['rank']} overall: "
+                f"{p.words()}. " + ("The rank curve resolves at least one step." if resolved else
+                                    "The rank curve does not resolve at this many seeds."))
+    return text
+
+
+def _lora(table, cmp: Comparisons, metrics: Sequence[str]) -> list[str]:
+    """Mode approx vs LoRA at the nearest parameter count LoRA can reach, over ranks and the task metrics."""
     tally = {1: 0, -1: 0, 0: 0}
-    per_rank, over = [], []
+    per_rank = []
     for ma in _of(table, "mode_approx"):
         lora = _row(table, "lora", ma.get("lora_rank"))
         if lora is None:
             continue
-        votes = [cmp(("mode_approx", ma["rank"]), ("lora", lora["rank"]), m).sign for m in COMPARE]
+        votes = [cmp(("mode_approx", ma["rank"]), ("lora", lora["rank"]), m).sign for m in metrics]
         for v in votes:
             tally[v] += 1
-        per_rank.append(f"R={ma['rank']} (LoRA r={lora['rank']}): {votes.count(1)} better, {votes.count(-1)} worse")
-        if lora["trainable"] > 1.5 * ma["trainable"]:
-            over.append(ma["rank"])
+        per_rank.append(f"R={ma['rank']} ({ma['trainable']:,} params) vs LoRA r={lora['rank']} "
+                        f"({lora['trainable']:,}): {votes.count(1)} better, {votes.count(-1)} worse")
     if not per_rank:
         return []
-    text = [f"Against LoRA at the nearest parameter count, over {', '.join(COMPARE)} (beyond noise): "
-            + "; ".join(per_rank) + "."]
-    total = sum(tally.values())
-    if tally[1] and tally[1] >= max(2 * tally[-1], total / 4):
-        text.append("On balance mode approximation comes out ahead, in line with the paper's claim.")
-    elif tally[-1] and tally[-1] >= max(2 * tally[1], total / 4):
-        text.append("On balance LoRA comes out ahead, unlike the paper's claim that mode approximation matches "
-                    "or beats LoRA-style tuning.")
+    text = [f"Against LoRA (attention) at the nearest parameter count it can reach, over {', '.join(metrics)} "
+            "(beyond noise): " + "; ".join(per_rank) + "."]
+    if tally[1] > tally[-1]:
+        text.append(f"On balance mode approximation comes out ahead ({tally[1]} vs {tally[-1]} of "
+                    f"{sum(tally.values())} comparisons).")
+    elif tally[-1] > tally[1]:
+        text.append(f"On balance LoRA comes out ahead ({tally[-1]} vs {tally[1]} of {sum(tally.values())} "
+                    "comparisons).")
     else:
-        text.append("Neither comes out ahead on balance: the paper's advantage over LoRA does not show "
-                    "beyond noise at this scale.")
-    if over:
-        smallest = min(r["trainable"] for r in _of(table, "lora"))
-        text.append(f"At R={over} LoRA cannot be made as small (its smallest holds {smallest:,} parameters): "
-                    "there mode approximation works with fewer parameters than any LoRA.")
+        text.append(f"Neither comes out ahead ({tally[1]} better, {tally[-1]} worse of {sum(tally.values())}).")
     return text
+
+
+def _claim(table, cmp: Comparisons, R: int | None) -> str:
+    """The paper's claim, on retrieval: mode approx at a tiny budget matches or beats LoRA and full FT."""
+    ma = _row(table, "mode_approx", R) if R is not None else None
+    if ma is None:
+        return ""
+    m = HEADLINE_METRIC
+    parts, verdicts = [], []
+    for method, rank in (("lora", ma.get("lora_rank")), ("full_ft", None)):
+        other = _row(table, method, rank)
+        if other is None:
+            continue
+        p = cmp(("mode_approx", R), (method, other["rank"]), m)
+        verdicts.append(p.sign)
+        name = f"LoRA r={other['rank']} ({other['trainable']:,} params)" if method == "lora" else \
+            f"full fine-tuning ({other['trainable']:,})"
+        parts.append(f"{name} {fmt(other, m)}: {p.words()}")
+    if not parts:
+        return ""
+    if all(v >= 0 for v in verdicts):
+        verdict = ("matches or beats " if any(v > 0 for v in verdicts) else "is within noise of ") + \
+            "them: the paper's claim holds here"
+    else:
+        verdict = "falls short of at least one beyond noise: the paper's claim does not hold here"
+    return (f"The paper's claim on retrieval: mode approximation at R={R} (chosen on validation; "
+            f"{ma['trainable']:,} parameters, {ma['trainable_pct']:.3f}% of the model) reaches R@1 {fmt(ma, m)}; "
+            + "; ".join(parts) + f". Mode approximation {verdict}.")
 
 
 ABLATIONS = {"mode_approx_cp": "the CP (diagonal-core) form", "mode_approx_noshare": "sharing off",
              "mode_approx_gated": "the gated query transformation", "mode_approx_context": "context enhancement"}
 
 
-def _ablations(table, cmp: Comparisons) -> list[str]:
+def _ablations(table, cmp: Comparisons, metrics: Sequence[str]) -> list[str]:
     text = []
     for method, what in ABLATIONS.items():
         for row in _of(table, method):
             ref = _row(table, "mode_approx", row["rank"])
             if ref is None:
                 continue
-            votes = [cmp((method, row["rank"]), ("mode_approx", row["rank"]), m).sign for m in COMPARE]
-            verdict = (f"is better on {votes.count(1)} and worse on {votes.count(-1)} of the {len(COMPARE)} task "
-                       f"metrics" if any(votes) else "changes nothing beyond noise")
-            text.append(f"At R={row['rank']}, {what} {verdict} (novel-class accuracy {fmt(row, 'acc_novel')} vs "
-                        f"{fmt(ref, 'acc_novel')}; {row['trainable']:,} vs {ref['trainable']:,} parameters).")
+            p = cmp((method, row["rank"]), ("mode_approx", row["rank"]), HEADLINE_METRIC)
+            text.append(f"At R={row['rank']}, {what} ({row['trainable']:,} vs {ref['trainable']:,} parameters) "
+                        f"changes R@1 by {p.words()}.")
     return text
 
 
-def _baselines(table, cfg) -> list[str]:
+def _baselines(table, cfg, R: int | None) -> list[str]:
     parts = []
     for method in ("full_ft", "bitfit", "loha", "lokr", "vera", "linear_probe"):
         row = _row(table, method)
         if row is not None:
-            parts.append(f"{METHODS[method].label} {fmt(row, 'acc_test')} ({row['trainable']:,} params, "
+            r1 = "" if row.get("r1") is None else f"R@1 {fmt(row, 'r1')}, "
+            parts.append(f"{METHODS[method].label}: {r1}accuracy {fmt(row, 'acc_test')} ({row['trainable']:,} params, "
                          f"heldout {row['acc_heldout']:.3f})")
-    text = [f"Baselines (accuracy on {cfg.test_split}): " + "; ".join(parts) + "."] if parts else []
-    zs, ma = _row(table, "zero_shot"), _row(table, "mode_approx", cfg.keep_rank)
+    text = [f"Baselines on {cfg.test_split}: " + "; ".join(parts) + "."] if parts else []
+    zs, ma = _row(table, "zero_shot"), _row(table, "mode_approx", R if R is not None else cfg.keep_rank)
     if zs and ma:
-        cost = zs["acc_heldout"] - ma["acc_heldout"]
-        text.append(f"Adapting costs mode approx (R={ma['rank']}) {100 * cost:+.1f} points on heldout "
+        cost = ma["acc_heldout"] - zs["acc_heldout"]
+        text.append(f"Adapting moves mode approx (R={ma['rank']}) by {100 * cost:+.1f} points on heldout photos "
                     f"({zs['acc_heldout']:.3f} -> {fmt(ma, 'acc_heldout')}).")
     return text

@@ -1,0 +1,42 @@
+"""Why adapters cannot learn new words: token-embedding row norms of the class names.
+
+A word the text tower never saw in pretraining keeps its token-embedding row at initialisation
+(small norm); attention and MLP adapters (mode approximation, LoRA, ...) leave embedding rows
+untouched, full fine-tuning rewrites them, a linear probe bypasses text altogether. The table
+below is the evidence for the secondary (novel-word) task's reading.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from workbench.models import ClipBackend
+from workbench.world import World
+
+
+def text_embedding(model: ClipBackend) -> nn.Embedding:
+    """The text tower's token embedding (the first nn.Embedding of the text tower)."""
+    for name, module in model.model.named_modules():
+        if isinstance(module, nn.Embedding) and model.tower_of(name) == "text":
+            return module
+    raise ValueError(f"{model.name} has no nn.Embedding in its text tower: no token-embedding rows to show")
+
+
+@torch.no_grad()
+def word_token_norms(model: ClipBackend, words: Sequence[str] | None = None) -> list[dict]:
+    """One row per word (default: every world class): its kind ("pretraining class", "novel class"
+    or "other word"), how many tokens it takes and the mean L2 norm of their embedding rows."""
+    words = list(World.classes if words is None else words)
+    table = text_embedding(model).weight  # (vocab, width)
+    special = set(model.tokenize([""])[0].tolist())  # start, end and padding ids
+    rows = []
+    for w in words:
+        ids = [i for i in dict.fromkeys(model.tokenize([w])[0].tolist()) if i not in special]
+        norms = table[ids].norm(dim=-1) if ids else torch.zeros(0)
+        kind = ("pretraining class" if w in World.pretrain_classes else "novel class" if w in World.classes
+                else "other word")
+        rows.append({"word": w, "kind": kind, "tokens": len(ids),
+                     "norm": round(float(norms.mean()), 3) if ids else None})
+    return rows
