@@ -63,6 +63,10 @@ def test_classification_and_image_retrieval():
     c = mt.classification(WORLD, "novel_test", IDX)
     scenes = WORLD.batch("novel_test", IDX)
     assert torch.equal(c.images, scenes.images) and torch.equal(c.labels, scenes.labels)
+    with pytest.raises(ValueError, match="no clips"):
+        c.batch("clips")
+    moving = mt.classification(WORLD, "novel_test", IDX, frames=2)
+    assert moving.clips.shape == (12, 2, 3, 64, 64) and torch.equal(moving.batch("clips")["targets"], c.labels)
     r = mt.image_retrieval(WORLD, "novel_test", IDX, tokenize=fake_tokenize)
     assert r.captions == scenes.captions and set(r.batch()) == {"images", "text"}
 
