@@ -1,0 +1,26 @@
+"""Notebook 03 runs headlessly in quick mode, writes its tables, findings and every figure."""
+import json
+
+import pytest
+
+FIGURES = {"usage_histograms", "codebook_over_training", "purity", "code_timeline", "code_map_class",
+           "code_map_modality", "code_exemplars", "usage_histograms_vq_ema"}
+
+
+@pytest.mark.slow
+def test_notebook_03_quick(tmp_path, monkeypatch):
+    from workbench.runner import run_notebooks
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: a fresh run
+    summary = run_notebooks(["03"], quick=True, runs_dir=tmp_path / "runs", progress=False)
+    assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
+    res = summary.results[0]
+    result = json.loads((res.output_dir / "result.json").read_text())
+    from workbench.studies.codebook import QUICK
+
+    assert result["config"]["n_train"] == QUICK["n_train"] and result["config"]["seeds"] == [0, 1]  # quick mode
+    methods = {r["method"] for r in result["tables"]["methods"]}
+    assert methods == set(result["config"]["methods"])
+    assert result["metrics"]["cells_trained"] == len(result["rows"])  # fresh cache: all trained
+    assert result["tables"]["paper"] and result["tables"]["transfer_unicode"] and result["findings"]
+    assert {f.split("/")[-1].removesuffix(".png") for f in result["figures"]} == FIGURES

@@ -1,0 +1,100 @@
+"""Study 03 (codebook): config checks, the grid, the feature cache, and a micro run end to end (cached rerun)."""
+import pytest
+import torch
+
+from workbench.methods.codebook import CodebookConfig
+from workbench.studies import codebook as study
+from workbench.studies.codebook.data import split_indices
+
+
+def test_config_bad_input():
+    with pytest.raises(ValueError, match="unknown 'nope'"):
+        study.Config(methods=("unicode", "nope"))
+    with pytest.raises(ValueError, match=r"p_silent=1\.2 is outside \[0, 1\]"):
+        study.Config(p_silent=1.2)
+    with pytest.raises(ValueError, match="modalities=.*smell"):
+        study.Config(modalities=("video", "smell"))
+    with pytest.raises(ValueError, match="codebook_sizes=.*got \\[0\\]"):
+        study.Config(codebook_sizes=(16, 0))
+    with pytest.raises(ValueError, match="codes=0 must be a positive integer"):
+        study.Config(codes=0)
+    with pytest.raises(ValueError, match="must be a tuple"):
+        study.Config(seeds=0)
+    with pytest.raises(TypeError, match="has no field"):
+        study.Config.preset(True, ranks=(1,))
+
+
+def test_quick_preset_and_grid():
+    cfg = study.Config.preset(True)
+    assert cfg.n_train == study.QUICK["n_train"] and cfg.codebook_sizes == (16,)
+    cells = study.plan_cells(cfg)
+    unicode = [c for c in cells if c.method == "unicode"]
+    assert sorted({c.setting for c in unicode}) == [16, cfg.codes]
+    assert all(c.setting == cfg.codes for c in cells if c.method != "unicode")
+    assert len(cells) == (len(cfg.methods) + 1) * len(cfg.seeds)
+    sweep = study.plan_cells(study.Config(codebook_sizes=(16, 400, 1024), seeds=(0,)))
+    assert sorted(c.setting for c in sweep if c.method == "unicode") == [16, 400, 1024]
+    full = study.Config()
+    assert set(full.methods) == set(study.METHODS) and len(full.seeds) >= 3
+    assert {"unicode", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality", "masked_infonce", "no_club", "no_cpc",
+            "no_club_cpc", "no_mm_ema", "no_reset", "no_mm_ema_reset"} == set(study.METHODS)
+    assert split_indices(full, "train").stop <= split_indices(full, "val").start
+    assert split_indices(full, "val").stop <= split_indices(full, "test").start
+
+
+def test_method_configs():
+    cfg = study.Config()
+    full = study.codebook_config("unicode", 400, cfg)
+    assert isinstance(full, CodebookConfig) and full.quantizer == "shared_ema" and full.club and full.cpc
+    assert full.mm_ema and full.reset and full.dim == cfg.dim and full.codes == 400
+    assert study.codebook_config("vq_ema", 400, cfg).quantizer == "vq_ema"
+    nc = study.codebook_config("no_club_cpc", 64, cfg)
+    assert not nc.club and not nc.cpc and nc.codes == 64 and nc.mm_ema
+    assert not study.codebook_config("no_mm_ema_reset", 400, cfg).mm_ema
+    assert study.codebook_config("masked_infonce", 400, cfg).masked_infonce
+    assert study.codebook_config("fsq", 400, cfg).n_codes == 400
+
+
+MICRO = dict(n_train=12, n_val=4, n_test=6, train_steps=3, batch_size=6, head_steps=3, seeds=(0, 1),
+             methods=("unicode", "vq_ema", "no_cpc"), codebook_sizes=(16,), codes=32, checkpoints=2)
+
+
+def test_micro_run_and_cached_rerun(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    cfg = study.Config(**MICRO)
+    r = study.run(cfg, output_dir=tmp_path / "out", progress=False)
+    assert [(x["method"], x["setting"], x["seed"]) for x in r.rows] == \
+        [(c.method, c.setting, c.seed) for c in study.plan_cells(cfg)]
+    assert r.metrics["cells_trained"] == len(r.rows) and r.metrics["feature_seconds"] > 0
+    for row in r.rows:
+        for p in ("va", "av", "vt", "vv"):
+            assert 0 <= row[f"seq_{p}"] <= 1 and len(row[f"seq_{p}_items"]) == cfg.n_test
+    assert {"methods", "comparisons", "paper", "sizes", "transfer_unicode", "transfer_vq_ema"} <= set(r.tables)
+    assert "paper 44.0 / 49.7" in r.findings and "plain VQ" in r.findings
+    assert r.comparisons and all(c["verdict"] in ("beyond noise", "within noise") for c in r.comparisons)
+    kept = r.kept["unicode"]
+    assert kept.steps == [0, cfg.train_steps] and len(kept.usages) == 2
+    assert int(kept.usage.sum()) == 3 * cfg.n_test * cfg.steps  # every test step of every modality, once
+    assert kept.codes[-1]["audio"].shape == (cfg.n_test, cfg.steps)
+    ex = study.exemplars(cfg, 2)
+    assert ex["video"].shape[:2] == (2, cfg.steps) and len(ex["text"]) == 2
+    assert (tmp_path / "out" / "result.json").is_file()
+    again = study.run(cfg, output_dir=tmp_path / "out2", progress=False)
+    assert again.metrics["cells_cached"] == len(r.rows) and again.metrics["feature_seconds"] == 0
+    assert [x["seq_va"] for x in again.rows] == [x["seq_va"] for x in r.rows]
+    fresh = study.run(cfg, output_dir=tmp_path / "out3", progress=False, use_cache=False)
+    assert [x["seq_va"] for x in fresh.rows] == [x["seq_va"] for x in r.rows]  # same seed, same numbers
+
+
+def test_standardise_uses_train_statistics_only():
+    from workbench.data import EventFeatures
+    from workbench.studies.codebook.data import Splits, standardise
+
+    def feats(shift):
+        y = torch.zeros(5, 3, dtype=torch.long)
+        return EventFeatures({"audio": torch.randn(5, 3, 4) + shift}, y, y[:, 0], {"audio": y == 0}, ("a",))
+
+    s = standardise(Splits(feats(0.0), feats(0.0), feats(10.0), 0.0))
+    x = s.train.features["audio"].flatten(0, 1)
+    assert torch.allclose(x.mean(0), torch.zeros(4), atol=1e-5)
+    assert s.test.features["audio"].mean() > 5  # the test shift is kept, not normalised away

@@ -1,0 +1,157 @@
+"""Study 3: a unified discrete codebook across modalities (Uni-Code / CMG, NeurIPS 2023), with its pictures.
+
+    from workbench.studies import codebook as s
+    result = s.run(s.Config.preset(quick=True))     # a smoke run: small data, 2 seeds, 5 methods
+    result = s.run(s.Config(seeds=(0, 1, 2)))         # every method, ablation and codebook size
+
+The task: paired event sequences from the world (`workbench.world.events`: T = 10 steps of video,
+sound and caption from one latent event track, with misaligned steps), turned into per-step
+features by frozen encoders (tiny-world-clip's towers, a spectral front end) and cached on disk.
+Each cell trains one codebook model (`workbench.methods.codebook`) on the training sequences, then
+freezes it, trains small heads on one modality's quantised features and tests them on another
+modality's features of held-out sequences (sequence classification and per-step localisation,
+every direction), retrieves across modalities through the codes, and measures codebook usage.
+
+The study's own parts: `config` (the knobs), `methods` (the registry: Uni-Code, the quantizer and
+objective baselines, the paper's ablations), `data` (features and their cache), `cells` (the grid
+and one cell's work), `findings` (the text against the paper's numbers) and `views` (what the
+figures and the explorer draw, from the kept models).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import kit
+from . import findings as _findings
+from .cells import KEEP, checkpoint_steps, kept_cells, pair_id, pairs, plan_cells, run_cell
+from .config import CACHE_SKIP, QUICK, Config
+from .data import Splits, event_features, standardise
+from .findings import PAPER, fmt
+from .methods import METHODS, VARIANTS, codebook_config
+from .views import KeptModel, exemplars, kept_model, transfer_table
+
+STUDY = "codebook"
+CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
+METRICS = ("seq_va", "seq_av", "step_va", "step_av", "seq_cross", "step_cross", "val_seq_cross", "r1_va", "r1_av",
+           "perplexity_video", "perplexity_audio", "perplexity_text", "dead", "shared_two", "shared_all", "purity",
+           "train_seconds")
+METRIC_NOTES = {
+    "seq_xy": "sequence classification accuracy on held-out test sequences, head trained on x's codes, tested on "
+              "y's (v video, a audio, t text)",
+    "step_xy": "per-step localisation accuracy (C classes + background) the same way",
+    "seq_cross / step_cross": "mean over every cross-modal direction",
+    "val_*": "the same on the validation sequences (for choosing settings)",
+    "r1_xy": "recall@1 of finding a test sequence's pair in modality y from its codes in x (bag-of-codes cosine)",
+    "perplexity_m / dead / shared_* / purity": "codebook usage over the whole test pass",
+}
+
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "KEEP", "METHODS", "METRICS", "METRIC_NOTES", "PAPER", "QUICK", "STUDY",
+           "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps", "codebook_config",
+           "display_rows",
+           "event_features", "exemplars", "fmt", "kept_cells", "kept_model", "pair_id", "pairs", "plan_cells", "run",
+           "run_cell", "standardise", "summarise", "transfer_table"]
+
+
+@dataclass(kw_only=True)
+class Result(kit.Result):
+    table: list[dict] = field(default_factory=list)  # one row per (method, codes): mean, std, CI over seeds
+    comparisons: list[dict] = field(default_factory=list)
+    kept: dict[str, KeptModel] = field(default_factory=dict)  # method -> first-seed model, checkpoints, usage
+    splits: Splits | None = None  # the (standardised) features the cells trained and tested on
+    trained: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+
+    def of(self, method: str) -> list[dict]:
+        return [r for r in self.table if r["method"] == method]
+
+    def row(self, method: str, codes: int | None = None) -> dict | None:
+        codes = self.config.codes if codes is None else codes
+        return next((r for r in self.table if r["method"] == method and r["codes"] == codes), None)
+
+
+def cell_cache(cfg: Config, weights: str, enabled: bool = True) -> kit.CellCache:
+    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=weights, data=kit.device(cfg.device).type,
+                         version=CACHE_VERSION, enabled=enabled)
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, progress: bool = True,
+        use_cache: bool = True) -> Result:
+    """Run (or resume) every cell, summarise, write result.json; returns the Result."""
+    from .data import load_encoder
+
+    cfg = cfg or Config()
+    t0 = time.perf_counter()
+    out = kit.output_dir(output_dir, STUDY)
+    encoder = load_encoder(cfg)
+    weights = kit.weights_fingerprint(encoder)
+    raw = event_features(cfg, encoder, use_cache)
+    splits = standardise(raw)
+    cache = cell_cache(cfg, weights, use_cache)
+    keep = set(kept_cells(cfg))
+    art = lambda c: cache.artefact(c, "model.pt")
+    rows = kit.run_cells(plan_cells(cfg), lambda c: run_cell(c, cfg, splits, art(c) if c in keep else None),
+                         cache=cache, needs=lambda c: [art(c)] if c in keep else [], desc="codebook", progress=progress)
+    table = summarise(rows)
+    chance = {"sequence": 1 / len(splits.test.classes),
+              "step": float((splits.test.step_labels == splits.test.background).float().mean())}
+    text, comparisons = _findings.write(table, rows, cfg, chance)
+    kept = {c.method: kept_model(c, cfg, splits, art(c)) for c in kept_cells(cfg)}
+    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
+    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table, comparisons=comparisons,
+                    kept=kept, splits=splits, findings=text, trained=[i for i, c in ids.items() if not c],
+                    cached=[i for i, c in ids.items() if c])
+    result.metrics = {"chance": chance, "cells_trained": len(result.trained), "cells_cached": len(result.cached),
+                      "feature_seconds": round(raw.seconds, 2), "metric_notes": METRIC_NOTES,
+                      "kept": {m: k.summary() for m, k in kept.items()}}
+    result.tables = {"methods": table, "comparisons": comparisons, "paper": paper_table(table, cfg),
+                     "sizes": [r for r in table if r["method"] == "unicode"],
+                     **{f"transfer_{m}": transfer_table(table, m, cfg) for m in kept}}
+    result.timings = {"total": round(time.perf_counter() - t0, 2), "features": round(raw.seconds, 2),
+                      "train": round(sum(r.get("train_seconds", 0) for r in rows), 2)}
+    result.write()
+    return result
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """One row per (method, codes): label, group and mean, std, 95% interval over seeds of every metric."""
+    table = []
+    for row in kit.summarise(rows, tuple(sorted({k for r in rows for k in r if _is_metric(k, r)}))):
+        method, codes = row.pop("method"), row.pop("setting")
+        table.append({"method": method, "label": METHODS[method].label, "group": METHODS[method].group,
+                      "codes": codes, **row})
+    return table
+
+
+def _is_metric(key: str, row: dict) -> bool:
+    return key not in ("method", "setting", "seed", "cached") and not key.endswith("_items") and \
+        isinstance(row[key], (int, float)) and not isinstance(row[key], bool)
+
+
+def paper_table(table: list[dict], cfg: Config) -> list[dict]:
+    """The paper's Table 2 rows beside ours (%, V->A / A->V held-out sequence classification)."""
+    out = []
+    for m in METHODS:
+        r = next((x for x in table if x["method"] == m and x["codes"] == cfg.codes), None)
+        if r is None:
+            continue
+        p = PAPER.get(m, (None, None))
+        out.append({"method": METHODS[m].label, "ours V->A": fmt(r, "seq_va"), "ours A->V": fmt(r, "seq_av"),
+                    "paper V->A": p[0], "paper A->V": p[1], "ours step V->A": fmt(r, "step_va"),
+                    "ours step A->V": fmt(r, "step_av")})
+    return out
+
+
+SHOWN = ("seq_va", "seq_av", "step_va", "step_av", "seq_cross", "r1_va", "r1_av", "dead", "shared_two")
+
+
+def display_rows(table: list[dict], metrics: tuple[str, ...] = SHOWN) -> list[dict]:
+    """The methods table with "mean ± std" strings (accuracies and fractions in %), for a Markdown table."""
+    out = []
+    for r in table:
+        line = {"method": r["label"], "group": r["group"], "codes": r["codes"]}
+        for m in metrics:
+            line[m] = f"{r[m]:.0f}" if m == "dead" and r.get(m) is not None else fmt(r, m)
+        out.append(line)
+    return out

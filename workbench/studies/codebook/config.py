@@ -1,0 +1,103 @@
+"""Study 03's knobs: the event world, the frozen encoders, which methods at which sizes and seeds, how long to train."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.models import TINY_NAME
+
+from .. import kit
+from .methods import METHODS
+
+# Fields that choose *which* cells run (or what is kept for the figures), not what a cell computes.
+CACHE_SKIP = ("seeds", "methods", "codebook_sizes", "checkpoints", "device")
+QUICK = dict(n_train=120, n_val=30, n_test=60, seeds=(0, 1), train_steps=30, head_steps=60, codebook_sizes=(16,),
+             methods=("unicode", "vq_ema", "no_cpc"), checkpoints=3)
+MODALITY_NAMES = ("video", "audio", "text")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The study. Defaults fit the notebook in ~10 minutes on 2 CPU cores (features cached after the first run)."""
+
+    model: str = TINY_NAME
+    pretrained: str | None = None  # weights folder/file/tag; None = the shipped weights (tiny)
+    world_seed: int = 0
+    split: str = "heldout"  # the world split whose scenes the sequences are drawn from (10 classes)
+    # the event world (workbench.world.events.EventConfig)
+    steps: int = 10
+    p_silent: float = 0.15
+    p_offscreen: float = 0.15
+    p_background: float = 0.1
+    # sequences: train from index 0, validation from 1,000,000, test from 2,000,000 (disjoint)
+    n_train: int = 600
+    n_val: int = 150
+    n_test: int = 300
+    # frozen encoders: "embedding" (the image tower's projected embedding, (N, T, 128)) or "grid"
+    # (its last block's patch tokens, (N, T, g, g, 128), pooled to `grid` x `grid` if given)
+    video: str = "embedding"
+    grid: int | None = None
+    bands: int = 64  # log band energies of each step's sound
+    modalities: tuple[str, ...] = MODALITY_NAMES
+    # the codebook model (workbench.methods.codebook.CodebookConfig; the rest at the authors' values)
+    codes: int = 400
+    dim: int = 64
+    layers: int = 1
+    heads: int = 4
+    encoder: str = "transformer"
+    reset_after: int = 300
+    train_steps: int = 80
+    batch_size: int = 40  # the authors use 80; halved to fit the CPU budget
+    lr: float = 4e-4
+    head_steps: int = 100
+    head_lr: float = 1e-3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = tuple(METHODS)
+    codebook_sizes: tuple[int, ...] = (16, 64, 1024)  # Uni-Code also at these sizes (besides `codes`)
+    checkpoints: int = 6  # training checkpoints kept (for the figures and the explorer) of the first seed
+    device: str | None = None  # None: cuda if available, else cpu
+
+    def __post_init__(self):
+        for name in ("seeds", "methods", "codebook_sizes", "modalities"):
+            value = getattr(self, name)
+            if isinstance(value, (str, int)):
+                raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
+            object.__setattr__(self, name, tuple(value))
+        if not self.methods:
+            raise ValueError(f"methods=() : give at least one of {', '.join(METHODS)}")
+        METHODS.check(self.methods)
+        if not self.seeds:
+            raise ValueError("seeds=() : give at least one seed")
+        bad = [m for m in self.modalities if m not in MODALITY_NAMES]
+        if bad or len(self.modalities) < 2 or len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"modalities={self.modalities!r}: accepted two or three distinct of "
+                             f"{', '.join(MODALITY_NAMES)}")
+        for name in ("codes", "dim", "n_train", "n_val", "n_test", "batch_size", "head_steps", "checkpoints",
+                     "layers", "heads", "bands"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be a positive integer")
+        if self.train_steps < 0:
+            raise ValueError(f"train_steps={self.train_steps!r} must be >= 0")
+        bad = [k for k in self.codebook_sizes if isinstance(k, bool) or not isinstance(k, int) or k < 2]
+        if bad:
+            raise ValueError(f"codebook_sizes={self.codebook_sizes!r}: sizes are integers >= 2, got {bad}")
+        if self.video not in ("embedding", "grid"):
+            raise ValueError(f"video={self.video!r}; accepted: 'embedding', 'grid'")
+        self.event_config()  # the event world's own checks (rates in [0, 1], ...)
+        for name in ("lr", "head_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
+
+    @classmethod
+    def preset(cls, quick: bool = False, **overrides: Any) -> Config:
+        """The config with `overrides` (None keeps the default, as a notebook's parameters cell
+        passes them); `quick` shrinks it to a smoke run (fewer sequences, steps, methods and sizes)."""
+        return kit.preset(cls, quick, QUICK, overrides)
+
+    def event_config(self):
+        from workbench.world.events import EventConfig
+
+        return EventConfig(steps=self.steps, p_silent=self.p_silent, p_offscreen=self.p_offscreen,
+                           p_background=self.p_background, max_length=min(8, self.steps),
+                           min_length=min(3, self.steps))

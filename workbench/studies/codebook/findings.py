@@ -1,0 +1,134 @@
+"""Study 03's findings, written from the numbers against the paper's, with the kit's paired intervals."""
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+from .. import kit
+from .methods import METHODS
+
+# AVE precision (%) V->A / A->V, 24K pretraining (CMG / Uni-Code, NeurIPS 2023, Table 2 and the baselines)
+PAPER = {"vq_ema": (4.4, 5.9), "unicode": (44.0, 49.7), "no_cpc": (4.6, 5.8), "no_club": (34.9, 35.1),
+         "no_mm_ema": (34.1, 38.8)}
+COMPARE = ("seq_va", "seq_av")  # the paper's two directions, sequence classification on held-out sequences
+
+
+def fmt(row: dict | None, metric: str, scale: float = 100.0) -> str:
+    if row is None or row.get(metric) is None:
+        return "n/a"
+    std = row.get(f"{metric}_std")
+    s = f"{scale * row[metric]:.1f}"
+    return s + (f" ± {scale * std:.1f}" if row.get("seeds", 1) > 1 and std is not None else "")
+
+
+class Comparisons:
+    """Every paired comparison the findings make, kept for result.json's `comparisons` table."""
+
+    def __init__(self, rows: Sequence[dict]):
+        self.cells, self.done = rows, []
+
+    def __call__(self, a, b, metric: str) -> kit.Paired:
+        p = kit.paired(self.cells, a, b, metric)
+        self.done.append(p.row())
+        return p
+
+    def detectable(self) -> str:
+        d = [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+        if not d:
+            return ""
+        return (f"Differences called within noise could not be resolved: this run detects (80% power) about "
+                f"{100 * statistics.median(d):.1f} points (median over those comparisons; "
+                f"{100 * min(d):.1f} to {100 * max(d):.1f}).")
+
+
+def _row(table: Sequence[dict], method: str, codes: int) -> dict | None:
+    return next((r for r in table if r["method"] == method and r["codes"] == codes), None)
+
+
+def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, float]) -> tuple[str, list[dict]]:
+    """(findings paragraph, comparisons table)."""
+    cmp = Comparisons(rows)
+    K = cfg.codes
+    full = ("unicode", K)
+    out = [f"Held-out sequence classification (V->A: head trained on video codes of the {cfg.n_train} training "
+           f"sequences, tested on audio codes of {cfg.n_test} test sequences), in %, mean ± std over "
+           f"{len(cfg.seeds)} seed(s); chance {100 * chance['sequence']:.1f}% (sequences), always-background "
+           f"{100 * chance['step']:.1f}% (steps)."]
+    paper = []
+    for m, (pva, pav) in PAPER.items():
+        r = _row(table, m, K)
+        if r is not None:
+            paper.append(f"{METHODS[m].label}: {fmt(r, 'seq_va')} / {fmt(r, 'seq_av')} (paper {pva} / {pav})")
+    if paper:
+        out.append("Against the paper's AVE numbers (V->A / A->V): " + "; ".join(paper) + ".")
+    if _row(table, "unicode", K) and _row(table, "vq_ema", K):
+        words = [f"{m[-2:].upper()[0]}->{m[-1].upper()} {cmp(full, ('vq_ema', K), m).words()}" for m in COMPARE]
+        out.append("Full Uni-Code minus plain VQ-EMA (the paper's +39.6 / +43.8): " + "; ".join(words) + ".")
+    out += _ablations(table, cmp, K) + _baselines(table, cmp, K) + _sizes(table, cmp, cfg)
+    out.append(cmp.detectable())
+    out.append(f"Setting: {cfg.train_steps} training steps of batch {cfg.batch_size}, {K} codes x {cfg.dim} dims, "
+               f"heads {cfg.head_steps} steps; 'beyond noise' = a paired 95% interval over seeds and test sequences "
+               "that excludes zero.")
+    return " ".join(s for s in out if s), cmp.done
+
+
+def _verdict(p_va: kit.Paired, p_av: kit.Paired) -> str:
+    signs = {p_va.sign, p_av.sign}
+    if signs == {0}:
+        return "changes nothing beyond noise"
+    if -1 in signs and 1 not in signs:
+        return "hurts"
+    if 1 in signs and -1 not in signs:
+        return "helps"
+    return "moves the two directions in opposite ways"
+
+
+def _ablations(table, cmp: Comparisons, K: int) -> list[str]:
+    if _row(table, "unicode", K) is None:
+        return []
+    parts = []
+    for m, spec in METHODS.items():
+        if spec.group != "ablation" or _row(table, m, K) is None:
+            continue
+        r = _row(table, m, K)
+        p = [cmp((m, K), ("unicode", K), metric) for metric in COMPARE]
+        paper = f"; paper {PAPER[m][0]} / {PAPER[m][1]}" if m in PAPER else ""
+        parts.append(f"{spec.label} {_verdict(*p)} ({fmt(r, 'seq_va')} / {fmt(r, 'seq_av')}; V->A "
+                     f"{p[0].words()}{paper})")
+    text = ["Ablations against the full model (V->A / A->V): " + "; ".join(parts) + "."] if parts else []
+    if _row(table, "no_cpc", K) and _row(table, "vq_ema", K):
+        p = [cmp(("no_cpc", K), ("vq_ema", K), metric) for metric in COMPARE]
+        near = all(x.sign == 0 for x in p)
+        text.append("The paper finds the model without Cross-CPC near plain VQ; here it is "
+                    + ("within noise of plain VQ" if near else "not: ") + ("" if near else
+                    f"V->A {p[0].words()}, A->V {p[1].words()}") + ".")
+    return text
+
+
+def _baselines(table, cmp: Comparisons, K: int) -> list[str]:
+    if _row(table, "unicode", K) is None:
+        return []
+    parts = []
+    for m, spec in METHODS.items():
+        if spec.group != "baseline" or m == "vq_ema" or _row(table, m, K) is None:
+            continue
+        r = _row(table, m, K)
+        p = [cmp((m, K), ("unicode", K), metric) for metric in COMPARE]
+        parts.append(f"{spec.label} {fmt(r, 'seq_va')} / {fmt(r, 'seq_av')} ({_verdict(*p)} against Uni-Code)")
+    return ["Other quantizers and objectives on the same encoders and data: " + "; ".join(parts) + "."] if parts else []
+
+
+def _sizes(table, cmp: Comparisons, cfg) -> list[str]:
+    rows = sorted((r for r in table if r["method"] == "unicode"), key=lambda r: r["codes"])
+    if len(rows) < 2:
+        return []
+    curve = ", ".join(f"{r['codes']}: {fmt(r, 'seq_cross')}" for r in rows)
+    text = [f"Uni-Code by codebook size (mean over every cross-modal direction): {curve}."]
+    ends = [r for r in (rows[0], rows[-1]) if r["codes"] != cfg.codes]
+    words = []
+    for r in ends:
+        p = cmp(("unicode", r["codes"]), ("unicode", cfg.codes), "seq_cross")
+        words.append(f"{r['codes']} codes against {cfg.codes}: {p.words()}")
+    if words:
+        text.append("The paper reports too small and too large a codebook both hurting; here " + "; ".join(words) + ".")
+    return text
