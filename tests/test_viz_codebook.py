@@ -85,8 +85,9 @@ def test_usage_histograms_show_sorted_counts_and_perplexity():
     fig = cb.usage_histograms(hand_usage(), ("video", "audio"))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     video, audio = fig.axes
-    assert [p.get_height() for p in video.patches] == [2, 2, 0, 0]  # codes by total use: 0 (6), 1 (2), 2, 3
-    assert [p.get_height() for p in audio.patches] == [4, 0, 0, 0]
+    heights = [list(ax.patches[0].get_data().values) for ax in (video, audio)]  # one step patch per panel
+    assert heights == [[2, 2, 0.5, 0.5], [4, 0.5, 0.5, 0.5]]  # codes by total use: 0 (6), 1 (2), 2, 3; 0.5 = unused
+    assert video.get_ylim()[0] == 0.5
     assert video.get_title() == "video: perplexity 2.0\n2 of 4 codes used"
     assert audio.get_title() == "audio: perplexity 1.0\n1 of 4 codes used"
     assert video.get_yscale() == "log" and "steps assigned" in video.get_ylabel()

@@ -215,9 +215,13 @@ def usage_histograms(usage, modalities: Sequence[str] | None = None, log: bool =
     axes = fig.subplots(1, M, sharey=True, squeeze=False)[0]
     for m, ax in enumerate(axes):
         counts = per_code[order, m]
-        ax.bar(np.arange(K), counts, width=1.0, color=_modality_color(names[m], m), linewidth=0)
+        floor = 0.5 if log else 0.0  # an unused code is a bar of no height on the log axis
+        # one filled step patch, not K bars: 10x cheaper to draw for 400 codes
+        ax.stairs(np.maximum(counts, floor), np.arange(K + 1) - 0.5, baseline=floor, fill=True,
+                  color=_modality_color(names[m], m))
         if log:
             ax.set_yscale("log")
+            ax.set_ylim(floor, max(per_code.max(), 1) * 1.5)
         ax.set_xlim(-0.5, K - 0.5)
         ax.set_xlabel("code rank (by total use, all modalities)", fontsize=8)
         ax.set_title(f"{names[m]}: perplexity {stats.perplexity[m]:.1f}\n{K - stats.dead[m]} of {K} codes used",
