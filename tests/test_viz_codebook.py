@@ -207,6 +207,8 @@ def test_exemplars_show_each_modalitys_steps_of_the_code():
     assert axes[2, 0].texts[0].get_text() == "\u201ccaption 0.0\u201d"
     with pytest.raises(ValueError, match="accepted: frames"):
         cb.code_exemplars(0, codes, {"video": torch.rand(3, 4, 5, 8, 8)})
+    with pytest.raises(ValueError, match="2 text exemplars for codes of 3 sequences"):
+        cb.code_exemplars(0, codes, {"text": exemplar_data()["text"][:2]})
     with pytest.raises(ValueError, match="at least one"):
         cb.code_exemplars(0, codes, {}, k=0)
 

@@ -600,6 +600,10 @@ def code_exemplars(code: int, codes: Mapping[str, Any], exemplars: Mapping[str, 
     missing = [m for m in names if m not in codes]
     if missing:
         raise ValueError(f"no codes for modality {missing}; codes has {list(codes)}")
+    for m in names:
+        if exemplars.get(m) is not None and len(exemplars[m]) != len(codes[m]):
+            raise ValueError(f"{len(exemplars[m])} {m} exemplars for codes of {len(codes[m])} sequences: "
+                             "the exemplars are the inputs of the sequences whose codes are given")
     fig = NotebookFigure(figsize=(1.75 * k + 0.6, 1.65 * len(names) + 0.5))
     axes = fig.subplots(len(names), k, squeeze=False)
     for row, m in zip(axes, names):
