@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")  # Debian's package
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -43,7 +44,7 @@ def missing_tools() -> str | None:
 
 LAB_SETTINGS = {  # user settings of the throwaway lab: nothing may pop up over the notebook
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
+    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
 }
 
 
@@ -103,7 +104,8 @@ def jupyter_lab(root: Path, work: Path, timeout: float = 90.0) -> Iterator[LabSe
     """Serve `root` with the venv's `jupyter lab` on a free localhost port; `work` holds its state."""
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1",
-               TOKENIZERS_PARALLELISM="false", PYTHONPATH=os.pathsep.join(
+               TOKENIZERS_PARALLELISM="false", WORKBENCH_STATIC="", WORKBENCH_RUNNER="",
+               PYTHONPATH=os.pathsep.join(
                    [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
                      ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
