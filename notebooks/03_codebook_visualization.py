@@ -108,7 +108,7 @@ display(Markdown(viz.markdown_table(study.display_rows(result.table))))
 # %%
 for name in ("transfer_unicode", "transfer_vq_ema"):
     if result.tables.get(name):
-        display(Markdown(f"**{name.removeprefix('transfer_')}**\n\n" + viz.markdown_table(result.tables[name])))
+        display(Markdown(f"**{name.removeprefix('transfer_')}**\n\n" + viz.markdown_table(result.tables[name], digits=1)))
 
 # %% [markdown]
 # ## The codebook of the full model

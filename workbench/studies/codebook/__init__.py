@@ -137,8 +137,9 @@ def paper_table(table: list[dict], cfg: Config) -> list[dict]:
         if r is None:
             continue
         p = PAPER.get(m, (None, None))
+        paper = ["-" if v is None else f"{v:.1f}" for v in p]
         out.append({"method": METHODS[m].label, "ours V->A": fmt(r, "seq_va"), "ours A->V": fmt(r, "seq_av"),
-                    "paper V->A": p[0], "paper A->V": p[1], "ours step V->A": fmt(r, "step_va"),
+                    "paper V->A": paper[0], "paper A->V": paper[1], "ours step V->A": fmt(r, "step_va"),
                     "ours step A->V": fmt(r, "step_av")})
     return out
 
