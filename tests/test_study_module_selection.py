@@ -122,3 +122,19 @@ def test_same_seed_same_numbers(base, result):
     [second] = again.rows
     for m in ("image_r1", "image_l2m", "qa_acc", "final_loss"):
         assert first[m] == second[m], m
+
+
+def test_shift_finding_says_whether_it_agrees_with_liang():
+    from types import SimpleNamespace
+
+    from workbench.studies.module_selection import findings
+
+    cfg = SimpleNamespace(shift_temperature=0.01, temperature_steps=1)
+    point = lambda lam, gap, loss, acc: {"lam": lam, "gap": gap, "loss": loss, "accuracy": acc}
+    closes = [point(0.0, 0.3, 2.0, 0.5), point(1.0, 0.0, 1.5, 0.5)]
+    keeps = [point(0.0, 0.3, 1.0, 0.5), point(1.0, 0.0, 1.5, 0.4)]
+    cmp = findings.Comparisons([])
+    (differs,) = findings._gap([], {"m": closes}, cfg, cmp)
+    (agrees,) = findings._gap([], {"m": keeps}, cfg, cmp)
+    assert "differs from Liang" in differs and "no shift raises it" in differs
+    assert "agrees with Liang" in agrees and "λ=0" in agrees

@@ -124,7 +124,7 @@ def _paths(paths: Sequence[dict]) -> list[str]:
         rs = [r for r in paths if r["task"] == task]
         best = max(rs, key=lambda r: r["score"])
         default = next(r for r in rs if r["default"])
-        if best is not default:
+        if best["score"] > default["score"]:  # a tie keeps the default: no path is "best" by a tie
             out.append(f"{task}: the best path is {best['path']} ({fmt(best, 'score')}), not the default "
                        f"{default['path']} ({fmt(default, 'score')}).")
     return out
@@ -155,9 +155,16 @@ def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str
             accs = [p for p in curve if p.get("accuracy") is not None]
             if accs and base.get("accuracy") is not None:
                 top = max(accs, key=lambda p: p["accuracy"])
-                text += (f"; zero-shot accuracy {base['accuracy']:.3f} unshifted, best {top['accuracy']:.3f} at "
-                         f"λ={top['lam']:g}")
-        out.append(text + " (Liang et al.: the loss minimum sits at the learned gap, not at zero gap).")
+                if top["accuracy"] > base["accuracy"]:
+                    text += (f"; zero-shot accuracy {base['accuracy']:.3f} unshifted, highest {top['accuracy']:.3f} "
+                             f"at λ={top['lam']:g}")
+                else:
+                    text += f"; zero-shot accuracy {base['accuracy']:.3f} unshifted, no shift raises it"
+            agrees = base is best or best["loss"] >= base["loss"]
+            text += (". This agrees with" if agrees else ". This differs from")
+        else:
+            text += ". Without the unshifted point this neither agrees nor differs with"
+        out.append(text + " Liang et al., who find the loss minimum at the learned gap (λ=0), not at zero gap.")
     return out
 
 
