@@ -99,9 +99,9 @@ def _ablations(table, cmp: Comparisons, K: int) -> list[str]:
     if _row(table, "no_cpc", K) and _row(table, "vq_ema", K):
         p = [cmp(("no_cpc", K), ("vq_ema", K), metric) for metric in COMPARE]
         near = all(x.sign == 0 for x in p)
-        text.append("The paper finds the model without Cross-CPC near plain VQ; here it is "
-                    + ("within noise of plain VQ" if near else "not: ") + ("" if near else
-                    f"V->A {p[0].words()}, A->V {p[1].words()}") + ".")
+        text.append("The paper finds the model without Cross-CPC near plain VQ; here, without Cross-CPC minus "
+                    f"plain VQ: V->A {p[0].words()}, A->V {p[1].words()}"
+                    + (" (not resolved from plain VQ at this many seeds)." if near else "."))
     return text
 
 
