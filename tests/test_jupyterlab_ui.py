@@ -112,6 +112,20 @@ EXPLORERS = [
                Move("mask", "select", "context", enabled=("CAM", "threshold"), disabled=("random p",)),
                Move("mask", "select", "random", disabled=("CAM", "threshold"), enabled=("random p",)),
                Move("random p", "right", 1)]),
+    ExplorerCase(
+        name="codebook explorer", notebook="03_codebook_visualization", marker="codebook_explorer(",
+        params={"quick": True}, first_text="codes used",
+        moves=[Move("train step", "right", 1, text="step "), Move("code", "select", 1, text="code "),
+               Move("sequence", "right", 1, text="sequence 1"), Move("exemplars", "right", 1)]),
+    ExplorerCase(
+        name="module-selection explorer", notebook="04_module_selection", marker="mviz.explorer(",
+        params={"quick": True}, first_text="sample 0",
+        moves=[Move("sample", "right", 1, text="sample 1"),
+               Move("task", "select", "captioning", text="captioning"),
+               Move("path", "select", 1),
+               Move("k", "select", 1, text="k=0", disabled=("path",)),
+               Move("compare", "click", "across paths", text="(default)", disabled=("k", "path")),
+               Move("compare", "click", "across k", text="k=2", disabled=("k", "path"))]),
 ]
 
 T0 = time.monotonic()

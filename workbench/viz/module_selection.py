@@ -322,7 +322,8 @@ class ModuleSelectionExplorer(Explorer):
                 got = (self._outputs(kk, task) or {}).get("default")
                 rows.append((f"k={kk}", got[i] if got else "not run"))
         lit = tuple(path.split(" -> "))
-        png = explorer_png(task, lit, _media(task, self.data, i), f"{task}, sample {i}")
+        shown = f"k={k}" if view == "one path" else view  # the picture names what the table compares
+        png = explorer_png(task, lit, _media(task, self.data, i), f"{task}, sample {i}, {shown}")
         body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
         text = (f"<b>{html.escape(task)}</b>, sample {i}; target: <i>{html.escape(_target(task, self.data, i))}</i>"
                 f"<table><tr><th>model / path</th><th>output</th></tr>{body}</table>")
