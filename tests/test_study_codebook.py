@@ -101,3 +101,21 @@ def test_standardise_uses_train_statistics_only():
     x = s.train.features["audio"].flatten(0, 1)
     assert torch.allclose(x.mean(0), torch.zeros(4), atol=1e-5)
     assert s.test.features["audio"].mean() > 5  # the test shift is kept, not normalised away
+
+
+def test_headline_gives_the_verdict_from_paired_intervals():
+    from types import SimpleNamespace
+
+    from workbench.studies.codebook import findings
+
+    cfg = SimpleNamespace(codes=400)
+    rows = [{"method": m, "setting": 400, "seed": s, "seq_va": base + 0.01 * s, "seq_av": base + 0.02 * s}
+            for m, base in (("unicode", 0.4), ("vq_ema", 0.1)) for s in range(3)]
+    table = [{"method": m, "codes": 400, "seq_va": v, "seq_av": v, "seeds": 3} for m, v in (("unicode", .41),
+                                                                                             ("vq_ema", .11))]
+    text = findings.headline(table, rows, cfg)
+    assert "supports the paper's claim" in text and "+30.0 points" in text
+    flipped = [dict(r, method={"unicode": "vq_ema", "vq_ema": "unicode"}[r["method"]]) for r in rows]
+    assert "contradicts" in findings.headline(table, flipped, cfg)
+    assert "not tested" in findings.headline(table, [r for r in rows if r["seed"] == 0], cfg)
+    assert "not tested" in findings.headline(table[:1], rows, cfg)

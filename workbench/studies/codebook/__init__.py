@@ -100,7 +100,8 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, progres
     kept = {c.method: kept_model(c, cfg, splits, art(c)) for c in kept_cells(cfg)}
     ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
     result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table, comparisons=comparisons,
-                    kept=kept, splits=splits, findings=text, trained=[i for i, c in ids.items() if not c],
+                    kept=kept, splits=splits, findings=text, headline=_findings.headline(table, rows, cfg),
+                    main_table="paper", trained=[i for i, c in ids.items() if not c],
                     cached=[i for i, c in ids.items() if c])
     result.metrics = {"chance": chance, "cells_trained": len(result.trained), "cells_cached": len(result.cached),
                       "feature_seconds": round(raw.seconds, 2), "metric_notes": METRIC_NOTES,
