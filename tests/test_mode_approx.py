@@ -398,5 +398,5 @@ def test_adapter_step_benchmark_runs(tmp_path):
                        "--out", str(out_file)]) == 0
     row = json.loads(out_file.read_text())["ranks"][0]
     assert row["rank"] == 2 and 0 < row["attn_only_params"] < row["mode_approx_params"]
-    assert set(row["train_step_seconds"]) == {"mode_approx", "lora", "mode_approx_no_dropout",
+    assert set(row["train_step_seconds"]) == {"mode_approx", "lora", "lora_all", "mode_approx_no_dropout",
                                               "mode_approx_attn_only"}
