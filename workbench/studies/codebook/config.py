@@ -58,11 +58,7 @@ class Config:
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
-        for name in ("seeds", "methods", "codebook_sizes", "modalities"):
-            value = getattr(self, name)
-            if isinstance(value, (str, int)):
-                raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
-            object.__setattr__(self, name, tuple(value))
+        kit.tuple_fields(self, ("seeds", "methods", "codebook_sizes", "modalities"))
         if not self.methods:
             raise ValueError(f"methods=() : give at least one of {', '.join(METHODS)}")
         METHODS.check(self.methods)

@@ -21,19 +21,11 @@ def fmt(row: dict | None, metric: str, scale: float = 100.0) -> str:
     return s + (f" ± {scale * std:.1f}" if row.get("seeds", 1) > 1 and std is not None else "")
 
 
-class Comparisons:
-    """Every paired comparison the findings make, kept for result.json's `comparisons` table."""
-
-    def __init__(self, rows: Sequence[dict]):
-        self.cells, self.done = rows, []
-
-    def __call__(self, a, b, metric: str) -> kit.Paired:
-        p = kit.paired(self.cells, a, b, metric)
-        self.done.append(p.row())
-        return p
+class Comparisons(kit.Comparisons):
+    """The kit's comparison recorder, with this study's sentence on what within-noise comparisons could detect."""
 
     def detectable(self) -> str:
-        d = [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+        d = self.unresolved()
         if not d:
             return ""
         return (f"Differences called within noise could not be resolved: this run detects (80% power) about "

@@ -71,11 +71,7 @@ class Config:
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
-        for name in ("ranks", "seeds", "methods", "ablation_ranks"):
-            value = getattr(self, name)
-            if isinstance(value, (str, int)):
-                raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
-            object.__setattr__(self, name, tuple(value))
+        kit.tuple_fields(self, ("ranks", "seeds", "methods", "ablation_ranks"))
         if not self.methods:
             raise ValueError(f"methods=() : give at least one of {', '.join(METHODS)}")
         METHODS.check(self.methods)

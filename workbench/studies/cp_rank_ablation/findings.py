@@ -33,19 +33,11 @@ def task_metrics(table: Sequence[dict]) -> tuple[str, ...]:
     return tuple(m for m in TASK_METRICS if any(r.get(m) is not None for r in table if r["method"] != "zero_shot"))
 
 
-class Comparisons:
-    """Every paired comparison the findings make, kept for result.json's `comparisons` table."""
-
-    def __init__(self, rows: Sequence[dict]):
-        self.cells, self.done = rows, []
-
-    def __call__(self, a: tuple[str, int | None], b: tuple[str, int | None], metric: str) -> kit.Paired:
-        p = kit.paired(self.cells, a, b, metric)
-        self.done.append(p.row())
-        return p
+class Comparisons(kit.Comparisons):
+    """The kit's comparison recorder, with this study's sentence on what within-noise comparisons could detect."""
 
     def detectable(self) -> str:
-        d = [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+        d = self.unresolved()
         if not d:
             return ""
         return (f"Every difference called within noise above is smaller than what this run could detect (80% "

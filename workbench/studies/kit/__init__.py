@@ -32,11 +32,14 @@ from .result import (
                      preset,
                      save_figure,
                      to_jsonable,
+                     tuple_fields,
                      write_json_atomic,
 )
-from .stats import Paired, Summary, paired, paired_values, summarise, summary
+from .stats import Comparisons, Paired, Summary, paired, paired_values, summarise, summary
 
 __all__ = [
+    "tuple_fields",
+    "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
     "cache_dir", "config_key", "device", "environment", "hash_of", "headless", "load_tensors", "output_dir", "paired",
     "paired_values", "preset", "run_cells", "save_figure", "summarise", "summary", "to_jsonable",

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,15 @@ def device(name: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r}: this machine has no CUDA device; use 'cpu' or None")
     return dev
+
+
+def tuple_fields(cfg: Any, names: Iterable[str], scalars: tuple[type, ...] = (str, int)) -> None:
+    """Make a frozen Config's sequence fields tuples (hashable, cache-stable); a lone scalar is a clear error."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, scalars):
+            raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
+        object.__setattr__(cfg, name, tuple(value))
 
 
 def preset(cls, quick: bool, quick_overrides: dict[str, Any], overrides: dict[str, Any]):

@@ -178,3 +178,28 @@ def paired(rows: Sequence[dict], a: str | tuple[str, Any], b: str | tuple[str, A
 
 def _name(spec: str | tuple[str, Any]) -> str:
     return spec if isinstance(spec, str) else f"{spec[0]}@{spec[1]}"
+
+
+class Comparisons:
+    """Every paired comparison a study's findings make, recorded for result.json's `comparisons` table.
+
+    `cmp(a, b, metric)` is `paired(rows, a, b, metric)`, remembered; with `missing_ok` a side that did not
+    run gives None instead of a KeyError. `unresolved()` lists what the within-noise comparisons could
+    have detected, for the findings' "this run could detect about ..." sentence.
+    """
+
+    def __init__(self, rows: Sequence[dict], missing_ok: bool = False):
+        self.cells, self.missing_ok, self.done = rows, missing_ok, []
+
+    def __call__(self, a, b, metric: str) -> Paired | None:
+        try:
+            p = paired(self.cells, a, b, metric)
+        except KeyError:
+            if self.missing_ok:
+                return None
+            raise
+        self.done.append(p.row())
+        return p
+
+    def unresolved(self) -> list[float]:
+        return [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]

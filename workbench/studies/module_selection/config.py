@@ -52,11 +52,8 @@ class Config:
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
-        for name in ("seeds", "methods", "shared_layers", "tasks", "temperatures", "shift_lambdas"):
-            value = getattr(self, name)
-            if isinstance(value, (str, int, float)):
-                raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
-            object.__setattr__(self, name, tuple(value))
+        kit.tuple_fields(self, ("seeds", "methods", "shared_layers", "tasks", "temperatures", "shift_lambdas"),
+                         scalars=(str, int, float))
         METHODS.check(self.methods)
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")

@@ -18,19 +18,11 @@ def fmt(row: dict | None, metric: str, digits: int = 3) -> str:
     return s + (f" ± {std:.{digits}f}" if row.get("seeds", 1) > 1 and std is not None else "")
 
 
-class Comparisons:
-    """Every paired comparison the findings make, kept for result.json's `comparisons` table."""
+class Comparisons(kit.Comparisons):
+    """The kit's comparison recorder; a side that did not run (methods or settings left out) gives None."""
 
     def __init__(self, rows: Sequence[dict]):
-        self.cells, self.done = rows, []
-
-    def __call__(self, a, b, metric: str) -> kit.Paired | None:
-        try:
-            p = kit.paired(self.cells, a, b, metric)
-        except KeyError:  # a side did not run (methods or settings left out): no comparison
-            return None
-        self.done.append(p.row())
-        return p
+        super().__init__(rows, missing_ok=True)
 
 
 def _w(p: kit.Paired | None, scale: float = 100.0, unit: str = " points") -> str:
@@ -174,7 +166,7 @@ def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg)
     out = (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
            + _temporal(tables["temporal"], cfg, tables["paths"], cmp) + _paths(tables["paths"])
            + _gap(tables["temperature"], shift, cfg, cmp))
-    d = [c["detectable"] for c in cmp.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+    d = cmp.unresolved()
     if d:
         out.append(f"Differences called within noise could not be resolved at this many seeds and items: the median "
                    f"detectable difference of those comparisons is {statistics.median(d):.3f} (in the metric's units).")
