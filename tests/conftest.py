@@ -34,3 +34,33 @@ def tiny_hf_config():
                            image_size=32, patch_size=8),
         projection_dim=32,
     )
+
+
+@pytest.fixture
+def run_quick(tmp_path, monkeypatch):
+    """Run one notebook headlessly in quick mode with a fresh cell cache; (summary, its result, result.json, params).
+
+    Before data/tiny-world-clip exists the notebook gets a seeded random tiny model (params["pretrained"]).
+    """
+    import json
+
+    from workbench.models import TINY_DIR
+    from workbench.runner import run_notebooks
+
+    def run(stem: str):
+        monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: a fresh sweep
+        params = {}
+        if not (TINY_DIR / "open_clip_config.json").is_file():
+            from workbench.models import build_tiny
+            from workbench.pretrain import PretrainConfig, save_tiny
+
+            torch.manual_seed(0)
+            (tmp_path / "tiny").mkdir()
+            save_tiny(build_tiny(), PretrainConfig(), tmp_path / "tiny")
+            params["pretrained"] = str(tmp_path / "tiny")
+        summary = run_notebooks([stem], quick=True, params=params, runs_dir=tmp_path / "runs", progress=False)
+        assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
+        res = summary.results[0]
+        return summary, res, json.loads((res.output_dir / "result.json").read_text()), params
+
+    return run

@@ -1,5 +1,4 @@
 """Notebook 03 runs headlessly in quick mode, writes its tables, findings and every figure."""
-import json
 
 import pytest
 
@@ -8,14 +7,8 @@ FIGURES = {"usage_histograms", "codebook_over_training", "purity", "code_timelin
 
 
 @pytest.mark.slow
-def test_notebook_03_quick(tmp_path, monkeypatch):
-    from workbench.runner import run_notebooks
-
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: a fresh run
-    summary = run_notebooks(["03"], quick=True, runs_dir=tmp_path / "runs", progress=False)
-    assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
-    res = summary.results[0]
-    result = json.loads((res.output_dir / "result.json").read_text())
+def test_notebook_03_quick(run_quick):
+    _, res, result, _ = run_quick("03")
     from workbench.studies.codebook import QUICK
 
     assert result["config"]["n_train"] == QUICK["n_train"] and result["config"]["seeds"] == [0, 1]  # quick mode
