@@ -42,12 +42,12 @@
 # setting was picked on validation.
 #
 # **Methods.** Mode approximation in the authors' code form (Tucker core, shared factors) at
-# several R; the paper's ablations (pure CP core, sharing off; the gated query transformation
-# and context enhancement are registered and left out of the default sweep for CPU time); peft
-# LoRA on the attention modules at the rank whose parameter count is nearest each R's budget
-# (LoRA cannot go below rank 1 = 5,376 parameters, so at small R it is larger); LoHa (peft, MLP
-# linears; LoKr and VeRA are registered and off by default), BitFit, full fine-tuning and a
-# linear probe. Every finished (method,
+# several R; peft LoRA on the attention modules at the rank whose parameter count is nearest each
+# R's budget (LoRA cannot go below rank 1 = 5,376 parameters, so at small R it is larger); full
+# fine-tuning and a linear probe. The paper's ablations (pure CP core, sharing off, the gated
+# query transformation, context enhancement) and the other adapters (LoHa, LoKr, VeRA, BitFit)
+# are registered and left out of the default sweep for CPU time: `methods=(...)` runs them.
+# Every finished (method,
 # rank, seed) cell is cached: rerunning the notebook trains only what is missing.
 #
 # **Secondary result: new words.** The study's first task (learning 4 classes whose names
