@@ -57,7 +57,8 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, fl
         words = [f"{m[-2:].upper()[0]}->{m[-1].upper()} {cmp(full, ('vq_ema', K), m).words()}" for m in COMPARE]
         out.append("Full Uni-Code minus plain VQ-EMA (the paper's +39.6 / +43.8): " + "; ".join(words) + ".")
     out += _ablations(table, cmp, K)
-    if cfg.reset_after >= cfg.train_steps and any(_row(table, m, K) for m in ("no_reset", "no_mm_ema_reset")):
+    no_reset = [m for m, spec in METHODS.items() if spec.fields.get("reset") is False]
+    if cfg.reset_after >= cfg.train_steps and any(_row(table, m, K) for m in no_reset):
         out.append(f"The reset ablations cannot differ here: a code is reset after {cfg.reset_after} batches unused "
                    f"(the authors' value) and training runs {cfg.train_steps} steps, so no reset fires and "
                    "'without reset' equals the model it ablates.")

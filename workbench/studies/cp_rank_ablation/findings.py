@@ -215,9 +215,10 @@ def _claim(table, cmp: Comparisons, R: int | None) -> str:
         return ""
     if None in verdicts:
         verdict = "cannot be tested against all of them at this many seeds (no interval): the claim is untested here"
-    elif all(v >= 0 for v in verdicts):
-        verdict = ("matches or beats them: the paper's claim holds here" if any(v > 0 for v in verdicts) else
-                   "is within noise of them: consistent with the paper's claim of matching them, not a confirmation "
+    elif all(v >= 0 for v in verdicts) and any(v > 0 for v in verdicts):
+        verdict = "matches or beats them: the paper's claim holds here"
+    elif all(v == 0 for v in verdicts):
+        verdict = ("is within noise of them: consistent with the paper's claim of matching them, not a confirmation "
                    "of it (differences smaller than the detectable ones above go unseen)")
     else:
         verdict = "falls short of at least one beyond noise: the paper's claim does not hold here"

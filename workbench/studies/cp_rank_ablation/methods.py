@@ -44,8 +44,7 @@ MODE_APPROX_VARIANTS = {  # method -> (label, sweep, ModeApproxConfig fields it 
     "mode_approx_context": ("mode approx + context enhancement", "ablation", {"context": True}),
 }
 # registered, left out of the default sweep for the CPU budget (methods=... runs them): the default keeps
-# the question the study asks (mode approx by R against LoRA at matched counts, full fine-tuning, probe),
-# 22 cells of 120 steps at 3 seeds; the ablations and the other adapters would add 12 more (~5 minutes)
+# the question the study asks (mode approx by R against LoRA at matched counts, full fine-tuning, probe)
 OPTIONAL = ("mode_approx_cp", "mode_approx_noshare", "mode_approx_gated", "mode_approx_context", "loha", "lokr",
             "vera", "bitfit")
 
