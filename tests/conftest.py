@@ -37,7 +37,30 @@ def tiny_hf_config():
 
 
 @pytest.fixture
-def run_quick(tmp_path, monkeypatch):
+def reference_threads(monkeypatch):
+    """Give the notebook kernel the thread count its committed reference was recorded with.
+
+    torch splits float reductions by thread count, so losses match a reference to the last digit only
+    at its thread count; the kernel inherits OMP_NUM_THREADS. Returns the environment the reference
+    records (None for a notebook without one), for `compare` to judge exact or cross-machine.
+    """
+    from workbench import compare
+    from workbench.runner import NOTEBOOKS_DIR
+
+    def pin(number: str) -> dict | None:
+        stems = compare.notebooks_in(NOTEBOOKS_DIR / "reference")
+        stem = next((s for s in stems if s.startswith(f"{number}_")), None)
+        env = compare.reference_environment(NOTEBOOKS_DIR / "reference", stem) if stem else None
+        if env and env.get("threads"):
+            monkeypatch.setenv("OMP_NUM_THREADS", str(env["threads"]))
+            monkeypatch.setenv("MKL_NUM_THREADS", str(env["threads"]))
+        return env
+
+    return pin
+
+
+@pytest.fixture
+def run_quick(tmp_path, monkeypatch, reference_threads):
     """Run one notebook headlessly in quick mode with a fresh cell cache; (summary, its result, result.json, params).
 
     Before data/tiny-world-clip exists the notebook gets a seeded random tiny model (params["pretrained"]).
@@ -49,6 +72,7 @@ def run_quick(tmp_path, monkeypatch):
 
     def run(stem: str):
         monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: a fresh sweep
+        reference_threads(stem)
         params = {}
         if not (TINY_DIR / "open_clip_config.json").is_file():
             from workbench.models import build_tiny

@@ -29,8 +29,12 @@ rows = [{"method": "m", "setting": r, "seed": 0, "acc": w / 100 + r / 10} for r 
 '''
 
 
+ENV = {"torch": "x", "threads": 2, "cpu": "AVX2", "cpu_flags": "ab12", "machine": "x86_64", "libraries": {"numpy": "2"},
+       "platform": "p", "device": "cpu"}
+
+
 def _result(rows) -> dict:
-    return {"study": "toy", "rows": rows, "environment": {"torch": "x", "threads": 2, "platform": "p", "device": "cpu"}}
+    return {"study": "toy", "rows": rows, "environment": ENV}
 
 
 def _run(folder: Path, stem: str, rows, env=None) -> Path:
@@ -93,6 +97,30 @@ def test_a_reference_folder_and_write_reference(tmp_path):
     assert path.name == "01_x.json"
     [cmp] = compare.compare(tmp_path / "ref", run)
     assert cmp.ok and cmp.rtol == 0.0 and cmp.lines
+    recorded = compare.reference_environment(tmp_path / "ref", "01_x")
+    assert recorded == {k: ENV[k] for k in compare.ENVIRONMENT_KEYS}  # the kernel version string is not kept
+    assert "environment" not in json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.parametrize("key,value", [("threads", 1), ("cpu", "AVX512"), ("cpu_flags", "cd34"), ("torch", "y"),
+                                       ("machine", "aarch64"), ("libraries", {"numpy": "3"})])
+def test_a_reference_from_another_environment_gets_the_tolerance(tmp_path, key, value):
+    run = _run(tmp_path / "run", "01_x", ROWS)
+    compare.write_reference(run, tmp_path / "ref")
+    other = _run(tmp_path / "other", "01_x", [{**ROWS[0], "acc": 0.5000001}], env={**ENV, key: value})
+    [cmp] = compare.compare(tmp_path / "ref", other)
+    assert cmp.ok and cmp.rtol == compare.CROSS_MACHINE_RTOL  # last digits move with threads or CPU
+    same = _run(tmp_path / "same", "01_x", [{**ROWS[0], "acc": 0.5000001}], env={**ENV, "platform": "q"})
+    [exact] = compare.compare(tmp_path / "ref", same)
+    assert not exact.ok and exact.rtol == 0.0  # same environment (a kernel update aside): exact
+
+
+def test_a_reference_without_an_environment_is_exact_on_the_checking_machine(tmp_path):
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "01_x.json").write_text(json.dumps(compare.canonical(_result(ROWS))))
+    assert compare.reference_environment(tmp_path / "ref", "01_x") is None
+    [cmp] = compare.compare(tmp_path / "ref", _run(tmp_path / "run", "01_x", ROWS, env={**ENV, "threads": 7}))
+    assert cmp.ok and cmp.rtol == 0.0
 
 
 @pytest.mark.parametrize("argv,match", [

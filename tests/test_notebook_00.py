@@ -4,19 +4,19 @@ import json
 import pytest
 import torch
 
-from workbench import compare
+from tests.reference_check import assert_matches_reference
 from workbench.models import TINY_DIR
-from workbench.runner import NOTEBOOKS_DIR
 
 FIGURES = {"classes_and_contexts", "samples_per_split", "clips", "sounds", "zero_shot_accuracy",
            "per_class_heldout", "confusion_ood_flipped"}
 
 
 @pytest.mark.slow
-def test_notebook_00_quick(tmp_path, monkeypatch):
+def test_notebook_00_quick(tmp_path, monkeypatch, reference_threads):
     from workbench.runner import run_notebooks
 
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: no stale cache
+    reference_threads("00")
     params = {}
     shipped = (TINY_DIR / "open_clip_config.json").is_file()
     if not shipped:  # before data/tiny-world-clip exists: the same notebook on random tiny weights
@@ -32,9 +32,8 @@ def test_notebook_00_quick(tmp_path, monkeypatch):
     assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
     res = summary.results[0]
     result = json.loads((res.output_dir / "result.json").read_text())
-    if not params:  # the shipped weights: exactly the committed reference (recorded before the study-kit refactor)
-        [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name])
-        assert same.ok, compare.report([same], show="failures")
+    if not params:  # the shipped weights: the committed reference (exact in its environment)
+        assert_matches_reference(summary, res)
     acc = result["metrics"]["zero_shot_accuracy"]
     assert set(acc) == {"heldout", "id_test", "ood_flipped", "ood_unseen", "ood_style"}
     assert all(0.0 <= a <= 1.0 for a in acc.values())

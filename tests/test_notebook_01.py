@@ -7,9 +7,8 @@ import nbformat
 import pytest
 import torch
 
-from workbench import compare
+from tests.reference_check import assert_matches_reference
 from workbench.models import TINY_DIR
-from workbench.runner import NOTEBOOKS_DIR
 from workbench.studies import cam_counterfactual as study
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_cam_counterfactual_masking.ipynb"
@@ -33,10 +32,11 @@ def test_parameters_match_the_study_defaults():
 
 
 @pytest.mark.slow
-def test_notebook_01_quick(tmp_path, monkeypatch):
+def test_notebook_01_quick(tmp_path, monkeypatch, reference_threads):
     from workbench.runner import run_notebooks
 
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))  # the kernel inherits it: no stale cache
+    reference_threads("01")
     params = {}
     if not (TINY_DIR / "open_clip_config.json").is_file():  # before data/tiny-world-clip exists: random weights
         from workbench.models import build_tiny
@@ -50,9 +50,8 @@ def test_notebook_01_quick(tmp_path, monkeypatch):
     assert summary.ok, summary.verdict() + "\n" + (summary.results[0].traceback or "")
     res = summary.results[0]
     result = json.loads((res.output_dir / "result.json").read_text())
-    if not params:  # the shipped weights: exactly the committed reference (recorded before the study-kit refactor)
-        [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name])
-        assert same.ok, compare.report([same], show="failures")
+    if not params:  # the shipped weights: the committed reference (exact in its environment)
+        assert_matches_reference(summary, res)
     assert result["study"] == "cam_counterfactual" and result["config"]["seeds"] == [0]  # quick reached the study
     methods = {r["method"] for r in result["tables"]["results"]}
     assert methods == {"zero_shot", *study.METHODS}

@@ -8,11 +8,12 @@ the plain form of `canonical` (committed for every notebook's quick mode in note
 What is compared: every number a study's cells computed (accuracies, recalls, losses, counts,
 curves) and its study-level numbers; timings, cache flags, labels and paths are not.
 
-Tolerance: exact (0) when both runs come from the same environment (torch version, threads,
-platform; a reference file counts as the machine that checks it), else a relative tolerance
-(`--rtol`, default 5%) with an absolute floor (`--atol`, default 0.02: one image in 50 of an
-accuracy), stated in the output. The exit code is 1 when any number is out of tolerance or
-missing on one side.
+Tolerance: exact (0) when both runs come from the same environment (torch build, threads, CPU
+instruction set and flags, architecture, device, numeric libraries: `ENVIRONMENT_KEYS`; a reference
+file records the machine that wrote it, and one without that record counts as the machine that
+checks it), else a relative tolerance (`--rtol`, default 5%) with an absolute floor (`--atol`,
+default 0.02: one image in 50 of an accuracy), stated in the output. The exit code is 1 when any
+number is out of tolerance or missing on one side.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from typing import Any, Iterator
 DROP = re.compile(r"seconds|cached|^label$|^id$|^written$|^what$|^ratio_to_ft$|_items$")
 CROSS_MACHINE_RTOL = 0.05
 CROSS_MACHINE_ATOL = 0.02
+# what float results depend on: the torch build, its thread count, the CPU's instruction set and feature
+# flags, the architecture, the device, the versions of the libraries with numerics of their own
+ENVIRONMENT_KEYS = ("torch", "threads", "cpu", "cpu_flags", "machine", "device", "libraries")
 
 
 def strip(obj: Any) -> Any:
@@ -108,8 +112,16 @@ def _load(folder: Path, stem: str) -> tuple[dict, dict | None] | None:
         return canonical(data), data.get("environment")
     ref = folder / f"{stem}.json"
     if ref.is_file():
-        return json.loads(ref.read_text()), None
+        data = json.loads(ref.read_text())
+        env = data.pop("environment", None)
+        return data, env
     return None
+
+
+def reference_environment(folder: str | Path, stem: str) -> dict | None:
+    """The environment a reference (or a run) of notebook `stem` was recorded in; None when not recorded."""
+    loaded = _load(Path(folder), stem)
+    return None if loaded is None else loaded[1]
 
 
 def notebooks_in(folder: Path) -> list[str]:
@@ -120,8 +132,8 @@ def notebooks_in(folder: Path) -> list[str]:
 
 def same_environment(a: dict | None, b: dict | None) -> bool:
     if a is None or b is None:
-        return True  # a reference file: the machine that checks it
-    return all(a.get(k) == b.get(k) for k in ("torch", "threads", "platform", "device"))
+        return True  # a reference file without a record: the machine that checks it
+    return all(a.get(k) == b.get(k) for k in ENVIRONMENT_KEYS)
 
 
 def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, atol: float | None = None,
@@ -182,8 +194,14 @@ def _number(v: float | None) -> str:
 
 
 def write_reference(run_dir: str | Path, out: str | Path) -> list[Path]:
-    """<out>/<stem>.json (the canonical numbers) for every notebook of a run: a reference to publish."""
+    """<out>/<stem>.json (the canonical numbers and the environment that made them) for every notebook
+    of a run: a reference to publish."""
     from workbench.studies.kit import write_json_atomic
 
     run_dir, out = Path(run_dir), Path(out)
-    return [write_json_atomic(out / f"{stem}.json", _load(run_dir, stem)[0]) for stem in notebooks_in(run_dir)]
+    written = []
+    for stem in notebooks_in(run_dir):
+        numbers, env = _load(run_dir, stem)
+        env = {k: env.get(k) for k in ENVIRONMENT_KEYS} if env else None
+        written.append(write_json_atomic(out / f"{stem}.json", {**numbers, "environment": env}))
+    return written

@@ -15,6 +15,8 @@ these into the run's summary. Outside the runner a notebook writes to runs/adhoc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -134,12 +136,44 @@ def figure_captions(out: Path) -> dict[str, dict]:
     return data if isinstance(data, dict) else {}
 
 
+# the libraries whose numerics reach a study's numbers (the world's arrays, the towers, the CAMs, the tuners)
+NUMERIC_LIBRARIES = ("numpy", "open_clip_torch", "timm", "transformers", "accelerate", "peft", "grad-cam",
+                     "vector-quantize-pytorch")
+
+
+def cpu_flags() -> str | None:
+    """A short hash of the CPU's feature flags (Linux's /proc/cpuinfo), None where they cannot be read.
+
+    Two CPUs with the same vector width can still take different kernel paths in MKL and oneDNN
+    (seen: losses 3e-5 apart, relative, between two AVX512 EPYC machines with one torch build).
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), None)
+    if line is None:
+        return None
+    return hashlib.sha256(" ".join(sorted(line.split(":", 1)[1].split())).encode()).hexdigest()[:12]
+
+
 def environment() -> dict[str, Any]:
-    """What produced a result: device, library versions, threads, time."""
+    """What produced a result: device, library versions, threads, CPU instruction set and flags, time.
+
+    torch's CPU kernels pick their vector width by `cpu` (AVX2, AVX512, ...) and split reductions
+    by `threads`, so float sums (the losses) differ in the last digits when either differs.
+    """
+    libraries = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            libraries[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            libraries[name] = None
     return {"device": "cuda" if torch.cuda.is_available() else "cpu",
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "platform": platform.platform(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "cpu": torch.backends.cpu.get_cpu_capability(), "cpu_flags": cpu_flags(), "machine": platform.machine(),
+            "libraries": libraries, "platform": platform.platform(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 @dataclass(kw_only=True)

@@ -1,0 +1,30 @@
+"""The notebook tests' check against the committed quick-mode references (notebooks/reference/).
+
+Exact where the run's environment is the one the reference records (`workbench.compare.ENVIRONMENT_KEYS`).
+Elsewhere the last digits of float sums move with the CPU's kernels: seen, losses 3e-5 apart (relative)
+between two AVX512 machines with one torch build, every accuracy equal. So across environments a
+relative 1e-3 on every number, with an absolute floor below one item of any accuracy: a changed
+method, a changed seed or a changed data stream moves numbers by far more than that.
+"""
+from __future__ import annotations
+
+import json
+
+from workbench import compare
+from workbench.runner import NOTEBOOKS_DIR
+
+ACROSS_MACHINES_RTOL = 1e-3
+ACROSS_MACHINES_ATOL = 1e-6
+
+
+def assert_matches_reference(summary, res) -> compare.NotebookComparison:
+    """Compare a run's notebook with its committed reference; fail with the side-by-side report."""
+    reference = NOTEBOOKS_DIR / "reference"
+    recorded = compare.reference_environment(reference, res.name)
+    here = json.loads((res.output_dir / "result.json").read_text()).get("environment")
+    exact = compare.same_environment(recorded, here)
+    [same] = compare.compare(reference, summary.run_dir, notebooks=[res.name],
+                             rtol=None if exact else ACROSS_MACHINES_RTOL,
+                             atol=None if exact else ACROSS_MACHINES_ATOL)
+    assert same.ok, compare.report([same], show="failures")
+    return same
