@@ -13,6 +13,10 @@ machine slows them alike), medians over `--repeats` rounds after `--warmup`:
   - peft LoRA on the attention modules only at its nearest rank (the study's LoRA, "LoRA attn");
   (also mode approximation without its dropout, "p=0", to show what the dropout costs, and on
   the attention matrices only, "attn", the same sites as LoRA, to show what the MLP sites cost);
+  mode approximation drops out 10% of its input (the authors' value) and the study's LoRA none,
+  so the target is judged at equal dropout, the mechanism against the mechanism: MA p=0 / LoRA
+  all p=0, and MA p=0.1 / LoRA all with peft's lora_dropout=0.1 ("LoRA all p=0.1"); the study's
+  own pairing (MA p=0.1 / LoRA all p=0) is shown beside them, with what the dropout costs;
 * inference (no grad, eval mode, images and captions encoded):
   - the base model,
   - mode approximation merged into the weights (target: merged / base ~ 1.0),
@@ -111,7 +115,10 @@ def _variants(base, rank: int) -> dict:
     match_all = lora_rank_for_budget(base, rep.trainable_params, targets=sites)
     lora_all = copy.deepcopy(base)
     lora_all_rep = apply_lora(lora_all, r=match_all.rank, targets=sites)
+    lora_all_dropout = copy.deepcopy(base)
+    apply_lora(lora_all_dropout, r=match_all.rank, targets=sites, dropout=ModeApproxConfig().dropout)
     return {"mode_approx": ma, "merged": merged, "lora": lora, "lora_all": lora_all, "no_dropout": no_dropout,
+            "lora_all_dropout": lora_all_dropout,
             "attn_only": attn_only, "ma_params": rep.trainable_params, "attn_params": attn_rep.trainable_params,
             "lora_rank": match.rank, "lora_params": lora_rep.trainable,
             "lora_all_rank": match_all.rank, "lora_all_params": lora_all_rep.trainable}
@@ -122,6 +129,7 @@ def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dic
     train = _medians({"mode_approx": _train_step(v["mode_approx"], batch),
                       "lora": _train_step(v["lora"], batch),
                       "lora_all": _train_step(v["lora_all"], batch),
+                      "lora_all_dropout": _train_step(v["lora_all_dropout"], batch),
                       "mode_approx_no_dropout": _train_step(v["no_dropout"], batch),
                       "mode_approx_attn_only": _train_step(v["attn_only"], batch)}, repeats, warmup)
     infer = _medians({"base": _infer(base, batch), "merged": _infer(v["merged"], batch),
@@ -132,6 +140,7 @@ def measure_rank(base, batch: dict, rank: int, repeats: int, warmup: int) -> dic
         "lora_all_rank": v["lora_all_rank"], "lora_all_params": v["lora_all_params"],
         "train_step_seconds": train, "inference_seconds": infer,
         "ratio_step_mode_approx_over_lora_all": train["mode_approx"] / train["lora_all"],
+        "ratio_step_mode_approx_over_lora_all_dropout": train["mode_approx"] / train["lora_all_dropout"],
         "ratio_step_no_dropout_over_lora_all": train["mode_approx_no_dropout"] / train["lora_all"],
         "ratio_step_mode_approx_over_lora": train["mode_approx"] / train["lora"],
         "ratio_step_no_dropout_over_lora": train["mode_approx_no_dropout"] / train["lora"],
@@ -157,18 +166,26 @@ def profile_step(base, batch: dict, rank: int, top: int = 12) -> list[dict]:
              "share": round(e.self_cpu_time_total / total, 3)} for e in events[:top]]
 
 
+def step_target_met(r: dict) -> bool:
+    """Mode approximation within STEP_TARGET of LoRA on the same sites, each pair at equal dropout."""
+    return max(r["ratio_step_no_dropout_over_lora_all"],
+               r["ratio_step_mode_approx_over_lora_all_dropout"]) <= STEP_TARGET
+
+
 def report(res: dict) -> str:
     lines = [f"{res['model']}, batch {res['batch_size']}, {res['repeats']} repeats after {res['warmup']} warm-up, "
              f"{res['torch_threads']} torch threads, load average {res['load_average']}",
-             "train step, same sites (attention + MLP, both towers): mode approx vs LoRA all",
+             "train step, same sites (attention + MLP, both towers): mode approx (MA) vs LoRA all; "
+             "equal dropout p on both sides is the target pair, MA p=0.1 / LoRA p=0 is the study's pairing",
              f"{'R':>3} {'MA params':>10} {'LoRA r':>6} {'LoRA params':>11} | {'MA step ms':>10} "
-             f"{'LoRA step ms':>12} {'MA/LoRA':>8} {'p=0 /LoRA':>9}"]
+             f"{'LoRA step ms':>12} | {'p=0 / p=0':>9} {'.1 / .1':>8} | {'.1 / 0':>7}"]
     for r in res["ranks"]:
         t = r["train_step_seconds"]
         lines.append(f"{r['rank']:>3} {r['mode_approx_params']:>10,} {r['lora_all_rank']:>6} "
-                     f"{r['lora_all_params']:>11,} | {1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora_all']:>12.1f} "
-                     f"{r['ratio_step_mode_approx_over_lora_all']:>8.2f} "
-                     f"{r['ratio_step_no_dropout_over_lora_all']:>9.2f}")
+                     f"{r['lora_all_params']:>11,} | {1e3 * t['mode_approx']:>10.1f} {1e3 * t['lora_all']:>12.1f} | "
+                     f"{r['ratio_step_no_dropout_over_lora_all']:>9.2f} "
+                     f"{r['ratio_step_mode_approx_over_lora_all_dropout']:>8.2f} | "
+                     f"{r['ratio_step_mode_approx_over_lora_all']:>7.2f}")
     lines += ["train step, LoRA on attention only (the study's LoRA); MA on attention only ('attn') beside it",
               f"{'R':>3} {'LoRA r':>6} {'LoRA params':>11} {'attn MA params':>14} | {'LoRA step ms':>12} "
               f"{'MA/LoRA':>8} {'p=0 /LoRA':>9} {'attn /LoRA':>10}"]
@@ -183,10 +200,10 @@ def report(res: dict) -> str:
         i = r["inference_seconds"]
         lines.append(f"{r['rank']:>3} {1e3 * i['base']:>8.1f} {1e3 * i['merged']:>9.1f} {1e3 * i['unmerged']:>11.1f} "
                      f"{r['ratio_merged_over_base']:>11.2f} {r['ratio_unmerged_over_base']:>13.2f}")
-    lines.append(f"targets: MA/LoRA-all step <= {STEP_TARGET}, merged/base {MERGED_TARGET:.2f} "
-                 f"(within {MERGED_TOLERANCE:.2f})")
+    lines.append(f"targets: MA/LoRA-all step <= {STEP_TARGET} at equal dropout (p=0 and p=0.1), merged/base "
+                 f"{MERGED_TARGET:.2f} (within {MERGED_TOLERANCE:.2f})")
     for r in res["ranks"]:
-        ok_step = r["ratio_step_mode_approx_over_lora_all"] <= STEP_TARGET
+        ok_step = step_target_met(r)
         ok_merge = r["ratio_merged_over_base"] <= MERGED_TARGET + MERGED_TOLERANCE
         lines.append(f"  R={r['rank']}: step {'met' if ok_step else 'NOT met'}, "
                      f"merged {'met' if ok_merge else 'NOT met'}")

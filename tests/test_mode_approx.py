@@ -398,5 +398,10 @@ def test_adapter_step_benchmark_runs(tmp_path):
                        "--out", str(out_file)]) == 0
     row = json.loads(out_file.read_text())["ranks"][0]
     assert row["rank"] == 2 and 0 < row["attn_only_params"] < row["mode_approx_params"]
-    assert set(row["train_step_seconds"]) == {"mode_approx", "lora", "lora_all", "mode_approx_no_dropout",
-                                              "mode_approx_attn_only"}
+    assert set(row["train_step_seconds"]) == {"mode_approx", "lora", "lora_all", "lora_all_dropout",
+                                              "mode_approx_no_dropout", "mode_approx_attn_only"}
+    # the target is judged at equal dropout on both sides: either pair over 1.05 misses it
+    pairs = {"ratio_step_no_dropout_over_lora_all": 0.98, "ratio_step_mode_approx_over_lora_all_dropout": 1.02,
+             "ratio_step_mode_approx_over_lora_all": 1.15}
+    assert bench.step_target_met(pairs)
+    assert not bench.step_target_met({**pairs, "ratio_step_mode_approx_over_lora_all_dropout": 1.08})
