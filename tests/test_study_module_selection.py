@@ -65,6 +65,19 @@ def test_frame_mean_cannot_see_the_sign_of_motion(base):
     assert not any(f and b for f, b in zip(forward, backward))  # never both right
     assert m["sign_acc"] <= 0.5
     assert torch.equal(data.reversed_clips[:, 0], data.sets["video_retrieval"].media[:, -1])
+    # the linear probe sees the same embedding for a clip and its reversal: one prediction for both
+    probe = m["probe_dir_acc_items"]
+    assert not any(f and b for f, b in zip(probe[:8], probe[8:])) and m["probe_dir_acc"] <= 0.5
+    assert m["reverse_cos"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_direction_words_are_untrained_rows_of_tiny_world_clip(base):
+    """The reading the findings give for direction at chance: the direction words' embedding rows."""
+    if not (TINY_DIR / "open_clip_config.json").is_file():
+        pytest.skip("needs the shipped tiny-world-clip (random weights have no learned rows)")
+    rows = {r["word"]: r["norm"] for r in study.direction_words(base)}
+    known = [rows[w] for w in World.pretrain_classes]
+    assert max(rows[d] for d in ("left", "right", "up", "down")) < 0.5 * min(known)
 
 
 def test_with_direction_swaps_only_the_direction_word():

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from workbench.eval.vocabulary import word_token_norms
 from workbench.models import ClipBackend
 
 from .. import kit
@@ -47,7 +48,6 @@ from .config import CACHE_SKIP, Config
 from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
 from .findings import Curve, fmt
 from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
-from .vocab import word_token_norms
 
 STUDY = "cp_rank_ablation"
 CACHE_VERSION = 3  # bump when a cell's meaning changes: old cells are then ignored

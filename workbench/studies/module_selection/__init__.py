@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.eval.vocabulary import word_token_norms
 from workbench.models import ClipBackend, load_model
-from workbench.world import World, WorldConfig
+from workbench.world import COLOR_NAMES, DIRECTIONS, PRETRAIN_CLASSES, World, WorldConfig
 
 from .. import kit
 from . import findings as _findings
@@ -35,7 +36,7 @@ from .data import EvalData, eval_data
 from .findings import fmt
 from .measure import GAP_FIELDS, SCORE
 from .methods import METHODS, DualEncoder
-from .tables import k_table, kept_by_name, path_rows, temperature_rows, temporal_table
+from .tables import TEMPORAL_COLUMNS, k_table, kept_by_name, path_rows, temperature_rows, temporal_table
 
 STUDY = "module_selection"
 CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
@@ -43,7 +44,7 @@ GAP = tuple(f"{m}_{f}" for m in ("image", "video") for f in GAP_FIELDS)
 K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "bleu4", "slot_object", "slot_colour",
              "slot_context", "slot_direction", "qa_acc", "qa_acc_colour", "qa_acc_shape", "qa_acc_direction",
              "cls_acc", "dir_acc", "sign_acc", "train_seconds")
-TEMPORAL_METRICS = ("dir_acc", "sign_acc", "axis_acc", "video_r1", "qa_acc_direction", "train_seconds")
+TEMPORAL_METRICS = TEMPORAL_COLUMNS
 TEMPERATURE_METRICS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1", "train_seconds")
 SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own tables, not into result.json's rows
 
@@ -111,7 +112,8 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
     side = [{k: r.pop(k) for k in SIDE if k in r} for r in rows]
     tables = summarise(rows, side, cfg)
     shift = shift_curves(rows, side, cfg)
-    text, comparisons = _findings.write(rows, tables, shift, cfg)
+    tables["direction_words"] = direction_words(base)
+    text, comparisons = _findings.write(rows, tables, shift, cfg, tables["direction_words"])
     tables["comparisons"] = comparisons
     tables["shift"] = [{"model": m, **p} for m, curve in shift.items() for p in curve]
     result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, tables=tables, findings=text,
@@ -131,6 +133,11 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
                       "train": round(sum(r.get("train_seconds") or 0 for r in rows), 2)}
     result.write()
     return result
+
+
+def direction_words(base: ClipBackend) -> list[dict]:
+    """Token-embedding row norms of the direction words beside the pretraining classes and colours."""
+    return word_token_norms(base, [*DIRECTIONS, *PRETRAIN_CLASSES, *COLOR_NAMES])
 
 
 def summarise(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list[dict]]:

@@ -11,7 +11,7 @@ from .methods import METHODS
 
 # Fields that choose *which* cells run, not what a cell computes (`device` enters the key as its type).
 CACHE_SKIP = ("seeds", "methods", "shared_layers", "temperatures", "device", "show_samples")
-QUICK = dict(shared_layers=(0, 2), seeds=(0, 1), steps=5, batch_size=4, n_eval=12, frames=3,
+QUICK = dict(shared_layers=(0, 2), seeds=(0, 1), steps=5, batch_size=4, n_eval=12, n_probe=24, frames=3,
              temperatures=(1.0, 0.01), temperature_steps=2, shift_lambdas=(-0.5, 0.0, 0.5, 1.0), flops_batch=2)
 TASKS = ("image_retrieval", "video_retrieval", "captioning", "qa", "classification")
 
@@ -43,6 +43,7 @@ class Config:
     train_split: str = "novel_train"
     test_split: str = "novel_test"
     n_eval: int = 48  # test items per task (the same items for every cell: pairs form by item)
+    n_probe: int = 96  # train-split clips (and their reversals) the linear direction probe fits on
     flops_batch: int = 4  # items per FLOP count / timing of the module-selection table
     # "Mind the Gap": brief contrastive fine-tuning of tiny-world-clip at fixed temperatures
     temperatures: tuple[float, ...] = (1.0, 0.1, 0.03, 0.01)

@@ -11,6 +11,7 @@ from workbench.models import ClipBackend
 from workbench.world import ALL_CLASSES, COLOR_NAMES, DIRECTIONS, World
 
 TRAIN_STRIDE = 100_000  # seed s trains on indices s * TRAIN_STRIDE + ...: disjoint streams, never the test slice
+PROBE_START = 50_000  # the direction probe's training clips: train split, past every seed's stream
 REVERSED = {0: 1, 1: 0, 2: 3, 3: 2}  # right <-> left, up <-> down: a clip played backwards
 
 
@@ -22,6 +23,8 @@ class EvalData:
     direction_text: torch.Tensor  # (4 * B, L): each clip's caption with each of the 4 directions, clip-major
     reversed_clips: torch.Tensor  # (B, T, 3, H, W) every clip played backwards
     reversed_direction: torch.Tensor  # (B,) its direction
+    probe_clips: torch.Tensor  # (P, T, 3, H, W) train-split clips the direction probe fits on
+    probe_direction: torch.Tensor  # (P,) their directions
 
 
 def caption_vocab(base: ClipBackend) -> tuple[int, ...]:
@@ -49,7 +52,9 @@ def eval_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:
     video = sets["video_retrieval"]
     alt = [with_direction(c, d) for c in video.captions for d in DIRECTIONS]
     rev = torch.tensor([REVERSED[int(d)] for d in video.direction])
-    return EvalData(sets, base.tokenize(alt), video.media.flip(1), rev)
+    probe = mt.task_set("video_retrieval", world, cfg.train_split, range(PROBE_START, PROBE_START + cfg.n_probe),
+                        cfg.frames, base.tokenize)
+    return EvalData(sets, base.tokenize(alt), video.media.flip(1), rev, probe.media, probe.direction)
 
 
 def train_batch(cfg: Any, world: World, base: ClipBackend, task: str, seed: int, step: int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
+from workbench.world import DIRECTIONS
+
 from .. import kit
 
 TASK_SCORES = ("image_r1", "video_r1", "slot_mean", "qa_acc", "cls_acc")
@@ -71,7 +73,7 @@ def _k_sweep(rows, table, cfg, cmp: Comparisons) -> list[str]:
     return out
 
 
-def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons) -> list[str]:
+def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons, vocab: Sequence[dict] = ()) -> list[str]:
     get = lambda m: next((r for r in table if r["method"] == m
                           and (m == "dual_encoder" or r["setting"] == cfg.default_k)), None)
     dual, off, on = get("dual_encoder"), get("no_temporal"), get("modular")
@@ -81,6 +83,22 @@ def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons) -> list[str]:
                    f"and its time reversal): tiny-world-clip with frame-mean clips {fmt(dual, 'dir_acc')} "
                    f"(chance 0.25), sign given the axis {fmt(dual, 'sign_acc')} (chance 0.5; a frame mean cannot "
                    "tell a clip from its reversal).")
+    if dual and on and dual.get("probe_dir_acc") is not None:
+        p = cmp(("modular", cfg.default_k), ("no_temporal", cfg.default_k), "probe_dir_acc") if off else None
+        out.append(f"What the video embedding itself carries (a linear probe fit on train-split clips and their "
+                   f"reversals, scored on the test clips and theirs; chance 0.25): frame-mean tiny-world-clip "
+                   f"{fmt(dual, 'probe_dir_acc')} (sign {fmt(dual, 'probe_sign_acc')}, clip-reversal cosine "
+                   f"{fmt(dual, 'reverse_cos')}); modular, temporal on {fmt(on, 'probe_dir_acc')} (sign "
+                   f"{fmt(on, 'probe_sign_acc')}, reversal cosine {fmt(on, 'reverse_cos')})"
+                   + (f", off {fmt(off, 'probe_dir_acc')}; on minus off {_w(p)}." if off else "."))
+    if words := [w for w in vocab if w["word"] in DIRECTIONS]:
+        known = [w["norm"] for w in vocab if w["word"] not in DIRECTIONS and w["norm"] is not None]
+        out.append("Why direction from text stays near chance: tiny-world-clip's pretraining captions never named a "
+                   "direction, so the token-embedding rows of " + ", ".join(f"'{w['word']}' ({w['norm']:.2f})"
+                                                                            for w in words)
+                   + f" are still at initialisation, against {min(known):.2f}-{max(known):.2f} for the class and "
+                   "colour words it learned: captions that differ only in direction embed alike, and the towers' "
+                   "fine-tuning lr moves those rows little in the steps run.")
     if off and on:
         p = cmp(("modular", cfg.default_k), ("no_temporal", cfg.default_k), "dir_acc")
         out.append(f"Modular model at k={cfg.default_k}: temporal modules on {fmt(on, 'dir_acc')} (sign "
@@ -160,11 +178,12 @@ def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str
     return out
 
 
-def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg) -> tuple[str, list[dict]]:
+def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg,
+          vocab: Sequence[dict] = ()) -> tuple[str, list[dict]]:
     """(findings paragraph, comparisons table)."""
     cmp = Comparisons(rows)
     out = (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
-           + _temporal(tables["temporal"], cfg, tables["paths"], cmp) + _paths(tables["paths"])
+           + _temporal(tables["temporal"], cfg, tables["paths"], cmp, vocab) + _paths(tables["paths"])
            + _gap(tables["temperature"], shift, cfg, cmp))
     d = cmp.unresolved()
     if d:

@@ -7,7 +7,9 @@ from .findings import fmt
 
 K_COLUMNS = ("image_l2m", "image_l2i", "image_rmg", "image_uniformity", "image_paired_cos", "video_l2m", "video_rmg",
              "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "qa_acc", "cls_acc", "dir_acc")
-TEMPORAL_COLUMNS = ("dir_acc", "sign_acc", "axis_acc", "video_r1", "qa_acc_direction", "train_seconds")
+# direction from text scores (dir/sign/axis), from a linear probe on the clip embedding, reversal cosine
+TEMPORAL_COLUMNS = ("dir_acc", "sign_acc", "axis_acc", "probe_dir_acc", "probe_sign_acc", "reverse_cos", "video_r1",
+                    "qa_acc_direction", "train_seconds")
 TEMPERATURE_COLUMNS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1")
 
 

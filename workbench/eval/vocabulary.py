@@ -1,9 +1,11 @@
-"""Why adapters cannot learn new words: token-embedding row norms of the class names.
+"""Which words does a text tower know? Token-embedding row norms.
 
 A word the text tower never saw in pretraining keeps its token-embedding row at initialisation
-(small norm); attention and MLP adapters (mode approximation, LoRA, ...) leave embedding rows
-untouched, full fine-tuning rewrites them, a linear probe bypasses text altogether. The table
-below is the evidence for the secondary (novel-word) task's reading.
+(small norm). Study 02: attention and MLP adapters (mode approximation, LoRA, ...) leave embedding
+rows untouched, full fine-tuning rewrites them, a linear probe bypasses text altogether: the
+evidence for its secondary (novel-word) task's reading. Study 04: tiny-world-clip's pretraining
+captions never named a direction of motion, so captions that differ only in "left" / "right"
+embed alike however well the video side sees motion.
 """
 from __future__ import annotations
 
