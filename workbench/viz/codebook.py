@@ -867,7 +867,7 @@ class CodebookExplorer(Explorer):
                 draw_exemplar_strip(ax, v["code"], codes[m], view.exemplars[m], m, k, box[2:])
 
             missing = [m for m in view.modalities if m not in shown]
-            fig.text(0.5, (row_h * rows + 0.3) / H, f"steps of the explorer's sequences assigned to code "
+            fig.text(0.5, (row_h * rows + 0.3) / H, f"up to {k} steps of the explorer's sequences assigned to code "
                      f"{v['code']} (at this checkpoint)" + (f"; no exemplars given for {', '.join(missing)}"
                                                             if missing else ""), ha="center", va="center",
                      fontsize=9)
