@@ -119,3 +119,14 @@ def test_headline_gives_the_verdict_from_paired_intervals():
     assert "contradicts" in findings.headline(table, flipped, cfg)
     assert "not tested" in findings.headline(table, [r for r in rows if r["seed"] == 0], cfg)
     assert "not tested" in findings.headline(table[:1], rows, cfg)
+
+
+def test_findings_say_when_no_code_index_is_shared():
+    from workbench.studies.codebook import findings
+
+    rows = [{"method": "unicode", "setting": 400, "seed": s, "shared_two": v, "dead": 50} for s, v in enumerate((0, 0))]
+    [none] = findings._sharing(rows, 400)
+    assert "0.0% of the used codes" in none and "no index is shared" in none
+    [some] = findings._sharing([{**r, "shared_two": 0.25} for r in rows], 400)
+    assert "25.0%" in some and "no index is shared" not in some
+    assert findings._sharing(rows, 16) == []  # no cells at that size: no sentence

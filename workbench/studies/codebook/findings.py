@@ -60,14 +60,31 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, fl
     no_reset = [m for m, spec in METHODS.items() if spec.fields.get("reset") is False]
     if cfg.reset_after >= cfg.train_steps and any(_row(table, m, K) for m in no_reset):
         out.append(f"The reset ablations cannot differ here: a code is reset after {cfg.reset_after} batches unused "
-                   f"(the authors' value) and training runs {cfg.train_steps} steps, so no reset fires and "
+                   f"and training runs {cfg.train_steps} steps, so no reset fires and "
                    "'without reset' equals the model it ablates.")
-    out += _baselines(table, cmp, K) + _sizes(table, cmp, cfg)
+    out += _baselines(table, cmp, K) + _sizes(table, cmp, cfg) + _sharing(rows, K)
     out.append(cmp.detectable())
     out.append(f"Setting: {cfg.train_steps} training steps of batch {cfg.batch_size}, {K} codes x {cfg.dim} dims, "
                f"heads {cfg.head_steps} steps; 'beyond noise' = a paired 95% interval over seeds and test sequences "
                "that excludes zero.")
     return " ".join(s for s in out if s), cmp.done
+
+
+def _sharing(rows: Sequence[dict], codes: int) -> list[str]:
+    """Whether the 'unified' codebook shares indices across modalities at all, at the main size."""
+    cells = [r for r in rows if r["method"] == "unicode" and r["setting"] == codes and r.get("shared_two") is not None]
+    if not cells:
+        return []
+    two = statistics.fmean(r["shared_two"] for r in cells)
+    dead = statistics.fmean(r["dead"] for r in cells) if all(r.get("dead") is not None for r in cells) else None
+    text = (f"Index sharing at {codes} codes (usage over the evaluation pass, mean over {len(cells)} seed(s)): "
+            f"{100 * two:.1f}% of the used codes are used by two or more modalities"
+            + (f", {dead:.0f} codes unused" if dead is not None else "") + ".")
+    if two == 0:
+        text += (" So no index is shared: each modality quantises into its own part of the codebook, and whatever "
+                 "transfers across modalities goes through the geometry of the code vectors the heads read, not "
+                 "through shared discrete indices as the paper pictures a unified codebook.")
+    return [text]
 
 
 def _verdict(p_va: kit.Paired, p_av: kit.Paired) -> str:
