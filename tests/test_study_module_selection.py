@@ -151,3 +151,19 @@ def test_shift_finding_says_whether_it_agrees_with_liang():
     (agrees,) = findings._gap([], {"m": keeps}, cfg, cmp)
     assert "differs from Liang" in differs and "no shift raises it" in differs
     assert "agrees with Liang" in agrees and "λ=0" in agrees
+
+
+def test_validation_slice_is_not_the_test_set_and_scores_candidates(base):
+    from workbench.studies.module_selection.validation import validation_scores
+
+    cfg = study.Config(**{**TINY, "steps": 2, "n_eval": 6})
+    world = World()
+    val, test = sdata.val_data(cfg, world, base), sdata.eval_data(cfg, world, base)
+    assert cfg.train_split != cfg.test_split  # another stream of the world, past every training and probe index
+    assert sdata.VAL_START > sdata.PROBE_START + cfg.n_probe and sdata.VAL_START < sdata.TRAIN_STRIDE - cfg.n_eval
+    assert not torch.equal(val.sets["image_retrieval"].media, test.sets["image_retrieval"].media)
+    rows = validation_scores(cfg, base, [{"new_lr": 1e-3}, {"new_lr": 3e-3}])
+    assert [r["new_lr"] for r in rows] == [1e-3, 3e-3]
+    for r in rows:
+        assert set(cfg.tasks) <= set(r)
+        assert r["val_mean"] == pytest.approx(sum(r[t] for t in cfg.tasks) / len(cfg.tasks))

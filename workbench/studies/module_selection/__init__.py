@@ -32,11 +32,12 @@ from .. import kit
 from . import findings as _findings
 from .cells import KEPT, Context, context
 from .config import CACHE_SKIP, QUICK, TASKS, Config
-from .data import EvalData, eval_data
+from .data import EvalData, eval_data, val_data
 from .findings import fmt
 from .measure import GAP_FIELDS, SCORE
 from .methods import METHODS, DualEncoder
 from .tables import TEMPORAL_COLUMNS, k_table, kept_by_name, path_rows, temperature_rows, temporal_table
+from .validation import validation_scores
 
 STUDY = "module_selection"
 CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
@@ -50,7 +51,8 @@ SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own ta
 
 __all__ = ["CACHE_SKIP", "CACHE_VERSION", "GAP", "K_METRICS", "METHODS", "QUICK", "SCORE", "STUDY", "TASKS",
            "Config", "Context", "DualEncoder", "EvalData", "Result", "context", "eval_data", "fmt", "k_table",
-           "kept_by_name", "path_rows", "plan_cells", "run", "temperature_rows", "temporal_table"]
+           "kept_by_name", "path_rows", "plan_cells", "run", "temperature_rows", "temporal_table", "val_data",
+           "validation_scores"]
 
 
 @dataclass(kw_only=True)

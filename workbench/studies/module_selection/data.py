@@ -12,6 +12,7 @@ from workbench.world import ALL_CLASSES, COLOR_NAMES, DIRECTIONS, World
 
 TRAIN_STRIDE = 100_000  # seed s trains on indices s * TRAIN_STRIDE + ...: disjoint streams, never the test slice
 PROBE_START = 50_000  # the direction probe's training clips: train split, past every seed's stream
+VAL_START = 80_000  # the validation slice: train split, past every seed's stream and the probe's clips
 REVERSED = {0: 1, 1: 0, 2: 3, 3: 2}  # right <-> left, up <-> down: a clip played backwards
 
 
@@ -43,12 +44,15 @@ def with_direction(caption: str, direction: str) -> str:
     return f"{head} moving {direction} {tail.split(' ', 1)[1]}"
 
 
-def eval_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:
-    idx = range(cfg.n_eval)
+def eval_data(cfg: Any, world: World, base: ClipBackend, split: str | None = None, start: int = 0) -> EvalData:
+    """The fixed sets every cell is measured on: items start .. start + n_eval - 1 of `split` (default the
+    test split; the validation slice is `val_data`)."""
+    split = split or cfg.test_split
+    idx = range(start, start + cfg.n_eval)
     tasks = [t for t in mt.TASK_NAMES if t in cfg.tasks or t.endswith("retrieval")]  # the gap needs both
-    sets = mt.task_sets(world, cfg.test_split, idx, cfg.frames, base.tokenize, tasks)
+    sets = mt.task_sets(world, split, idx, cfg.frames, base.tokenize, tasks)
     if "classification" in sets:  # with clips of the same objects: the paths through the temporal modules
-        sets["classification"] = mt.classification(world, cfg.test_split, idx, cfg.frames)
+        sets["classification"] = mt.classification(world, split, idx, cfg.frames)
     video = sets["video_retrieval"]
     alt = [with_direction(c, d) for c in video.captions for d in DIRECTIONS]
     rev = torch.tensor([REVERSED[int(d)] for d in video.direction])
@@ -63,3 +67,9 @@ def train_batch(cfg: Any, world: World, base: ClipBackend, task: str, seed: int,
     start = seed * TRAIN_STRIDE + step * cfg.batch_size
     s = mt.task_set(task, world, cfg.train_split, range(start, start + cfg.batch_size), cfg.frames, base.tokenize)
     return s.batch()
+
+
+def val_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:
+    """The validation slice (n_eval items of the train split from VAL_START): settings are chosen here,
+    never on the test sets."""
+    return eval_data(cfg, world, base, split=cfg.train_split, start=VAL_START)
