@@ -252,6 +252,10 @@ def test_multiway_sends_each_token_to_its_copy():
             torch.testing.assert_close(out[b, t], mw.copies[int(ids[b, t])](x[b, t]))
     with pytest.raises(ValueError, match="modality ids have shape"):
         mw(x, ids[:, :3])
+    with pytest.raises(ValueError, match=r"modality ids \[-1, 2\]; accepted: 0 ... 1 \(text, vision\)"):
+        mw(x, torch.tensor([[0, 2, 0, 1, 1], [1, -1, 0, 0, 2]]))
+    same = torch.ones_like(ids)  # one modality only: its copy on the sequence as it is
+    torch.testing.assert_close(mw(x, same), mw.copies[1](x))
     with pytest.raises(ValueError, match="modality='audio'"):
         mw.select("audio")
 

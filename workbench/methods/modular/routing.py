@@ -41,21 +41,18 @@ class Multiway(nn.Module):
             raise ValueError(f"modality ids have shape {tuple(ids.shape)}; accepted: x's shape without its "
                              f"last dimension, {tuple(x.shape[:-1])}")
         flat, flat_ids = x.reshape(-1, x.shape[-1]), ids.reshape(-1)
-        counts = torch.bincount(flat_ids, minlength=len(self.copies))
-        if len(counts) > len(self.copies):
-            raise ValueError(f"modality ids up to {len(counts) - 1}; accepted: 0 ... {len(self.copies) - 1} "
+        places = [(flat_ids == i).nonzero().squeeze(1) for i in range(len(self.copies))]  # one pass per copy
+        sizes = [len(w) for w in places]
+        if sum(sizes) != flat_ids.numel():  # ids outside 0 .. copies - 1 went to no copy
+            bad = sorted({int(v) for v in flat_ids[(flat_ids < 0) | (flat_ids >= len(self.copies))].tolist()})
+            raise ValueError(f"modality ids {bad}; accepted: 0 ... {len(self.copies) - 1} "
                              f"({', '.join(self.modalities)})")
-        whole = (counts == flat_ids.numel()).nonzero()
-        if len(whole):  # every token has the same modality: its copy takes the sequence as it is
-            return self.copies[int(whole[0])](x)
-        outs, places = [], []
-        for i, module in enumerate(self.copies):
-            where = (flat_ids == i).nonzero().squeeze(1)
-            if where.numel():
-                outs.append(module(flat.index_select(0, where)))
-                places.append(where)
-        out = outs[0].new_empty(flat.shape[0], outs[0].shape[-1])
-        for where, o in zip(places, outs):
+        if flat_ids.numel() in sizes:  # every token has the same modality: its copy takes the sequence as it is
+            return self.copies[sizes.index(flat_ids.numel())](x)
+        outs = [(where, module(flat.index_select(0, where)))
+                for module, where in zip(self.copies, places) if len(where)]
+        out = outs[0][1].new_empty(flat.shape[0], outs[0][1].shape[-1])
+        for where, o in outs:
             out.index_copy_(0, where, o)
         return out.view(*x.shape[:-1], out.shape[-1])
 
