@@ -41,20 +41,18 @@ def reference_threads(monkeypatch):
     """Give the notebook kernel the thread count its committed reference was recorded with.
 
     torch splits float reductions by thread count, so losses match a reference to the last digit only
-    at its thread count; the kernel inherits OMP_NUM_THREADS. Returns the environment the reference
-    records (None for a notebook without one), for `compare` to judge exact or cross-machine.
+    at its thread count; the kernel inherits OMP_NUM_THREADS.
     """
     from workbench import compare
     from workbench.runner import NOTEBOOKS_DIR
 
-    def pin(number: str) -> dict | None:
+    def pin(number: str) -> None:
         stems = compare.notebooks_in(NOTEBOOKS_DIR / "reference")
         stem = next((s for s in stems if s.startswith(f"{number}_")), None)
         env = compare.reference_environment(NOTEBOOKS_DIR / "reference", stem) if stem else None
         if env and env.get("threads"):
             monkeypatch.setenv("OMP_NUM_THREADS", str(env["threads"]))
             monkeypatch.setenv("MKL_NUM_THREADS", str(env["threads"]))
-        return env
 
     return pin
 

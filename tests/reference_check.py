@@ -8,23 +8,15 @@ method, a changed seed or a changed data stream moves numbers by far more than t
 """
 from __future__ import annotations
 
-import json
-
 from workbench import compare
 from workbench.runner import NOTEBOOKS_DIR
 
-ACROSS_MACHINES_RTOL = 1e-3
-ACROSS_MACHINES_ATOL = 1e-6
+ACROSS_MACHINES = (1e-3, 1e-6)  # rtol, atol
 
 
 def assert_matches_reference(summary, res) -> compare.NotebookComparison:
     """Compare a run's notebook with its committed reference; fail with the side-by-side report."""
-    reference = NOTEBOOKS_DIR / "reference"
-    recorded = compare.reference_environment(reference, res.name)
-    here = json.loads((res.output_dir / "result.json").read_text()).get("environment")
-    exact = compare.same_environment(recorded, here)
-    [same] = compare.compare(reference, summary.run_dir, notebooks=[res.name],
-                             rtol=None if exact else ACROSS_MACHINES_RTOL,
-                             atol=None if exact else ACROSS_MACHINES_ATOL)
+    [same] = compare.compare(NOTEBOOKS_DIR / "reference", summary.run_dir, notebooks=[res.name],
+                             across=ACROSS_MACHINES)
     assert same.ok, compare.report([same], show="failures")
     return same

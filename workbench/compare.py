@@ -137,8 +137,12 @@ def same_environment(a: dict | None, b: dict | None) -> bool:
 
 
 def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, atol: float | None = None,
-            notebooks: list[str] | None = None) -> list[NotebookComparison]:
-    """Every metric of every notebook of `run_b` against `run_a` (a reference when it is one)."""
+            notebooks: list[str] | None = None, across: tuple[float, float] = (CROSS_MACHINE_RTOL, CROSS_MACHINE_ATOL),
+            ) -> list[NotebookComparison]:
+    """Every metric of every notebook of `run_b` against `run_a` (a reference when it is one).
+
+    `rtol` / `atol` given: that tolerance everywhere. Else exact within one environment and
+    `across` (rtol, atol) between two."""
     run_a, run_b = Path(run_a), Path(run_b)
     for folder in (run_a, run_b):
         if not folder.is_dir():
@@ -156,8 +160,8 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
             out.append(cmp)
             continue
         exact = same_environment(a[1], b[1])
-        cmp.rtol = 0.0 if exact and rtol is None else (CROSS_MACHINE_RTOL if rtol is None else rtol)
-        cmp.atol = 0.0 if exact and atol is None else (CROSS_MACHINE_ATOL if atol is None else atol)
+        cmp.rtol = (0.0 if exact else across[0]) if rtol is None else rtol
+        cmp.atol = (0.0 if exact else across[1]) if atol is None else atol
         fa, fb = dict(flatten(a[0])), dict(flatten(b[0]))
         cmp.missing += [f"only in A: {k}" for k in fa if k not in fb]
         cmp.missing += [f"only in B: {k}" for k in fb if k not in fa]

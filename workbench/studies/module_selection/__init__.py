@@ -45,7 +45,6 @@ GAP = tuple(f"{m}_{f}" for m in ("image", "video") for f in GAP_FIELDS)
 K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "bleu4", "slot_object", "slot_colour",
              "slot_context", "slot_direction", "qa_acc", "qa_acc_colour", "qa_acc_shape", "qa_acc_direction",
              "cls_acc", "dir_acc", "sign_acc", "train_seconds")
-TEMPORAL_METRICS = TEMPORAL_COLUMNS
 TEMPERATURE_METRICS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1", "train_seconds")
 SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own tables, not into result.json's rows
 
@@ -115,7 +114,7 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
     tables = summarise(rows, side, cfg)
     shift = shift_curves(rows, side, cfg)
     tables["direction_words"] = direction_words(base)
-    text, comparisons = _findings.write(rows, tables, shift, cfg, tables["direction_words"])
+    text, comparisons = _findings.write(rows, tables, shift, cfg)
     tables["comparisons"] = comparisons
     tables["shift"] = [{"model": m, **p} for m, curve in shift.items() for p in curve]
     result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, tables=tables, findings=text,
@@ -149,7 +148,7 @@ def summarise(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list
                 or (r["method"] == "modular" and r["setting"] == cfg.default_k)]
     label = lambda t: [{"label": METHODS[r["method"]].label, **r} for r in t]
     return {"k_sweep": label(kit.summarise(pick("modular"), K_METRICS)),
-            "temporal": label(kit.summarise(temporal, TEMPORAL_METRICS)),
+            "temporal": label(kit.summarise(temporal, TEMPORAL_COLUMNS)),
             "paths": path_summary([s["paths"] for s in side if "paths" in s]),
             "temperature": label(kit.summarise(pick("temperature"), TEMPERATURE_METRICS))}
 

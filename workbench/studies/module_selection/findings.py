@@ -178,12 +178,12 @@ def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str
     return out
 
 
-def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg,
-          vocab: Sequence[dict] = ()) -> tuple[str, list[dict]]:
+def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg) -> tuple[str, list[dict]]:
     """(findings paragraph, comparisons table)."""
     cmp = Comparisons(rows)
     out = (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
-           + _temporal(tables["temporal"], cfg, tables["paths"], cmp, vocab) + _paths(tables["paths"])
+           + _temporal(tables["temporal"], cfg, tables["paths"], cmp,
+                       tables.get("direction_words", ())) + _paths(tables["paths"])
            + _gap(tables["temperature"], shift, cfg, cmp))
     d = cmp.unresolved()
     if d:

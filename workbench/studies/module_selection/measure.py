@@ -69,47 +69,47 @@ def direction_metrics(model: nn.Module, data: EvalData, path=None) -> dict:
     s = data.sets.get("video_retrieval")
     if s is None:
         return {}
-    dev = _device(model)
-    t = text_embeddings(model, data.direction_text.to(dev)).view(len(s), len(DIRECTIONS), -1)
+    text = s.batch()["text"]
+    t = text_embeddings(model, data.direction_text.to(_device(model))).view(len(s), len(DIRECTIONS), -1).cpu()
+    fwd, back = (_clip_embeddings(model, clips, text, path) for clips in (s.media, data.reversed_clips))
     hits, signs = [], []
-    for clips, truth in ((s.media, s.direction), (data.reversed_clips, data.reversed_direction)):
-        out = model.run("video_retrieval", {"clips": clips.to(dev), "text": s.batch()["text"].to(dev)}, path=path)
-        v = F.normalize(embeddings(out).float(), dim=-1)  # (B, E)
-        pred = (t @ v.unsqueeze(-1)).squeeze(-1).argmax(1).cpu()  # (B,)
+    for v, truth in ((fwd, s.direction), (back, data.reversed_direction)):
+        pred = (t @ v.unsqueeze(-1)).squeeze(-1).argmax(1)  # (B,)
         hits += (pred == truth).int().tolist()
         signs += [int(p == y) for p, y in zip(pred.tolist(), truth.tolist()) if p // 2 == y // 2]
     return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
             "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits),
-            **direction_probe(model, data, path)}
+            **direction_probe(model, data, fwd, back, path)}
 
 
 def _clip_embeddings(model: nn.Module, clips: torch.Tensor, text: torch.Tensor, path=None) -> torch.Tensor:
+    """Normalised (B, E) video embeddings of `clips` along the video-retrieval path, on the CPU."""
     out = model.run("video_retrieval", {"clips": clips.to(_device(model)), "text": text.to(_device(model))},
                     path=path)
     return F.normalize(embeddings(out).float(), dim=-1).cpu()
 
 
 @torch.no_grad()
-def direction_probe(model: nn.Module, data: EvalData, path=None) -> dict:
+def direction_probe(model: nn.Module, data: EvalData, fwd: torch.Tensor, back: torch.Tensor, path=None) -> dict:
     """Does the video embedding carry direction, whatever the text can say? A linear probe.
 
     A 4-way logistic regression (scikit-learn, lbfgs: deterministic) fits on the embeddings of the
-    probe's train-split clips and their reversals, and is scored on the test clips and theirs:
+    probe's train-split clips and their reversals, and is scored on the test clips and theirs (their
+    embeddings `fwd` and `back`, as `direction_metrics` computed them):
     `probe_dir_acc` (chance 0.25), `probe_sign_acc` as `sign_acc` (chance 0.5). `reverse_cos`: the
     mean cosine between a test clip's embedding and its reversal's (1 exactly for a frame-mean
     encoder, which cannot tell a clip from its reversal).
     """
     from sklearn.linear_model import LogisticRegression
 
-    s = data.sets.get("video_retrieval")
-    if s is None or not len(data.probe_clips):
+    s = data.sets["video_retrieval"]
+    if not len(data.probe_clips):
         return {}
-    text = s.batch()["text"]
-    fit = lambda clips: _clip_embeddings(model, clips, text[:1].expand(len(clips), -1), path)
-    x = torch.cat([fit(data.probe_clips), fit(data.probe_clips.flip(1))]).numpy()
+    text = s.batch()["text"][:1]
+    x = torch.cat([_clip_embeddings(model, c, text.expand(len(c), -1), path)
+                   for c in (data.probe_clips, data.probe_clips.flip(1))]).numpy()
     y = [*data.probe_direction.tolist(), *(REVERSED[int(d)] for d in data.probe_direction)]
     probe = LogisticRegression(max_iter=2000).fit(x, y)
-    fwd, back = fit(s.media), fit(data.reversed_clips)
     truth = [*s.direction.tolist(), *data.reversed_direction.tolist()]
     pred = probe.predict(torch.cat([fwd, back]).numpy()).tolist()
     hits = [int(p == t) for p, t in zip(pred, truth)]
