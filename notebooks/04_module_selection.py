@@ -117,12 +117,15 @@ save_figure(fig, out, "embedding_map", caption="2-D PCA projection of image, vid
 # `dir_acc`: 4-way direction from the clip's scores against its caption with each direction (chance
 # 0.25) over the clips and their time reversals; `sign_acc`: left vs right / up vs down among those
 # whose axis is right (chance 0.5). A frame mean gives a clip and its reversal the same embedding.
+# `probe_dir_acc`: direction from a linear probe fit on train-split clip embeddings (what the video
+# side carries, whatever the text can say); `reverse_cos`: a clip's embedding against its reversal's.
 
 # %%
 display(Markdown(viz.markdown_table(study.temporal_table(result))))
 fig = mviz.direction_bars(result.table("temporal"))
-save_figure(fig, out, "direction", caption="Direction accuracy (chance 0.25) and sign accuracy given the axis "
-            "(chance 0.5) for the frame-mean dual encoder and the modular model with temporal modules off and on.")
+save_figure(fig, out, "direction", caption="Direction accuracy from text scores (chance 0.25), sign accuracy given "
+            "the axis (chance 0.5) and direction from a linear probe on the clip embedding (chance 0.25) for the "
+            "frame-mean dual encoder and the modular model with temporal modules off and on.")
 
 # %% [markdown]
 # ## Module selection: every task along every valid path

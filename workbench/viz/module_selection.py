@@ -170,15 +170,22 @@ def score_vs_cost(paths: Sequence[Mapping]) -> Figure:
     return fig
 
 
+DIRECTION_BARS = (("dir_acc", 0.25, "direction from text scores"), ("sign_acc", 0.5, "sign given the axis"),
+                  ("probe_dir_acc", 0.25, "direction from a linear probe on the clip embedding"))
+
+
 def direction_bars(table: Sequence[Mapping]) -> Figure:
-    """Direction accuracy (4-way, chance 0.25) and sign accuracy given the axis (chance 0.5) per model."""
-    fig = Figure(figsize=(7, 3.2))
+    """Per model: direction accuracy from video-text scores (4-way, chance 0.25), sign accuracy given
+    the axis (chance 0.5) and, where measured, direction from a linear probe on the clip embedding."""
+    bars = [b for b in DIRECTION_BARS if any(r.get(b[0]) is not None for r in table)]
+    fig = Figure(figsize=(7.5, 3.4))
     ax = fig.add_subplot(1, 1, 1)
-    x = np.arange(len(table))
-    for j, (metric, chance) in enumerate((("dir_acc", 0.25), ("sign_acc", 0.5))):
+    x, width = np.arange(len(table)), 0.8 / len(bars)
+    for j, (metric, chance, what) in enumerate(bars):
         y = [r.get(metric) or 0.0 for r in table]
         e = [r.get(f"{metric}_std") or 0.0 for r in table]
-        ax.bar(x + (j - 0.5) * 0.38, y, 0.36, yerr=e, capsize=3, label=f"{metric} (chance {chance})")
+        ax.bar(x + (j - (len(bars) - 1) / 2) * width, y, width * 0.95, yerr=e, capsize=3, color=f"C{j}",
+               label=f"{what} (chance {chance})")
         ax.axhline(chance, color=f"C{j}", ls="--", lw=1)
     ax.set_xticks(x, [f"{r['label']}" + (f"\nk={r['setting']}" if r.get("setting") is not None else "")
                       for r in table], fontsize=7)
