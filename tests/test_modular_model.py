@@ -189,7 +189,7 @@ def test_bad_batches_are_named(model, data):
     with pytest.raises(ValueError, match="targets must be class indices"):
         model.run("classification", {"images": data["images"], "targets": torch.zeros(3)})
     with pytest.raises(ValueError, match="captioning needs batch\\['targets'\\]"):
-        model.run("captioning", {"images": data["images"]})
+        model.run("captioning", {"images": data["images"]}, ("vision", "universal", "decoder"))
     with pytest.raises(ValueError, match="was built with temporal=False"):
         m = ModularModel.from_backend(load_model(TINY_NAME), ModularConfig(temporal=False))
         m.run("classification", {"clips": data["clips"]}, ("vision", "temporal"))
@@ -199,13 +199,14 @@ def test_decoder_vocabulary_subset_and_generation(backend, data):
     tokens_list = backend.tokenize(data["captions"])
     m = build(backend, vocab=tuple(int(t) for t in tokens_list.unique()))
     assert m.decoder.vocab_size == len(set(tokens_list.unique().tolist()) | {0, m.start_id, m.end_id})
-    out = m.run("captioning", {"images": data["images"], "targets": tokens_list})
+    out = m.run("captioning", {"images": data["images"], "targets": tokens_list}, ("vision", "universal", "decoder"))
     assert out.logits.shape == (3, tokens_list.shape[1] - 1, m.decoder.vocab_size)
-    gen = m.generate({"images": data["images"]}, length=6)
+    gen = m.generate({"images": data["images"]}, ("vision", "universal", "decoder"), length=6)
     assert gen.shape == (3, 6) and bool((gen[:, 0] == m.start_id).all())
     assert set(gen.flatten().tolist()) <= set(m.decoder.vocab_ids.tolist())
     with pytest.raises(ValueError, match="outside the decoder's vocabulary"):
-        m.run("captioning", {"images": data["images"], "targets": backend.tokenize(["a zebra xylophone"] * 3)})
+        m.run("captioning", {"images": data["images"], "targets": backend.tokenize(["a zebra xylophone"] * 3)},
+              ("vision", "universal", "decoder"))
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(backend, data):
@@ -258,6 +259,23 @@ def test_multiway_sends_each_token_to_its_copy():
     torch.testing.assert_close(mw(x, same), mw.copies[1](x))
     with pytest.raises(ValueError, match="modality='audio'"):
         mw.select("audio")
+
+
+def test_multiway_slices_a_shared_layout_and_gathers_any_other():
+    torch.manual_seed(0)
+    mw = Multiway.of(torch.nn.Sequential(torch.nn.LayerNorm(4), torch.nn.Linear(4, 3)))
+    mw.copies[1][1].weight.data.mul_(2)
+    x = torch.randn(3, 6, 4)
+    layout = torch.tensor([0, 0, 1, 1, 1, 0]).expand(3, 6)  # [text | vision | text] in every row
+    assert mw.spans(layout) == [(0, 0, 2), (1, 2, 5), (0, 5, 6)]
+    assert mw.spans(torch.tensor([[0, 1], [1, 0]])) is None  # rows differ: gather
+    assert mw.spans(torch.arange(10) % 2) is None  # more runs than MAX_SPANS: gather
+    sliced, gathered = mw(x, layout), mw._by_gather(x, layout)
+    torch.testing.assert_close(sliced, gathered)
+    for t in range(6):
+        torch.testing.assert_close(sliced[:, t], mw.copies[int(layout[0, t])](x[:, t]))
+    with pytest.raises(ValueError, match=r"modality ids \[2\]; accepted: 0 ... 1"):
+        mw(x, torch.tensor([0, 0, 2, 2, 1, 1]).expand(3, 6))
 
 
 def test_module_flops_count_what_a_path_adds(model, data):

@@ -53,6 +53,23 @@ def test_quick_preset_and_grid():
     assert ids[0] == "dual_encoder" and len(ids) == len(set(ids))
     assert sum(c.method == "modular" for c in cells) == 4 * 3  # k in {0, 1, 2, all} x 3 seeds
     assert {c.setting for c in cells if c.method == "no_temporal"} == {2}
+    assert [(c.setting, c.seed) for c in cells if c.method == "direction"] == [(None, s) for s in (0, 1, 2)]
+
+
+def test_direction_head_on_frame_means_gives_a_clip_and_its_reversal_one_answer(base):
+    """Trained for direction alone, a frame-mean encoder still cannot tell a clip from its reversal; the
+    temporal modules, given the same steps, change the embedding under reversal."""
+    from workbench.studies.module_selection.measure import head_direction_metrics
+    from workbench.studies.module_selection.train import train_direction
+
+    cfg = study.Config(**{**TINY, "n_eval": 8, "frames": 3, "direction_steps": 6, "batch_size": 4})
+    world = World()
+    data = sdata.eval_data(cfg, world, base)
+    off = head_direction_metrics(train_direction(base, world, cfg, False, 0).model, data)
+    assert not any(f and b for f, b in zip(off["dir_acc_items"][:8], off["dir_acc_items"][8:]))
+    assert off["dir_acc"] <= 0.5 and off["reverse_cos"] == pytest.approx(1.0, abs=1e-6)
+    on = head_direction_metrics(train_direction(base, world, cfg, True, 0).model, data)
+    assert on["reverse_cos"] < 1.0 - 1e-5
 
 
 def test_frame_mean_cannot_see_the_sign_of_motion(base):
@@ -124,7 +141,8 @@ def test_kept_outputs_feed_figures_and_explorer(result):
     assert ex.controls["path"].disabled and ex.controls["k"].disabled and "k=0" in ex.info.value
     ex.controls["view"].value = "one path"
     ex.controls["task"].value = "captioning"
-    assert ex.controls["path"].options[0] == "vision -> universal -> decoder" and not ex.controls["path"].disabled
+    assert ex.controls["path"].options[0] == "vision -> temporal -> universal -> decoder"
+    assert not ex.controls["path"].disabled
 
 
 @pytest.mark.slow

@@ -170,13 +170,15 @@ def score_vs_cost(paths: Sequence[Mapping]) -> Figure:
     return fig
 
 
-DIRECTION_BARS = (("dir_acc", 0.25, "direction from text scores"), ("sign_acc", 0.5, "sign given the axis"),
+DIRECTION_BARS = (("dir_acc", 0.25, "direction (text scores; trained alone: its head)"),
+                  ("sign_acc", 0.5, "sign given the axis"),
                   ("probe_dir_acc", 0.25, "direction from a linear probe on the clip embedding"))
 
 
 def direction_bars(table: Sequence[Mapping]) -> Figure:
-    """Per model: direction accuracy from video-text scores (4-way, chance 0.25), sign accuracy given
-    the axis (chance 0.5) and, where measured, direction from a linear probe on the clip embedding."""
+    """Per model: direction accuracy from video-text scores (4-way, chance 0.25; for an encoder trained for
+    direction alone, from its head), sign accuracy given the axis (chance 0.5) and, where measured,
+    direction from a linear probe on the clip embedding."""
     bars = [b for b in DIRECTION_BARS if any(r.get(b[0]) is not None for r in table)]
     fig = Figure(figsize=(7.5, 3.4))
     ax = fig.add_subplot(1, 1, 1)

@@ -8,7 +8,7 @@ latent queries (`universal`), the text encoder (`text`), fusion layers and a tex
 
     model = ModularModel.from_backend(load_model(TINY_NAME), ModularConfig(shared_layers=2))
     out = model.run("video_retrieval", {"clips": clips, "text": model.tokenize(captions)})
-    valid_paths("captioning")   # [('vision', 'universal', 'decoder'), ...]
+    valid_paths("captioning")   # [('vision', 'temporal', 'universal', 'decoder'), ...]
 """
 from .config import ROUTINGS, ModularConfig
 from .decoder import TextDecoder

@@ -29,7 +29,7 @@ class TaskSpec(NamedTuple):
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("image_retrieval", ("vision", "universal", "text"), "contrastive", ("images", "text")),
     TaskSpec("video_retrieval", ("vision", "temporal", "universal", "text"), "contrastive", ("clips", "text")),
-    TaskSpec("captioning", ("vision", "universal", "decoder"), "lm", ("images|clips", "targets")),
+    TaskSpec("captioning", ("vision", "temporal", "universal", "decoder"), "lm", ("images|clips", "targets")),
     TaskSpec("qa", ("vision", "temporal", "universal", "text", "fusion", "decoder"), "qa", ("images|clips", "text")),
     TaskSpec("classification", ("vision",), "classifier", ("images|clips",)),
 )}

@@ -79,7 +79,8 @@ def plan_cells(cfg: Config) -> list[kit.Cell]:
         if sweep == "none":
             cells.append(kit.Cell(m))
             continue
-        settings = {"k": cfg.shared_layers, "default_k": (cfg.default_k,), "temperature": cfg.temperatures}[sweep]
+        settings = {"k": cfg.shared_layers, "default_k": (cfg.default_k,), "temperature": cfg.temperatures,
+                    "seed": (None,)}[sweep]
         cells += [kit.Cell(m, s, seed) for s in settings for seed in cfg.seeds]
     return cells
 
@@ -144,7 +145,7 @@ def direction_words(base: ClipBackend) -> list[dict]:
 def summarise(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list[dict]]:
     """The notebook's tables: k sweep, temporal on/off, module selection (paths), temperature sweep."""
     pick = lambda *methods: [r for r in rows if r["method"] in methods]
-    temporal = [r for r in rows if r["method"] in ("dual_encoder", "no_temporal")
+    temporal = [r for r in rows if r["method"] in ("dual_encoder", "no_temporal", "direction", "direction_off")
                 or (r["method"] == "modular" and r["setting"] == cfg.default_k)]
     label = lambda t: [{"label": METHODS[r["method"]].label, **r} for r in t]
     return {"k_sweep": label(kit.summarise(pick("modular"), K_METRICS)),

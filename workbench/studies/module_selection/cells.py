@@ -15,8 +15,17 @@ from workbench.world.captions import article
 from .. import kit
 from .data import EvalData
 from .dual import DualEncoder
-from .measure import SCORE, cosines, evaluate, path_table, retrieval_metrics, shift_rows, text_embeddings
-from .train import task_path, train_modular, train_temperature
+from .measure import (
+    SCORE,
+    cosines,
+    evaluate,
+    head_direction_metrics,
+    path_table,
+    retrieval_metrics,
+    shift_rows,
+    text_embeddings,
+)
+from .train import task_path, train_direction, train_modular, train_temperature
 
 KEPT = "kept"  # a row's key for what figures and the explorer draw (first seed only; not in result.json)
 EMBED_DECIMALS = 4
@@ -109,6 +118,14 @@ def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool) -> dict:
     if cell.seed == cfg.seeds[0]:
         row[KEPT] = _kept(ctx, kept, path_kept)
     return row
+
+
+def direction_cell(ctx: Context, cell: kit.Cell, temporal: bool) -> dict:
+    """tiny-world-clip's vision encoder trained for direction alone (temporal modules on or off), scored on
+    the test clips and their reversals."""
+    trained = train_direction(ctx.base, ctx.world, ctx.cfg, temporal, cell.seed)
+    return {**head_direction_metrics(trained.model, ctx.data), "train_seconds": trained.seconds,
+            "final_loss": trained.losses[-1] if trained.losses else None, "losses": trained.losses}
 
 
 def temperature_cell(ctx: Context, cell: kit.Cell) -> dict:

@@ -105,6 +105,17 @@ def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons, vocab: Sequen
                    f"{fmt(on, 'sign_acc')}), off {fmt(off, 'dir_acc')} (sign {fmt(off, 'sign_acc')}); on minus off "
                    f"{_w(p)}. Direction questions (QA): on {fmt(on, 'qa_acc_direction')}, off "
                    f"{fmt(off, 'qa_acc_direction')}.")
+    head, head_off = (next((r for r in table if r["method"] == m), None) for m in ("direction", "direction_off"))
+    if head and head_off:
+        p = cmp("direction", "direction_off", "dir_acc")
+        out.append(f"Trained for direction alone ({cfg.direction_steps} steps of a 4-way head on the clip embedding, "
+                   f"the same training clips; new-module lr {cfg.direction_new_lr:g}, chosen on the validation "
+                   f"slice): the vision encoder with temporal modules {fmt(head, 'dir_acc')} (sign "
+                   f"{fmt(head, 'sign_acc')}, reversal cosine {fmt(head, 'reverse_cos')}), the frame mean "
+                   f"{fmt(head_off, 'dir_acc')} (sign {fmt(head_off, 'sign_acc')}; it cannot pass 0.5); "
+                   f"on minus off {_w(p)}." + (" So the temporal modules can represent direction, and what the "
+                                                 "multi-task model lacks is the signal, not the capacity."
+                                                 if p.lo is not None and p.lo > 0 else ""))
     vid = {r["path"]: r for r in paths if r["task"] == "video_retrieval"}
     with_t, without = vid.get("vision -> temporal -> universal -> text"), vid.get("vision -> universal -> text")
     if with_t and without:
@@ -119,8 +130,8 @@ def _paths(paths: Sequence[dict]) -> list[str]:
         return []
     out = []
     by = lambda task, name: next((r for r in paths if r["task"] == task and r["path"] == name), None)
-    dec = by("captioning", "vision -> universal -> decoder")
-    fus = by("captioning", "vision -> universal -> text -> fusion -> decoder")
+    dec = by("captioning", "vision -> temporal -> universal -> decoder")
+    fus = by("captioning", "vision -> temporal -> universal -> text -> fusion -> decoder")
     if dec and fus:
         out.append(f"Captioning (share of slots right) through the decoder alone {fmt(dec, 'score')} at "
                    f"{dec['flops'] / 1e6:.1f} MFLOPs per item, through text and fusion {fmt(fus, 'score')} at "

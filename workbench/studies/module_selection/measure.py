@@ -120,6 +120,28 @@ def direction_probe(model: nn.Module, data: EvalData, fwd: torch.Tensor, back: t
 
 
 @torch.no_grad()
+def head_direction_metrics(model: nn.Module, data: EvalData) -> dict:
+    """A direction-trained encoder (`train.DirectionModel`) on the test clips and the same clips played
+    backwards: `dir_acc` (chance 0.25), `sign_acc` given the axis (chance 0.5), `axis_acc`, `reverse_cos`
+    (the mean cosine between a clip's embedding and its reversal's: 1 for a frame-mean encoder), with the
+    same item order as `direction_metrics` so that comparisons pair by item."""
+    s = data.sets.get("video_retrieval")
+    if s is None:
+        return {}
+    device = _device(model)
+    fwd, back = (model.embed(c.to(device)).float().cpu() for c in (s.media, data.reversed_clips))
+    hits, signs = [], []
+    for e, truth in ((fwd, s.direction), (back, data.reversed_direction)):
+        pred = model.head(e.to(device)).argmax(1).cpu()
+        hits += (pred == truth).int().tolist()
+        signs += [int(p == y) for p, y in zip(pred.tolist(), truth.tolist()) if p // 2 == y // 2]
+    cos = (F.normalize(fwd, dim=-1) * F.normalize(back, dim=-1)).sum(-1).mean()
+    return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
+            "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits),
+            "reverse_cos": float(cos)}
+
+
+@torch.no_grad()
 def greedy_captions(model: nn.Module, s: mt.CaptionSet, path=None, length: int = 14) -> list[str]:
     """Greedy captions through the captioning path, decoded without start/end/padding tokens."""
     tokens = model.generate({s.key: s.media.to(_device(model))}, path=path, length=length).cpu()

@@ -28,7 +28,8 @@ def temporal_table(result) -> list[dict]:
     for row, r in zip(rows, result.table("temporal")):
         temporal = r["method"] == "modular"
         p = paths.get("vision -> temporal -> universal -> text" if temporal else "vision -> universal -> text")
-        row["video MFLOPs/item"] = f"{p['flops'] / 1e6:.2f}" if p and r["method"] != "dual_encoder" else "n/a"
+        on_path = r["method"] in ("modular", "no_temporal")  # the others are not the modular model's path
+        row["video MFLOPs/item"] = f"{p['flops'] / 1e6:.2f}" if p and on_path else "n/a"
     return rows
 
 

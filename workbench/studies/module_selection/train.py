@@ -1,5 +1,6 @@
-"""Study 04's training: multi-task training of a modular model from the tiny towers, and the
-"Mind the Gap" contrastive fine-tuning of the dual encoder at a fixed temperature."""
+"""Study 04's training: multi-task training of a modular model from the tiny towers, a vision encoder
+trained for direction alone, and the "Mind the Gap" contrastive fine-tuning of the dual encoder at a
+fixed temperature."""
 from __future__ import annotations
 
 import math
@@ -13,10 +14,10 @@ import torch.nn.functional as F
 from workbench.data import modular_tasks as mt
 from workbench.engine import param_groups
 from workbench.models import ClipBackend
-from workbench.world import ALL_CLASSES, World
+from workbench.world import ALL_CLASSES, DIRECTIONS, World
 from workbench.world.captions import article
 
-from .data import caption_vocab, train_batch
+from .data import REVERSED, TRAIN_STRIDE, caption_vocab, train_batch
 
 
 class Trained(NamedTuple):
@@ -56,17 +57,25 @@ def task_loss(task: str, out, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     raise ValueError(f"the modular model gave no loss for task {task!r} with targets; cannot train it")
 
 
-def _groups(model: nn.Module, base: ClipBackend, cfg: Any) -> list[dict]:
-    """Pretrained tensors (those the model took from the towers) at cfg.lr, new modules at cfg.new_lr."""
+def _groups(model: nn.Module, base: ClipBackend, cfg: Any, new_lr: float | None = None) -> list[dict]:
+    """Pretrained tensors (those the model took from the towers) at cfg.lr, new modules at `new_lr`
+    (default cfg.new_lr)."""
     pretrained = {p.data_ptr() for p in base.parameters()}
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     old = [(n, p) for n, p in named if p.data_ptr() in pretrained]
     new = [(n, p) for n, p in named if p.data_ptr() not in pretrained]
     groups = []
-    for params, lr in ((old, cfg.lr), (new, cfg.new_lr)):
+    for params, lr in ((old, cfg.lr), (new, cfg.new_lr if new_lr is None else new_lr)):
         for g in param_groups(params, cfg.weight_decay):
             groups.append({**g, "lr": lr})
     return [g for g in groups if g["params"]]
+
+
+def _warmup_cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first tenth of `steps`, then cosine decay to 0."""
+    warm = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (
+        1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
 
 
 def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, seed: int) -> Trained:
@@ -76,14 +85,70 @@ def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, 
     device = next(base.parameters()).device
     model.to(device).train()
     opt = torch.optim.AdamW(_groups(model, towers, cfg))
-    warm = max(1, cfg.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (
-        1 + math.cos(math.pi * min(s, cfg.steps) / max(cfg.steps, 1))))
+    sched = _warmup_cosine(opt, cfg.steps)
     losses, t0 = [], time.perf_counter()
     for step in range(cfg.steps):
         task = cfg.tasks[step % len(cfg.tasks)]
         batch = {k_: v.to(device) for k_, v in train_batch(cfg, world, base, task, seed, step).items()}
         loss = task_loss(task, model.run(task, batch, path=task_path(task, temporal)), batch)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    model.eval()
+    return Trained(model, time.perf_counter() - t0, losses)
+
+
+class DirectionModel(nn.Module):
+    """A vision encoder (temporal modules on or off) and a linear 4-way direction head on its clip embedding."""
+
+    def __init__(self, vision: nn.Module, temporal: bool):
+        super().__init__()
+        self.vision, self.temporal = vision, temporal
+        self.head = nn.Linear(vision.visual.output_dim, len(DIRECTIONS))
+
+    def embed(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.vision.pool(self.vision.tokens(clips, temporal=self.temporal))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(clips))
+
+
+def direction_batch(cfg: Any, world: World, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clips, direction) of training items start, ...: batch_size clips, or with cfg.direction_reversed half
+    as many and the same clips played backwards (the reversed direction), at the same compute."""
+    n = (cfg.batch_size + 1) // 2 if cfg.direction_reversed else cfg.batch_size
+    s = mt.task_set("video_retrieval", world, cfg.train_split, range(start, start + n), cfg.frames)
+    if not cfg.direction_reversed:
+        return s.media, s.direction
+    back = torch.tensor([REVERSED[int(d)] for d in s.direction], dtype=torch.long)
+    return torch.cat([s.media, s.media.flip(1)]), torch.cat([s.direction, back])
+
+
+def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, seed: int) -> Trained:
+    """tiny-world-clip's vision encoder (with zero-initialised temporal modules, or without: frame mean)
+    trained for `cfg.direction_steps` steps on direction of motion alone (cross-entropy of a linear head
+    over the 4 directions), on the same training clips as the multi-task model, towers at cfg.lr, the
+    temporal modules and head at cfg.direction_new_lr.
+
+    What the encoder can represent given a direct signal, beside what the task mixture teaches it: a
+    frame-mean encoder gives a clip and its reversal one embedding, so it cannot pass 0.5."""
+    from workbench.methods.modular import VisionEncoder
+
+    torch.manual_seed(seed)
+    towers = base.copy()
+    model = DirectionModel(VisionEncoder.from_backend(towers, temporal), temporal)
+    device = next(base.parameters()).device
+    model.to(device).train()
+    opt = torch.optim.AdamW(_groups(model, towers, cfg, cfg.direction_new_lr))
+    sched = _warmup_cosine(opt, cfg.direction_steps)
+    losses, t0 = [], time.perf_counter()
+    for step in range(cfg.direction_steps):
+        start = seed * TRAIN_STRIDE + step * cfg.batch_size
+        clips, direction = direction_batch(cfg, world, start)
+        loss = F.cross_entropy(model(clips.to(device)), direction.to(device))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
