@@ -13,6 +13,7 @@ from workbench.methods.codebook import (
     code_retrieval,
     code_usage,
     dead_codes,
+    feature_alignment,
     perplexity,
     purity,
     restore,
@@ -159,6 +160,23 @@ def test_usage_statistics_on_a_hand_made_tensor():
     h = purity(usage)
     torch.testing.assert_close(h[:3], torch.tensor([0.0, 0.0, math.log(2)]))
     assert math.isnan(float(h[3]))
+
+
+def test_feature_alignment_on_hand_made_features():
+    """Two sequences of one step: audio is video moved by (0, 1), so the pair of a step is 1 apart and the
+    same step of the other sequence sqrt(5)."""
+    video = torch.tensor([[[0.0, 0.0]], [[2.0, 0.0]]])
+    z = {"video": video, "audio": video + torch.tensor([0.0, 1.0])}
+
+    class Stub:
+        def semantic(self, features):
+            return features
+
+    a = feature_alignment(Stub(), z)
+    assert a.centroid_gap == pytest.approx(1.0) and a.spread == pytest.approx(1.0)
+    assert a.paired == pytest.approx(1.0) and a.unpaired == pytest.approx(math.sqrt(5))
+    with pytest.raises(ValueError, match="two modalities"):
+        feature_alignment(Stub(), {"video": video})
 
 
 def test_retrieval_and_toc():

@@ -195,6 +195,21 @@ def test_bad_batches_are_named(model, data):
         m.run("classification", {"clips": data["clips"]}, ("vision", "temporal"))
 
 
+def test_decoder_does_not_read_the_fused_texts_padding(backend, data):
+    """Memory positions marked as padding change nothing the decoder computes; unmarked ones do."""
+    m = build(backend).eval()
+    torch.manual_seed(0)
+    memory = torch.randn(2, 6, m.text.width)
+    padding = torch.tensor([[False, False, True, True, False, False]] * 2)
+    tokens = torch.full((2, 1), m.start_id, dtype=torch.long)
+    changed = memory.clone()
+    changed[:, 2:4] += 5.0
+    with torch.no_grad():
+        out = m.decoder(tokens, memory, padding)
+        torch.testing.assert_close(m.decoder(tokens, changed, padding), out)
+        assert not torch.allclose(m.decoder(tokens, changed), m.decoder(tokens, memory))
+
+
 def test_decoder_vocabulary_subset_and_generation(backend, data):
     tokens_list = backend.tokenize(data["captions"])
     m = build(backend, vocab=tuple(int(t) for t in tokens_list.unique()))

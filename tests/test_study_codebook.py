@@ -37,7 +37,7 @@ def test_quick_preset_and_grid():
     full = study.Config()
     assert set(full.methods) == set(study.METHODS) and len(full.seeds) >= 3
     assert {"unicode", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality", "masked_infonce", "no_club", "no_cpc",
-            "no_club_cpc", "no_mm_ema", "no_reset", "no_mm_ema_reset"} == set(study.METHODS)
+            "no_club_cpc", "no_mm_ema", "no_reset", "no_mm_ema_reset", "cross_09"} == set(study.METHODS)
     assert split_indices(full, "train").stop <= split_indices(full, "val").start
     assert split_indices(full, "val").stop <= split_indices(full, "test").start
 

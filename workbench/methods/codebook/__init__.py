@@ -19,12 +19,22 @@ from .transfer import (
     toc_scores,
     transfer_matrix,
 )
-from .usage import SharedFraction, code_usage, dead_codes, perplexity, purity, shared_fraction
+from .usage import (
+    FeatureAlignment,
+    SharedFraction,
+    code_usage,
+    dead_codes,
+    feature_alignment,
+    perplexity,
+    purity,
+    shared_fraction,
+)
 
 __all__ = [
     "CLUB", "MODALITIES", "QUANTIZERS", "VARIANTS", "CodebookConfig", "CrossCPC", "EMACodebook", "HeadConfig",
-    "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction", "TrainHistory", "TransferResult",
-    "UniCode", "build_quantizer", "code_retrieval", "code_usage", "dead_codes", "ema_step", "features_of",
+    "FeatureAlignment", "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction", "TrainHistory",
+    "TransferResult", "UniCode", "build_quantizer", "code_retrieval", "code_usage", "dead_codes", "ema_step",
+    "feature_alignment", "features_of",
     "masked_infonce", "perplexity", "purity", "restore", "shared_fraction", "toc_dimensions", "toc_scores",
     "train_unicode", "transfer_matrix",
 ]

@@ -1,4 +1,5 @@
-"""The usage tensor (code x modality x class, over a whole evaluation pass) and the statistics drawn from it."""
+"""The usage tensor (code x modality x class, over a whole evaluation pass) and the statistics drawn from it;
+how aligned the modalities' semantic features are before quantisation."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -81,3 +82,33 @@ def purity(usage: Tensor) -> Tensor:
     p = counts / total.clamp_min(1)
     h = -(p * torch.log(p.clamp_min(1e-30))).sum(1)
     return torch.where(total.squeeze(1) > 0, h, torch.full_like(h, float("nan")))
+
+
+class FeatureAlignment(NamedTuple):
+    """Euclidean distances between the modalities' pre-quantisation semantic features, mean over modality pairs."""
+
+    centroid_gap: float  # between the modalities' mean features
+    spread: float  # of a modality's features around its own mean
+    paired: float  # between two modalities' features of the same (sequence, step)
+    unpaired: float  # ... of the same step of different sequences (each sequence against the next)
+
+
+@torch.no_grad()
+def feature_alignment(model: UniCode, data: Any) -> FeatureAlignment:
+    """Are two modalities' semantic features of the same step closer than those of unrelated steps?
+
+    A shared codebook can only give two modalities the same index for the same step when their features
+    there are nearer to each other than to the rest: `paired` well below `unpaired`. Needs two modalities."""
+    z = model.semantic(features_of(data))
+    mods = list(z)
+    if len(mods) < 2 or len(next(iter(z.values()))) < 2:
+        raise ValueError(f"feature alignment needs two modalities and two sequences; got modalities {mods}")
+    flat = {m: x.float().flatten(0, 1) for m, x in z.items()}
+    mean = {m: x.mean(0) for m, x in flat.items()}
+    pairs = [(a, b) for i, a in enumerate(mods) for b in mods[i + 1:]]
+    avg = lambda values: float(torch.stack(values).mean())
+    return FeatureAlignment(
+        centroid_gap=avg([(mean[a] - mean[b]).norm() for a, b in pairs]),
+        spread=avg([(flat[m] - mean[m]).norm(dim=1).mean() for m in mods]),
+        paired=avg([(z[a] - z[b]).norm(dim=-1).mean() for a, b in pairs]),
+        unpaired=avg([(z[a] - z[b].roll(1, dims=0)).norm(dim=-1).mean() for a, b in pairs]))

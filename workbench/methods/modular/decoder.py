@@ -42,12 +42,14 @@ class TextDecoder(nn.Module):
                              "(ModularConfig.vocab); build the model with a vocab covering the task's texts")
         return idx
 
-    def forward(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, memory: torch.Tensor, memory_padding: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """memory_padding (B, M) bool: True where memory holds padding the cross-attention must not read."""
         length = tokens.shape[1]
         x = self.embed(self.to_index(tokens)) + self.positional[:length]
         causal = torch.full((length, length), float("-inf"), dtype=x.dtype, device=x.device).triu_(1)
         for layer in self.layers:
-            x = layer(x, memory, tgt_mask=causal)
+            x = layer(x, memory, tgt_mask=causal, memory_key_padding_mask=memory_padding)
         return self.norm(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -60,14 +62,15 @@ class TextDecoder(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), idx.flatten(), ignore_index=-100)
 
     @torch.no_grad()
-    def generate(self, memory: torch.Tensor, start: int, end: int, length: int) -> torch.Tensor:
+    def generate(self, memory: torch.Tensor, start: int, end: int, length: int,
+                 memory_padding: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy decoding -> tokenizer ids (B, length): start, ..., end, then 0 padding."""
         b = memory.shape[0]
         out = torch.zeros(b, length, dtype=torch.long, device=memory.device)
         out[:, 0] = start
         done = torch.zeros(b, dtype=torch.bool, device=memory.device)
         for t in range(1, length):
-            nxt = self.vocab_ids[self.logits(self(out[:, :t], memory)[:, -1]).argmax(-1)]
+            nxt = self.vocab_ids[self.logits(self(out[:, :t], memory, memory_padding)[:, -1]).argmax(-1)]
             out[:, t] = torch.where(done, torch.zeros_like(nxt), nxt)
             done |= nxt == end
             if bool(done.all()):

@@ -37,6 +37,15 @@ class TaskOutput(NamedTuple):
     loss: torch.Tensor | None  # retrieval: InfoNCE over the batch's pairs; others: cross-entropy when targets are given
 
 
+class Memory(NamedTuple):
+    """What the decoder and the QA head read along a path."""
+
+    tokens: torch.Tensor  # (B, M, D): [fused text | vision] when the path fuses, else vision
+    padding: torch.Tensor | None  # (B, M) bool, True at the fused text's padding; None without fusion
+    fused: torch.Tensor | None  # (B, L, D) the fused text tokens
+    states: TextStates | None
+
+
 class ModularModel(nn.Module):
     """Vision encoder (+ temporal modules), text encoder whose last k blocks are the universal layers,
     fusion layers, text decoder and heads; see the package docstring for the paths."""
@@ -174,35 +183,36 @@ class ModularModel(nn.Module):
         logits = self.heads["classifier"](v)
         return TaskOutput(spec.name, path, spec.head, {_modality(key): v}, logits, _class_loss(logits, targets))
 
-    def _memory(self, path, tokens, text: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor | None, TextStates | None]:
+    def _memory(self, path, tokens, text: torch.Tensor | None) -> Memory:
         """What the decoder (and QA head) read: vision tokens in text width, preceded by the fused text when
-        the path fuses -> (memory (B, M, D), fused text (B, L, D) or None, text states or None)."""
+        the path fuses; the fused text's padding positions are masked out of the decoder's cross-attention."""
         mem = self.bridge(tokens)
         if "fusion" not in path:
-            return mem, None, None
+            return Memory(mem, None, None, None)
         states = self.encode_text(text)
         fused = self.fusion(states.tokens, states.padding, mem)
-        return torch.cat([fused, mem], dim=1), fused, states
+        padding = torch.cat([states.padding, states.padding.new_zeros(mem.shape[:2])], dim=1)
+        return Memory(torch.cat([fused, mem], dim=1), padding, fused, states)
 
     def _captioning(self, spec, path, tokens, batch) -> TaskOutput:
         targets = batch.get("targets")
         if not isinstance(targets, torch.Tensor) or targets.ndim != 2:
             raise ValueError("captioning needs batch['targets'], caption token ids (B, L), for teacher forcing; "
                              "model.generate(batch) captions without them")
-        memory, _, _ = self._memory(path, tokens, self._prompt(batch, len(tokens)))
-        logits = self.decoder.logits(self.decoder(targets[:, :-1], memory))
+        m = self._memory(path, tokens, self._prompt(batch, len(tokens)))
+        logits = self.decoder.logits(self.decoder(targets[:, :-1], m.tokens, m.padding))
         return TaskOutput(spec.name, path, spec.head, {}, logits, self.decoder.loss(logits, targets))
 
     def _qa(self, spec, path, tokens, batch) -> TaskOutput:
-        memory, fused, states = self._memory(path, tokens, batch["text"])
+        m = self._memory(path, tokens, batch["text"])
+        memory, fused = m.tokens, m.fused
         targets = batch.get("targets")
         if "decoder" in path and isinstance(targets, torch.Tensor) and targets.ndim == 2:  # answers as text
-            logits = self.decoder.logits(self.decoder(targets[:, :-1], memory))
+            logits = self.decoder.logits(self.decoder(targets[:, :-1], memory, m.padding))
             return TaskOutput(spec.name, path, "lm", {}, logits, self.decoder.loss(logits, targets))
         if "decoder" in path:  # the decoder's first state, read by the answer classifier
             start = torch.full((len(tokens), 1), self.start_id, dtype=torch.long, device=tokens.device)
-            state = self.decoder(start, memory)[:, 0]
+            state = self.decoder(start, memory, m.padding)[:, 0]
         else:  # the fused end-of-text token
             state = fused[torch.arange(len(fused), device=fused.device), batch["text"].argmax(-1)]
         logits = self.heads["qa"](state)
@@ -222,8 +232,9 @@ class ModularModel(nn.Module):
         path = check_path("captioning", path)
         _, media = self._media(spec, path, {k: v for k, v in batch.items() if k != "targets"})
         tokens = self._vision_tokens(media, path)
-        memory, _, _ = self._memory(path, tokens, self._prompt(batch, len(tokens)))
-        return self.decoder.generate(memory, self.start_id, self.end_id, length or self.text.context_length)
+        m = self._memory(path, tokens, self._prompt(batch, len(tokens)))
+        return self.decoder.generate(m.tokens, self.start_id, self.end_id, length or self.text.context_length,
+                                     m.padding)
 
 
 def _modality(key: str) -> str:

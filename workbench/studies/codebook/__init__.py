@@ -36,7 +36,7 @@ STUDY = "codebook"
 CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
 METRICS = ("seq_va", "seq_av", "step_va", "step_av", "seq_cross", "step_cross", "val_seq_cross", "r1_va", "r1_av",
            "perplexity_video", "perplexity_audio", "perplexity_text", "dead", "shared_two", "shared_all", "purity",
-           "train_seconds")
+           "align_gap", "align_spread", "align_paired", "align_unpaired", "train_seconds")
 METRIC_NOTES = {
     "seq_xy": "sequence classification accuracy on held-out test sequences, head trained on x's codes, tested on "
               "y's (v video, a audio, t text)",
@@ -45,6 +45,8 @@ METRIC_NOTES = {
     "val_*": "the same on the validation sequences (for choosing settings)",
     "r1_xy": "recall@1 of finding a test sequence's pair in modality y from its codes in x (bag-of-codes cosine)",
     "perplexity_m / dead / shared_* / purity": "codebook usage over the whole test pass",
+    "align_*": "distances between modalities' semantic features on the test pass (mean over modality pairs): "
+               "centroid gap, spread around a modality's mean, same step (paired), same step of another sequence",
 }
 
 __all__ = ["CACHE_SKIP", "CACHE_VERSION", "KEEP", "METHODS", "METRICS", "METRIC_NOTES", "PAPER", "QUICK", "STUDY",

@@ -77,6 +77,7 @@ def evaluate(model, cfg: Config, splits: Splits, seed: int) -> dict[str, Any]:
         code_retrieval,
         code_usage,
         dead_codes,
+        feature_alignment,
         perplexity,
         purity,
         shared_fraction,
@@ -106,6 +107,9 @@ def evaluate(model, cfg: Config, splits: Splits, seed: int) -> dict[str, Any]:
         out[f"perplexity_{m}"] = float(ppl[j])
     shared = shared_fraction(usage)
     pur = purity(usage)
+    align = feature_alignment(model, splits.test)
+    out.update(align_gap=align.centroid_gap, align_spread=align.spread, align_paired=align.paired,
+               align_unpaired=align.unpaired)
     out.update(dead=dead_codes(usage), shared_two=shared.two, shared_all=shared.all,
                purity=float(pur[~pur.isnan()].mean()) if (~pur.isnan()).any() else None)
     return out

@@ -33,6 +33,7 @@ VARIANTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "no_mm_ema": ("without MM-EMA", "ablation", "fixed", {"mm_ema": False}),
     "no_reset": ("without reset", "ablation", "fixed", {"reset": False}),
     "no_mm_ema_reset": ("without MM-EMA and reset", "ablation", "fixed", {"mm_ema": False, "reset": False}),
+    "cross_09": ("MM-EMA cross weight 0.9 (the authors' 0.5)", "ablation", "fixed", {"cross_weight": 0.9}),
 }
 
 
