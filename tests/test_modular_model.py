@@ -276,23 +276,6 @@ def test_multiway_sends_each_token_to_its_copy():
         mw.select("audio")
 
 
-def test_multiway_slices_a_shared_layout_and_gathers_any_other():
-    torch.manual_seed(0)
-    mw = Multiway.of(torch.nn.Sequential(torch.nn.LayerNorm(4), torch.nn.Linear(4, 3)))
-    mw.copies[1][1].weight.data.mul_(2)
-    x = torch.randn(3, 6, 4)
-    layout = torch.tensor([0, 0, 1, 1, 1, 0]).expand(3, 6)  # [text | vision | text] in every row
-    assert mw.spans(layout) == [(0, 0, 2), (1, 2, 5), (0, 5, 6)]
-    assert mw.spans(torch.tensor([[0, 1], [1, 0]])) is None  # rows differ: gather
-    assert mw.spans(torch.arange(10) % 2) is None  # more runs than MAX_SPANS: gather
-    sliced, gathered = mw(x, layout), mw._by_gather(x, layout)
-    torch.testing.assert_close(sliced, gathered)
-    for t in range(6):
-        torch.testing.assert_close(sliced[:, t], mw.copies[int(layout[0, t])](x[:, t]))
-    with pytest.raises(ValueError, match=r"modality ids \[2\]; accepted: 0 ... 1"):
-        mw(x, torch.tensor([0, 0, 2, 2, 1, 1]).expand(3, 6))
-
-
 def test_module_flops_count_what_a_path_adds(model, data):
     clip_batch = batch_for(model, data, "video_retrieval", TASKS["video_retrieval"].path)
     full = module_flops(model, "video_retrieval", None, clip_batch)
