@@ -108,9 +108,10 @@ def _temporal(table, cfg, paths: Sequence[dict], cmp: Comparisons, vocab: Sequen
     head, head_off = (next((r for r in table if r["method"] == m), None) for m in ("direction", "direction_off"))
     if head and head_off:
         p = cmp("direction", "direction_off", "dir_acc")
+        tower = "tiny-world-clip's weights frozen" if cfg.direction_frozen else "the towers fine-tuned"
         out.append(f"Trained for direction alone ({cfg.direction_steps} steps of a 4-way head on the clip embedding, "
-                   f"the same training clips; new-module lr {cfg.direction_new_lr:g}, chosen on the validation "
-                   f"slice): the vision encoder with temporal modules {fmt(head, 'dir_acc')} (sign "
+                   f"the same training clips, {tower}; new-module lr {cfg.direction_new_lr:g}, chosen on the "
+                   f"validation slice): the vision encoder with temporal modules {fmt(head, 'dir_acc')} (sign "
                    f"{fmt(head, 'sign_acc')}, reversal cosine {fmt(head, 'reverse_cos')}), the frame mean "
                    f"{fmt(head_off, 'dir_acc')} (sign {fmt(head_off, 'sign_acc')}; it cannot pass 0.5); "
                    f"on minus off {_w(p)}." + (" So the temporal modules can represent direction, and what the "

@@ -130,8 +130,8 @@ def direction_batch(cfg: Any, world: World, start: int) -> tuple[torch.Tensor, t
 def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, seed: int) -> Trained:
     """tiny-world-clip's vision encoder (with zero-initialised temporal modules, or without: frame mean)
     trained for `cfg.direction_steps` steps on direction of motion alone (cross-entropy of a linear head
-    over the 4 directions), on the same training clips as the multi-task model, towers at cfg.lr, the
-    temporal modules and head at cfg.direction_new_lr.
+    over the 4 directions), on the same training clips as the multi-task model: the temporal modules and
+    head at cfg.direction_new_lr, tiny-world-clip's own weights frozen (cfg.direction_frozen) or at cfg.lr.
 
     What the encoder can represent given a direct signal, beside what the task mixture teaches it: a
     frame-mean encoder gives a clip and its reversal one embedding, so it cannot pass 0.5."""
@@ -140,6 +140,9 @@ def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, s
     torch.manual_seed(seed)
     towers = base.copy()
     model = DirectionModel(VisionEncoder.from_backend(towers, temporal), temporal)
+    if cfg.direction_frozen:  # only the temporal modules and the head learn
+        for p in towers.parameters():
+            p.requires_grad_(False)
     device = next(base.parameters()).device
     model.to(device).train()
     opt = torch.optim.AdamW(_groups(model, towers, cfg, cfg.direction_new_lr))
