@@ -119,9 +119,9 @@ save_figure(fig, out, "embedding_map", caption="2-D PCA projection of image, vid
 # whose axis is right (chance 0.5). A frame mean gives a clip and its reversal the same embedding.
 # `probe_dir_acc`: direction from a linear probe fit on train-split clip embeddings (what the video
 # side carries, whatever the text can say); `reverse_cos`: a clip's embedding against its reversal's.
-# The last two rows train tiny-world-clip's vision encoder for direction alone (a 4-way head, with and
-# without temporal modules): what the modules can represent when the signal is direct; their `dir_acc`
-# is their head's.
+# The last two rows train a 4-way direction head on tiny-world-clip's frozen vision encoder, with
+# temporal modules (trained with the head) and without: what the modules can represent when the signal
+# is direct; their `dir_acc` is their head's.
 
 # %%
 display(Markdown(viz.markdown_table(study.temporal_table(result))))
