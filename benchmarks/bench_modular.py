@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from workbench.methods.modular import ModularConfig, ModularModel, Multiway, module_flops
+from workbench.methods.modular import ModularConfig, ModularModel, Multiway, count_flops, module_flops
 from workbench.models import build_tiny
 from workbench.studies.kit import write_json_atomic
 from workbench.world import World, WorldConfig
@@ -74,14 +73,6 @@ def _model(routing: str = "path") -> ModularModel:
     return model
 
 
-def _flops(fn: Callable[[], object]) -> int:
-    """FLOPs of fn() with autograd on, as module_flops counts them: under no_grad nn.MultiheadAttention
-    takes its fused fast path, whose attention products FlopCounterMode does not see."""
-    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 def measure_temporal(model: ModularModel, batch: dict, repeats: int, warmup: int, clock: str) -> dict:
     clips = batch["clips"]
     fns = {
@@ -94,8 +85,8 @@ def measure_temporal(model: ModularModel, batch: dict, repeats: int, warmup: int
         t = _medians(fns, repeats, warmup, clock)
     flops = {"path_with_temporal": module_flops(model, "video_retrieval", None, batch),
              "path_without_temporal": module_flops(model, "video_retrieval", ("vision", "universal", "text"), batch),
-             "vision_with_temporal": _flops(lambda: model.vision.tokens(clips, temporal=True)),
-             "vision_without_temporal": _flops(lambda: model.vision.tokens(clips, temporal=False))}
+             "vision_with_temporal": count_flops(lambda: model.vision.tokens(clips, temporal=True)),
+             "vision_without_temporal": count_flops(lambda: model.vision.tokens(clips, temporal=False))}
     return {"median_seconds": t, "flops": flops,
             "ratio_vision": t["vision_with_temporal"] / t["vision_without_temporal"],
             "ratio_vision_flops": flops["vision_with_temporal"] / flops["vision_without_temporal"],

@@ -12,7 +12,7 @@ latent queries (`universal`), the text encoder (`text`), fusion layers and a tex
 """
 from .config import ROUTINGS, ModularConfig
 from .decoder import TextDecoder
-from .flops import module_flops
+from .flops import count_flops, module_flops
 from .fusion import FusionLayers
 from .heads import ClassifierHead, ContrastiveHead, QAHead
 from .model import BATCH_KEYS, ModularModel, TaskOutput
@@ -27,5 +27,5 @@ __all__ = [
     "BATCH_KEYS", "HEADS", "MODALITIES", "MODULES", "ROUTINGS", "TASKS", "ClassifierHead", "ContrastiveHead",
     "FusionLayers", "ModularConfig", "ModularModel", "Multiway", "QAHead", "TaskOutput", "TaskSpec",
     "TemporalModule", "TextDecoder", "TextEncoder", "TextStates", "UniversalLayers", "VisionEncoder",
-    "check_path", "check_task", "module_flops", "valid_paths",
+    "check_path", "check_task", "count_flops", "module_flops", "valid_paths",
 ]

@@ -43,7 +43,6 @@ class Memory(NamedTuple):
     tokens: torch.Tensor  # (B, M, D): [fused text | vision] when the path fuses, else vision
     padding: torch.Tensor | None  # (B, M) bool, True at the fused text's padding; None without fusion
     fused: torch.Tensor | None  # (B, L, D) the fused text tokens
-    states: TextStates | None
 
 
 class ModularModel(nn.Module):
@@ -188,11 +187,11 @@ class ModularModel(nn.Module):
         the path fuses; the fused text's padding positions are masked out of the decoder's cross-attention."""
         mem = self.bridge(tokens)
         if "fusion" not in path:
-            return Memory(mem, None, None, None)
+            return Memory(mem, None, None)
         states = self.encode_text(text)
         fused = self.fusion(states.tokens, states.padding, mem)
         padding = torch.cat([states.padding, states.padding.new_zeros(mem.shape[:2])], dim=1)
-        return Memory(torch.cat([fused, mem], dim=1), padding, fused, states)
+        return Memory(torch.cat([fused, mem], dim=1), padding, fused)
 
     def _captioning(self, spec, path, tokens, batch) -> TaskOutput:
         targets = batch.get("targets")

@@ -43,20 +43,18 @@ class Config:
     new_lr: float = 3e-3  # modules that start from scratch (latents, temporal, fusion, decoder, heads)
     weight_decay: float = 0.05
     frames: int = 4
-    # Clip tasks' batches as half the items, then those clips reversed (direction flipped), at the same
-    # compute. Off: on the validation slice (k = 2, temporal on, seed 0, 2026-12-04) it left direction at
-    # chance with and without (text-score direction 0.240, probe 0.250, reversal cosine 1.000) and the mean task
-    # score at 0.484 against 0.494 without.
-    reversed_pairs: bool = False
+    # Tried and not adopted (validation slice, k = 2, temporal on, seed 0, 2026-12-04): clip tasks' batches
+    # as half the items, then those clips reversed (direction flipped in captions and answers), at the same
+    # compute, left direction at chance with and without (text-score direction 0.240, probe 0.250, reversal
+    # cosine 1.000) and the mean task score at 0.484 against 0.494 without.
     # The direction cells: the vision encoder alone trained on direction (a 4-way head). Chosen on the
     # validation slice (temporal on, seeds 0-2, 2026-12-04), mean direction accuracy: 80 steps with the
     # towers at lr, new-module lr 3e-3 -> 0.538, 1e-2 -> 0.785; 60 steps -> 0.667; towers frozen -> 0.785
-    # (the same, in 12 s instead of 15 per cell); with 3e-3, reversed pairs in each batch
-    # (direction_reversed) -> 0.503, so they stay off.
+    # (the same, in 12 s instead of 15 per cell); with 3e-3, half of each batch's clips played backwards
+    # -> 0.503 (not adopted).
     direction_steps: int = 80
     direction_new_lr: float = 1e-2  # the temporal modules and the head
     direction_frozen: bool = True  # tiny-world-clip's own weights frozen (else trained at lr)
-    direction_reversed: bool = False  # each batch: half the clips, then the same clips played backwards
     latents: int = 16  # learnable latent queries (the paper's 50, at workbench scale)
     train_split: str = "novel_train"
     test_split: str = "novel_test"

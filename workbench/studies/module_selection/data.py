@@ -65,36 +65,8 @@ def train_batch(cfg: Any, world: World, base: ClipBackend, task: str, seed: int,
                 ) -> dict[str, torch.Tensor]:
     """Step `step` of seed `seed`'s training stream for `task` (a batch dict for ModularModel.run)."""
     start = seed * TRAIN_STRIDE + step * cfg.batch_size
-    reverse = getattr(cfg, "reversed_pairs", False) and task in CLIP_TASKS
-    n = (cfg.batch_size + 1) // 2 if reverse else cfg.batch_size
-    s = mt.task_set(task, world, cfg.train_split, range(start, start + n), cfg.frames, base.tokenize)
-    return reversed_pairs(s, base) if reverse else s.batch()
-
-
-CLIP_TASKS = ("video_retrieval", "captioning", "qa")  # the tasks whose training items are clips
-
-
-def reversed_pairs(s: mt.RetrievalSet | mt.CaptionSet | mt.QASet, base: ClipBackend) -> dict[str, torch.Tensor]:
-    """A clip task's batch of `s`'s items followed by the same clips played backwards, each with its
-    direction reversed ('moving left' -> 'moving right' in a caption; the answer to 'which way does the
-    object move?'); every other slot and answer is unchanged.
-
-    A frame-mean encoder gives a clip and its reversal one embedding, so only an encoder that sees
-    frame order can tell the two halves apart. In video retrieval each clip meets, among its InfoNCE
-    negatives, the caption that differs from its own only in the direction word.
-    """
-    if isinstance(s, mt.QASet):
-        flipped = [mt.answer_index("direction", DIRECTIONS[REVERSED[DIRECTIONS.index(mt.ANSWERS[int(a)])]])
-                   if kind == "direction" else int(a) for kind, a in zip(s.kinds, s.answers)]
-        return {"clips": torch.cat([s.clips, s.clips.flip(1)]), "text": base.tokenize([*s.questions] * 2),
-                "targets": torch.cat([s.answers, torch.tensor(flipped, dtype=torch.long)])}
-    if isinstance(s, mt.CaptionSet):
-        directions = [DIRECTIONS.index(slots["direction"]) for slots in s.slots]
-    else:
-        directions = [int(d) for d in s.direction]
-    texts = [*s.captions, *(with_direction(c, DIRECTIONS[REVERSED[d]]) for c, d in zip(s.captions, directions))]
-    key = "targets" if isinstance(s, mt.CaptionSet) else "text"
-    return {"clips": torch.cat([s.media, s.media.flip(1)]), key: base.tokenize(texts)}
+    s = mt.task_set(task, world, cfg.train_split, range(start, start + cfg.batch_size), cfg.frames, base.tokenize)
+    return s.batch()
 
 
 def val_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:

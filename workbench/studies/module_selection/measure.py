@@ -56,6 +56,15 @@ def text_embeddings(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return F.normalize(model.encode_text(tokens).pooled.float(), dim=-1)
 
 
+def _direction_scores(pred: Sequence[int], truth: Sequence[int]) -> dict:
+    """4-way direction predictions against the truth: `dir_acc` and its items, `sign_acc` among those whose
+    axis (horizontal / vertical: direction // 2) is right, and `axis_acc`, the share with the axis right."""
+    hits = [int(p == t) for p, t in zip(pred, truth)]
+    signs = [int(p == t) for p, t in zip(pred, truth) if p // 2 == t // 2]
+    return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
+            "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits)}
+
+
 @torch.no_grad()
 def direction_metrics(model: nn.Module, data: EvalData, path=None) -> dict:
     """Direction from video-text scores: each clip against its caption with each of the 4 directions.
@@ -72,14 +81,9 @@ def direction_metrics(model: nn.Module, data: EvalData, path=None) -> dict:
     text = s.batch()["text"]
     t = text_embeddings(model, data.direction_text.to(_device(model))).view(len(s), len(DIRECTIONS), -1).cpu()
     fwd, back = (_clip_embeddings(model, clips, text, path) for clips in (s.media, data.reversed_clips))
-    hits, signs = [], []
-    for v, truth in ((fwd, s.direction), (back, data.reversed_direction)):
-        pred = (t @ v.unsqueeze(-1)).squeeze(-1).argmax(1)  # (B,)
-        hits += (pred == truth).int().tolist()
-        signs += [int(p == y) for p, y in zip(pred.tolist(), truth.tolist()) if p // 2 == y // 2]
-    return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
-            "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits),
-            **direction_probe(model, data, fwd, back, path)}
+    pred = [(t @ v.unsqueeze(-1)).squeeze(-1).argmax(1) for v in (fwd, back)]  # (B,) each
+    truth = torch.cat([s.direction, data.reversed_direction]).tolist()
+    return {**_direction_scores(torch.cat(pred).tolist(), truth), **direction_probe(model, data, fwd, back, path)}
 
 
 def _clip_embeddings(model: nn.Module, clips: torch.Tensor, text: torch.Tensor, path=None) -> torch.Tensor:
@@ -112,11 +116,9 @@ def direction_probe(model: nn.Module, data: EvalData, fwd: torch.Tensor, back: t
     probe = LogisticRegression(max_iter=2000).fit(x, y)
     truth = [*s.direction.tolist(), *data.reversed_direction.tolist()]
     pred = probe.predict(torch.cat([fwd, back]).numpy()).tolist()
-    hits = [int(p == t) for p, t in zip(pred, truth)]
-    signs = [int(p == t) for p, t in zip(pred, truth) if p // 2 == t // 2]
-    return {"probe_dir_acc": sum(hits) / len(hits), "probe_dir_acc_items": hits,
-            "probe_sign_acc": sum(signs) / len(signs) if signs else None,
-            "reverse_cos": float((fwd * back).sum(-1).mean())}
+    scores = _direction_scores(pred, truth)
+    return {"probe_dir_acc": scores["dir_acc"], "probe_dir_acc_items": scores["dir_acc_items"],
+            "probe_sign_acc": scores["sign_acc"], "reverse_cos": float((fwd * back).sum(-1).mean())}
 
 
 @torch.no_grad()
@@ -130,15 +132,10 @@ def head_direction_metrics(model: nn.Module, data: EvalData) -> dict:
         return {}
     device = _device(model)
     fwd, back = (model.embed(c.to(device)).float().cpu() for c in (s.media, data.reversed_clips))
-    hits, signs = [], []
-    for e, truth in ((fwd, s.direction), (back, data.reversed_direction)):
-        pred = model.head(e.to(device)).argmax(1).cpu()
-        hits += (pred == truth).int().tolist()
-        signs += [int(p == y) for p, y in zip(pred.tolist(), truth.tolist()) if p // 2 == y // 2]
+    pred = model.head(torch.cat([fwd, back]).to(device)).argmax(1).cpu().tolist()
+    truth = torch.cat([s.direction, data.reversed_direction]).tolist()
     cos = (F.normalize(fwd, dim=-1) * F.normalize(back, dim=-1)).sum(-1).mean()
-    return {"dir_acc": sum(hits) / len(hits), "dir_acc_items": hits,
-            "sign_acc": sum(signs) / len(signs) if signs else None, "axis_acc": len(signs) / len(hits),
-            "reverse_cos": float(cos)}
+    return {**_direction_scores(pred, truth), "reverse_cos": float(cos)}
 
 
 @torch.no_grad()

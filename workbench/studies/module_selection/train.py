@@ -17,7 +17,7 @@ from workbench.models import ClipBackend
 from workbench.world import ALL_CLASSES, DIRECTIONS, World
 from workbench.world.captions import article
 
-from .data import REVERSED, TRAIN_STRIDE, caption_vocab, train_batch
+from .data import TRAIN_STRIDE, caption_vocab, train_batch
 
 
 class Trained(NamedTuple):
@@ -78,6 +78,16 @@ def _warmup_cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sch
         1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
 
 
+def _optimise(model: nn.Module, opt: torch.optim.Optimizer, sched, loss: torch.Tensor) -> float:
+    """One step: backward, gradients clipped to norm 1, optimiser and schedule stepped; the loss's value."""
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, seed: int) -> Trained:
     """cfg.steps steps of AdamW, one task per step in turn (cfg.tasks round robin), each along its default path."""
     torch.manual_seed(seed)
@@ -91,12 +101,7 @@ def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, 
         task = cfg.tasks[step % len(cfg.tasks)]
         batch = {k_: v.to(device) for k_, v in train_batch(cfg, world, base, task, seed, step).items()}
         loss = task_loss(task, model.run(task, batch, path=task_path(task, temporal)), batch)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        losses.append(_optimise(model, opt, sched, loss))
     model.eval()
     return Trained(model, time.perf_counter() - t0, losses)
 
@@ -114,17 +119,6 @@ class DirectionModel(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(clips))
-
-
-def direction_batch(cfg: Any, world: World, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clips, direction) of training items start, ...: batch_size clips, or with cfg.direction_reversed half
-    as many and the same clips played backwards (the reversed direction), at the same compute."""
-    n = (cfg.batch_size + 1) // 2 if cfg.direction_reversed else cfg.batch_size
-    s = mt.task_set("video_retrieval", world, cfg.train_split, range(start, start + n), cfg.frames)
-    if not cfg.direction_reversed:
-        return s.media, s.direction
-    back = torch.tensor([REVERSED[int(d)] for d in s.direction], dtype=torch.long)
-    return torch.cat([s.media, s.media.flip(1)]), torch.cat([s.direction, back])
 
 
 def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, seed: int) -> Trained:
@@ -150,14 +144,9 @@ def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, s
     losses, t0 = [], time.perf_counter()
     for step in range(cfg.direction_steps):
         start = seed * TRAIN_STRIDE + step * cfg.batch_size
-        clips, direction = direction_batch(cfg, world, start)
-        loss = F.cross_entropy(model(clips.to(device)), direction.to(device))
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        s = mt.task_set("video_retrieval", world, cfg.train_split, range(start, start + cfg.batch_size), cfg.frames)
+        loss = F.cross_entropy(model(s.media.to(device)), s.direction.to(device))
+        losses.append(_optimise(model, opt, sched, loss))
     model.eval()
     return Trained(model, time.perf_counter() - t0, losses)
 
