@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -180,19 +181,19 @@ def direction_bars(table: Sequence[Mapping]) -> Figure:
     direction alone, from its head), sign accuracy given the axis (chance 0.5) and, where measured,
     direction from a linear probe on the clip embedding."""
     bars = [b for b in DIRECTION_BARS if any(r.get(b[0]) is not None for r in table)]
-    fig = Figure(figsize=(7.5, 3.4))
+    fig = Figure(figsize=(max(7.5, 1.6 * len(table)), 4.2))
     ax = fig.add_subplot(1, 1, 1)
     x, width = np.arange(len(table)), 0.8 / len(bars)
     for j, (metric, chance, what) in enumerate(bars):
-        y = [r.get(metric) or 0.0 for r in table]
+        y = [np.nan if r.get(metric) is None else r[metric] for r in table]  # not measured: no bar
         e = [r.get(f"{metric}_std") or 0.0 for r in table]
         ax.bar(x + (j - (len(bars) - 1) / 2) * width, y, width * 0.95, yerr=e, capsize=3, color=f"C{j}",
                label=f"{what} (chance {chance})")
         ax.axhline(chance, color=f"C{j}", ls="--", lw=1)
-    ax.set_xticks(x, [f"{r['label']}" + (f"\nk={r['setting']}" if r.get("setting") is not None else "")
+    ax.set_xticks(x, [textwrap.fill(r["label"], 20) + (f"\nk={r['setting']}" if r.get("setting") is not None else "")
                       for r in table], fontsize=7)
     ax.set(ylim=(0, 1.02), ylabel="accuracy")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
