@@ -86,7 +86,7 @@ from workbench.viz import cam as cam_viz
 from workbench.viz import robust_ft as rviz
 from workbench.viz.world import markdown_table
 
-out = kit.output_dir(output_dir, study.STUDY)
+out = kit.output_dir(output_dir, study.NAME)
 sizes = dict(seeds=seeds, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
              methods=methods)
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, w=w, threshold=threshold,

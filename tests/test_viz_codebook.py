@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from workbench.viz import codebook as cb
+from workbench.viz.codebook.base import _class_colors
 
 CLASSES = ("dog", "car")  # C = 2; class slot 2 = background
 
@@ -162,7 +163,7 @@ def test_code_map_sizes_by_usage_and_colours():
     sizes = used.get_sizes()
     assert np.argmax(sizes) == 3 and np.all(np.diff(sizes[[0, 1, 2, 4, 5]]) > 0)  # area grows with use
     colors = used.get_facecolors()
-    assert tuple(colors[3][:3]) == pytest.approx(to_rgba(cb._class_colors(2)[1])[:3])  # code 3: car dominates
+    assert tuple(colors[3][:3]) == pytest.approx(to_rgba(_class_colors(2)[1])[:3])  # code 3: car dominates
     fig2 = cb.code_map(torch.randn(12, 4), u, CLASSES, ("video", "audio"), color_by="modality", xy=xy)
     c2 = fig2.axes[0].collections[1].get_facecolors()
     assert tuple(c2[0][:3]) == pytest.approx(to_rgba(cb.MODALITY_COLORS["video"])[:3])  # video only
@@ -189,28 +190,51 @@ def exemplar_data(N: int = 3, T: int = 4) -> dict:
             "text": [[f"caption {n}.{t}" for t in range(T)] for n in range(N)]}
 
 
+def titles(ax) -> list[str]:
+    """The exemplar titles of a `draw_exemplars` row: its texts at the top of the axes."""
+    top = ax.get_ylim()[1]
+    return [t.get_text() for t in ax.texts if t.get_position()[1] == top]
+
+
 def test_exemplars_show_each_modalitys_steps_of_the_code():
     codes = {"video": torch.tensor([[5, 1, 5, 2], [5, 0, 0, 0], [0, 0, 0, 0]]),
              "audio": torch.tensor([[0, 5, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]),
              "text": torch.zeros(3, 4, dtype=torch.long)}
     assert cb.exemplar_steps(codes["video"], 5, 3) == [(0, 0), (1, 0), (0, 2)]  # other sequences first
     fig = cb.code_exemplars(5, codes, exemplar_data(), k=3)
-    axes = np.array(fig.axes).reshape(3, 3)
-    assert [len(ax.images) for ax in axes[0]] == [1, 1, 1]
-    assert [ax.get_title() for ax in axes[0]] == ["video: seq 0, step 0", "seq 1, step 0", "seq 0, step 2"]
-    assert len(axes[1, 0].lines) == 1 and axes[1, 0].get_title() == "audio: seq 0, step 1, 32 samples"
-    assert not axes[1, 1].get_visible() or not axes[1, 1].axison  # only one audio step uses code 5
-    assert "no step" in axes[2, 0].texts[0].get_text()  # text never uses code 5
+    video, audio, text = fig.axes  # one axes per modality: the rows of `draw_exemplars`
+    assert len(video.images) == 3
+    assert titles(video) == ["video: seq 0, step 0", "seq 1, step 0", "seq 0, step 2"]
+    assert len(audio.lines) == 1 and titles(audio) == ["audio: seq 0, step 1, 32 samples"]  # one audio step
+    assert "no step" in text.texts[0].get_text() and not text.images and not text.lines  # text never uses 5
     fig = cb.code_exemplars(0, codes, {"text": exemplar_data()["text"]}, k=2)
-    axes = np.array(fig.axes).reshape(3, 2)
-    assert axes[0, 0].texts[0].get_text() == "video: no exemplars given"
-    assert axes[2, 0].texts[0].get_text() == "\u201ccaption 0.0\u201d"
+    video, audio, text = fig.axes
+    assert video.texts[0].get_text() == "video: no exemplars given" and not video.images
+    assert titles(text) == ["text: seq 0, step 0", "seq 1, step 0"]
+    captions = [t.get_text() for t in text.texts if t.get_text() not in titles(text)]
+    assert captions == ["\u201ccaption 0.0\u201d", "\u201ccaption 1.0\u201d"]
     with pytest.raises(ValueError, match="accepted: frames"):
         cb.code_exemplars(0, codes, {"video": torch.rand(3, 4, 5, 8, 8)})
     with pytest.raises(ValueError, match="2 text exemplars for codes of 3 sequences"):
         cb.code_exemplars(0, codes, {"text": exemplar_data()["text"][:2]})
     with pytest.raises(ValueError, match="at least one"):
         cb.code_exemplars(0, codes, {}, k=0)
+
+
+def test_one_exemplar_drawer_for_the_figure_and_the_explorer(monkeypatch):
+    """`code_exemplars` and the explorer's code panel draw their exemplar rows with `draw_exemplars`."""
+    import workbench.viz.codebook.exemplars as exemplars
+
+    rows = []
+    draw = exemplars.draw_exemplars
+    monkeypatch.setattr(exemplars, "draw_exemplars", lambda ax, code, codes, data, m, *a: rows.append(m) or
+                        draw(ax, code, codes, data, m, *a))
+    codes = {m: torch.zeros(3, 4, dtype=torch.long) for m in ("video", "audio", "text")}
+    cb.code_exemplars(0, codes, exemplar_data(), k=2)
+    assert rows == ["video", "audio", "text"]
+    rows.clear()
+    cb.CodebookExplorer(view(), dpi=40)
+    assert rows == ["video", "audio", "text"]
 
 
 def test_figures_do_not_leak_into_pyplot():

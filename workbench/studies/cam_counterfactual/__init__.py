@@ -18,7 +18,6 @@ result file come from `workbench.studies.kit`.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from workbench.world import World, WorldConfig
 
 from .. import kit
 from . import findings as _findings
+from .claims import CLAIMS
 from .config import CACHE_SKIP, QUICK, Config
 from .gallery import GALLERY_METHODS, cam_maps, examples, gallery_methods
 from .methods import MASK_METHODS, METHODS, Session
@@ -45,10 +45,10 @@ from .tables import (
                      wise_curve_table,
 )
 
-STUDY = "cam_counterfactual"
+NAME = "cam_counterfactual"
 CACHE_VERSION = 2
 
-__all__ = ["CACHE_SKIP", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
+__all__ = ["CACHE_SKIP", "CLAIMS", "NAME", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
            "build_data", "by_method", "cam_maps", "cell_cache", "check_premise", "cost_table", "examples",
            "gallery_methods", "localization_rows", "photo_rows", "plan_cells", "results_table", "run", "wise_at",
            "wise_curve_table"]
@@ -100,28 +100,11 @@ def build_data(cfg: Config, model: ClipBackend, seed: int = 0) -> Classification
                              batch_size=cfg.batch_size, seed=seed)
 
 
-def cell_cache(cfg: Config, zs: ImageClassifier, data: ClassificationData, device: torch.device,
-               enabled: bool = True) -> kit.CellCache:
-    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(zs),
-                         data={"data": data.fingerprint(), "device": device.type}, version=CACHE_VERSION,
-                         enabled=enabled)
+def build_context(cfg: Config, use_cache: bool = True, progress: bool = True,
+                  model: ClipBackend | None = None) -> Session:
+    """The zero-shot classifier every cell starts from (and its teacher), the data, the shared caches.
 
-
-def plan_cells(cfg: Config) -> list[kit.Cell]:
-    """zero_shot once, then per seed every trained method after what it needs (derived ones excluded)."""
-    ids = [m for m in METHODS.with_needs(cfg.methods) if m != "zero_shot" and not METHODS[m].info.get("derived")]
-    return [kit.Cell("zero_shot")] + [kit.Cell(m, None, s) for s in cfg.seeds for m in ids]
-
-
-def run(cfg: Config | None = None, output_dir: str | Path | None = None, progress: bool = True,
-        use_cache: bool = True, model: ClipBackend | None = None) -> Result:
-    """Train every method for every seed (cached cells are reused), evaluate, write result.json.
-
-    `model`: an already loaded backend to use instead of loading `cfg.model` (it is not modified).
-    """
-    cfg = cfg or Config()
-    t0 = time.perf_counter()
-    out = kit.output_dir(output_dir, STUDY)
+    `model`: an already loaded backend to use instead of loading `cfg.model` (it is not modified)."""
     device = kit.device(cfg.device)
     owned = model is None
     if owned:
@@ -129,54 +112,58 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, progres
         model = load_model(cfg.model, pretrained=cfg.pretrained, device=device)
     data = build_data(cfg, model)
     zs = zero_shot_classifier(model, data.classnames, data.templates, inplace=owned).to(device).eval()
-    del model
     zs.requires_grad_(False)
-    cache = cell_cache(cfg, zs, data, device, use_cache)
     bars = progress and not kit.headless()  # training bars: live in JupyterLab, never saved into outputs
-    sess = Session(cfg, zs, data, cache, {k: v.clone() for k, v in zs.state_dict().items()}, bars)
+    return Session(cfg, zs, data, None, {k: v.clone() for k, v in zs.state_dict().items()}, bars,
+                   weights=kit.weights_fingerprint(zs), data_fingerprint=data.fingerprint())
 
-    def compute(cell: kit.Cell) -> dict:
-        if cell.seed != sess.seed:  # dependants of the previous seed are done
-            sess.trained.clear()
-            sess.seed = cell.seed
-        return METHODS[cell.method].run(sess, cell)
 
-    def kept(cell: kit.Cell) -> list[Path]:
-        path = sess.model_file(cell)
-        if path is not None:
-            sess.model_files[cell.method] = path
-        return [path] if path is not None else []
-
-    plan = plan_cells(cfg)
-    rows = kit.run_cells(plan[:1], compute, cache=cache, desc="study 01", progress=progress)
-    sess.zs_metrics = rows[0]
-    rows += kit.run_cells(plan[1:], compute, cache=cache, needs=kept, desc="study 01", progress=progress)
-    rows = _with_derived(sess, cfg, rows)
+def report(sess: Session, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.Report:
+    cfg, data = sess.cfg, sess.data
     splits = (*data.eval_splits, "ood_avg") if data.ood_splits else data.eval_splits
     table = results_table(rows, splits)
     ft_rows = [r for r in rows if r["method"] == "full_ft"]
     curve = wise_curve_table(ft_rows, splits) if ft_rows else []
     cost = cost_table(rows)
     premise = check_premise(rows, data)
-    text, comparisons = _findings.write(cfg, rows, table, cost, premise, data)
-    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, findings=text, model_name=zs.model.name,
-                    splits=data.eval_splits, table=table, wise_curve=curve, cost=cost, premise=premise,
-                    comparisons=comparisons, zero_shot=zs, data=data, model_files=dict(sess.model_files))
-    result.metrics = {"model": zs.model.name, "splits": list(data.eval_splits), "premise": premise}
-    result.tables = {"results": table, "comparisons": comparisons, "wise_ft_curve": curve, "cost": cost}
-    result.headline = _findings.headline(rows, table, data)
-    result.main_table = "results"
-    result.percent = (*splits, "iou", "pointing", "diff", "lo", "hi", "detectable")
-    result.timings = {"total": time.perf_counter() - t0}
-    result.write()
-    return result
+    text, comparisons = _findings.write(cfg, rows, table, cost, premise, data, verdicts)
+    return kit.Report(
+        tables={"results": table, "comparisons": comparisons, "wise_ft_curve": curve, "cost": cost},
+        findings=text, headline=_findings.headline(rows, table, data, verdicts), main_table="results",
+        percent=(*splits, "iou", "pointing", "diff", "lo", "hi", "detectable"),
+        metrics={"model": sess.zs.model.name, "splits": list(data.eval_splits), "premise": premise},
+        extra={"model_name": sess.zs.model.name, "splits": data.eval_splits, "table": table, "wise_curve": curve,
+               "cost": cost, "premise": premise, "comparisons": comparisons, "zero_shot": sess.zs, "data": data,
+               "model_files": dict(sess.model_files)})
+
+
+def derive(sess: Session, rows: list[dict]) -> list[dict]:
+    return _with_derived(sess, sess.cfg, rows)
+
+
+STUDY = kit.Study(name=NAME, config=Config, methods=METHODS, context=build_context, report=report,
+                  cache_skip=CACHE_SKIP, version=CACHE_VERSION, quick=QUICK, claims=CLAIMS, result=Result,
+                  order="seed", derive=derive, title="study 01")
+
+
+def plan_cells(cfg: Config) -> list[kit.Cell]:
+    """zero_shot once, then per seed every trained method after what it needs (derived ones excluded)."""
+    return STUDY.plan(STUDY.resolve(cfg))
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, progress: bool = True,
+        use_cache: bool = True, model: ClipBackend | None = None) -> Result:
+    """Train every method for every seed (cached cells are reused), evaluate, judge the claims, write result.json.
+
+    `model`: an already loaded backend to use instead of loading `cfg.model` (it is not modified)."""
+    return STUDY.run(cfg, output_dir, progress=progress, use_cache=use_cache, model=model)
 
 
 def _with_derived(sess: Session, cfg: Config, rows: list[dict]) -> list[dict]:
     """`rows` in method order, with the derived methods' rows (wise_ft) computed from theirs."""
     index = {(r["method"], r["seed"]): r for r in rows}
     out = [index[("zero_shot", None)]]
-    for m in METHODS.with_needs(cfg.methods):
+    for m in METHODS.with_needs(STUDY.method_ids(cfg)):
         if m == "zero_shot":
             continue
         for s in cfg.seeds:
@@ -186,5 +173,5 @@ def _with_derived(sess: Session, cfg: Config, rows: list[dict]) -> list[dict]:
                             "cached": need["cached"]})
             else:
                 out.append(index[(m, s)])
-    shown = {"zero_shot", *cfg.methods}
+    shown = {"zero_shot", *STUDY.method_ids(cfg)}
     return [r for r in out if r["method"] in shown]

@@ -9,7 +9,6 @@ from workbench.methods.robust_ft import METHOD_NAMES, FineTuneConfig, MaskSpec
 from workbench.models import TINY_NAME
 
 from .. import kit
-from .methods import METHODS
 
 # Fields that choose *which* cells run or which weights are kept, not what a cell computes
 # (`device` is replaced in the key by the device type it resolves to).
@@ -23,7 +22,7 @@ class Config:
 
     model: str = TINY_NAME
     pretrained: str | None = None  # tag or local file; None = shipped weights (tiny) / random init
-    methods: tuple[str, ...] = METHOD_NAMES  # ids of workbench.methods.robust_ft (zero_shot is always run)
+    methods: tuple[str, ...] | str = "all"  # ids of workbench.methods.robust_ft; "all": every one
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 30
     batch_size: int = 64
@@ -59,11 +58,17 @@ class Config:
     def __post_init__(self):
         for name in ("methods", "seeds", "wise_alphas", "save_models"):
             value = getattr(self, name)
+            if name == "methods" and value == "all":
+                continue
             if isinstance(value, (str, int, float)):
                 raise ValueError(f"{name}={value!r} must be a sequence (e.g. ({value!r},))")
             object.__setattr__(self, name, tuple(value))
-        METHODS.check(self.methods, "methods")
-        METHODS.check(self.save_models, "save_models")
+        for name in ("methods", "save_models"):
+            ids = getattr(self, name)
+            unknown = [m for m in (METHOD_NAMES if ids == "all" else ids) if m not in METHOD_NAMES]
+            if unknown:
+                raise ValueError(f"{name}={ids!r}: unknown {', '.join(map(repr, unknown))}; accepted: "
+                                 f"{', '.join(METHOD_NAMES)}")
         if not self.methods or not self.seeds:
             raise ValueError(f"methods={self.methods!r} and seeds={self.seeds!r} must not be empty")
         self._check_mask()

@@ -6,6 +6,7 @@ from typing import Sequence
 from workbench.data import ClassificationData
 
 from .. import kit
+from ..kit.claims import Verdict, headline_words, paragraph
 from .methods import MASK_METHODS
 from .tables import by_method, wise_at
 
@@ -80,29 +81,6 @@ class Findings:
             out.append(_describe(r, self.id, self.ood) + ": " + "; ".join(bits))
         return ". ".join(out) + ("." if out else "")
 
-    def verdict(self) -> str:
-        """The headline: how much of FT's OOD loss the masks win back, and what they add over clean FD."""
-        mask = "mask_fd" if _row(self.table, "mask_fd") else "mask_fd_cached"
-        rm, ft, zs, fd = (_row(self.table, m) for m in (mask, "full_ft", "zero_shot", "fd"))
-        if rm is None or ft is None or zs is None:
-            return ""
-        loss = zs[self.ood] - ft[self.ood]
-        if loss <= 0:
-            return (f"FT did not lose OOD accuracy here ({100 * -loss:+.1f}), so there was nothing for the masks "
-                    "to keep.")
-        s = (f"In short: {rm['label']} keeps {(rm[self.ood] - ft[self.ood]) / loss:.0%} of the {100 * loss:.1f} OOD "
-             "points FT loses")
-        if fd is not None:
-            p = kit.paired(self.rows, mask, "fd", self.ood)
-            s += (f"; its gain over distillation on clean images is {p.words()}, so the masks' own contribution is "
-                  + ("established" if p.beyond_noise and p.diff > 0 else
-                     "not established" if not p.beyond_noise else "negative"))
-        wise = self.versus_wise(mask)
-        if wise is not None and wise.beyond_noise:
-            s += (f"; at equal ID accuracy it is {'above' if wise.diff > 0 else 'below'} the WiSE-FT curve "
-                  f"beyond noise ({wise.words()})")
-        return s + "."
-
     def detectable(self) -> str:
         d = [c["detectable"] for c in self.comparisons if c["verdict"] == "within noise" and c["detectable"]]
         if not d:
@@ -111,41 +89,25 @@ class Findings:
                 f"{100 * max(d):.1f} OOD points at this many seeds (80% power).")
 
 
-PAPER_CLAIM = "masked distillation keeps the OOD accuracy that FT loses"
-
-
-def headline(rows: Sequence[dict], table: Sequence[dict], data: ClassificationData) -> str:
-    """One or two sentences for the report's first screen, ending with the verdict against the paper."""
+def headline(rows: Sequence[dict], table: Sequence[dict], data: ClassificationData,
+             verdicts: Sequence[Verdict]) -> str:
+    """The report's first screen: where masked distillation lands against FT and zero-shot, then the verdicts
+    of the headline claims (the masks against FT, and their own contribution: against FD on clean images)."""
     f = Findings(rows, table, data)
     mask = "mask_fd" if _row(table, "mask_fd") else "mask_fd_cached"
     rm, ft, zs = (_row(table, m) for m in (mask, "full_ft", "zero_shot"))
-    if rm is None or ft is None or zs is None:
-        return (f"Not tested: the run lacks zero-shot, FT or masked distillation, so the paper's claim "
-                f"({PAPER_CLAIM}) cannot be checked.")
-    loss = zs[f.ood] - ft[f.ood]
-    at = (f"{rm['label']} {_pct(rm[f.id])} ID / {_pct(rm[f.ood])} OOD, FT {_pct(ft[f.id])} / {_pct(ft[f.ood])}, "
-          f"zero-shot {_pct(zs[f.id])} / {_pct(zs[f.ood])}")
-    if loss <= 0:
-        return (f"{at}: FT lost no OOD accuracy here, so there was nothing for the masks to keep. Verdict on the "
-                f"paper's claim ({PAPER_CLAIM}): not tested in this run.")
-    vs_ft = f.paired(mask, "full_ft")
-    wise = f.versus_wise(mask)
-    s = f"{at}: the masks keep {(rm[f.ood] - ft[f.ood]) / loss:.0%} of the {100 * loss:.1f} OOD points FT loses"
-    if wise is not None:
-        s += (f", and at equal ID accuracy WiSE-FT is {'below' if wise.diff > 0 else 'above'} them by "
-              f"{100 * abs(wise.diff):.1f} points ({wise.verdict if wise.lo is not None else 'not tested'})")
-    if vs_ft.lo is None:
-        verdict = "not tested (one seed: no interval)"
-    elif vs_ft.sign > 0:
-        verdict = ("supported" if wise is None or wise.sign >= 0 else
-                   "partly: above FT beyond noise, but below the WiSE-FT curve at the same ID accuracy")
-    else:
-        verdict = f"not supported (vs FT {vs_ft.words()})"
-    return s + f". Verdict on the paper's claim ({PAPER_CLAIM}): {verdict}."
+    at = ""
+    if rm is not None and ft is not None and zs is not None:
+        loss = zs[f.ood] - ft[f.ood]
+        at = (f"{rm['label']} {_pct(rm[f.id])} ID / {_pct(rm[f.ood])} OOD, FT {_pct(ft[f.id])} / {_pct(ft[f.ood])}, "
+              f"zero-shot {_pct(zs[f.id])} / {_pct(zs[f.ood])}")
+        at += (f": the masks keep {(rm[f.ood] - ft[f.ood]) / loss:.0%} of the {100 * loss:.1f} OOD points FT loses. "
+               if loss > 0 else ": FT lost no OOD accuracy here, so there was nothing for the masks to keep. ")
+    return at + headline_words(verdicts)
 
 
 def write(cfg, rows: Sequence[dict], table: Sequence[dict], cost: Sequence[dict], premise: dict,
-          data: ClassificationData) -> tuple[str, list[dict]]:
+          data: ClassificationData, verdicts: Sequence[Verdict]) -> tuple[str, list[dict]]:
     """(a short honest paragraph with the numbers, the comparisons it made)."""
     f = Findings(rows, table, data)
     where = (f"the world (finetune p_tie={cfg.p_tie}, backdrop contrast {cfg.backdrop_contrast}, "
@@ -153,9 +115,7 @@ def write(cfg, rows: Sequence[dict], table: Sequence[dict], cost: Sequence[dict]
     parts = [f"{cfg.model}, {len(cfg.seeds)} seed(s), {cfg.steps} steps x batch {cfg.batch_size}, lr {cfg.lr:g}, "
              f"on {where}; OOD = mean over {', '.join(data.ood_splits) or 'none'}; 'beyond noise' = a paired 95% "
              "interval over seeds that excludes zero.", f.premise(premise)]
-    verdict = f.verdict()
-    if verdict:
-        parts.append(verdict)
+    parts.append(paragraph(verdicts))
     parts.append(f"Masked distillation ({cfg.mask_kind} mask, {cfg.fill} fill, threshold {cfg.threshold}, "
                  f"{cfg.cam_method} CAM, w={cfg.w:g}): " + f.masking())
     others = [_describe(r, f.id, f.ood) for r in table if r["method"] not in MASK_METHODS]
@@ -171,7 +131,4 @@ def write(cfg, rows: Sequence[dict], table: Sequence[dict], cost: Sequence[dict]
         parts.append(f"Cost per step relative to FT ({c['full_ft']['seconds_per_step']:.2f} s): " + ", ".join(bits)
                      + (f"; the cached teacher CAMs cost {once:.1f} s once." if once else "."))
     parts.append(f.detectable())
-    parts.append("For reference, the paper's setting (CLIP ViT-B/16 on ImageNet, ID / OOD avg): zero-shot "
-                 "68.3/58.7, FT 81.3/54.9, WiSE-FT ~81.7/63.0; its claim is that masked distillation keeps "
-                 "the OOD accuracy that FT loses.")
     return " ".join(p for p in parts if p), f.comparisons

@@ -34,13 +34,39 @@ class Session:
     cfg: Any
     zs: ImageClassifier
     data: ClassificationData
-    cache: kit.CellCache
+    cache: kit.CellCache | None  # bound by the kit before any cell runs
     zs_state: dict[str, torch.Tensor]
     progress: bool
     zs_metrics: dict | None = None
     seed: int | None = None  # the seed whose trained models `trained` holds
     trained: dict[str, ImageClassifier] = field(default_factory=dict)  # this seed's models, for dependants
     model_files: dict[str, Path] = field(default_factory=dict)  # method -> kept weights (first seed)
+
+    weights: str = ""  # fingerprint of the zero-shot classifier every cell starts from
+    data_fingerprint: Any = None
+
+    @property
+    def data_key(self) -> Any:  # what the cell cache keys the data by
+        return self.data_fingerprint
+
+    def bind(self, cache: kit.CellCache) -> None:
+        self.cache = cache
+
+    def done(self, cell: kit.Cell, metrics: dict) -> None:
+        if cell.method == "zero_shot":
+            self.zs_metrics = metrics
+
+    def needs(self, cell: kit.Cell) -> list[Path]:
+        """The kept weights a cached cell is only valid with (and where the notebook finds them)."""
+        path = self.model_file(cell)
+        if path is not None:
+            self.model_files[cell.method] = path
+        return [path] if path is not None else []
+
+    def at_seed(self, seed: int | None) -> None:
+        if seed != self.seed:  # dependants of the previous seed are done
+            self.trained.clear()
+            self.seed = seed
 
     def evaluate(self, clf: ImageClassifier) -> dict[str, float]:
         return evaluate(clf, self.data, self.cfg.n_eval)
@@ -121,17 +147,25 @@ def _wise_curve(sess: Session, ft: ImageClassifier, ft_metrics: dict) -> list[di
     return curve
 
 
-def _wise_ft(sess: Session, cell: kit.Cell, rows: dict[tuple[str, int | None], dict]) -> dict:
-    """WiSE-FT at cfg.wise_alpha: a point of the same seed's full_ft curve (derived, not trained)."""
+def _wise_ft(sess: Session, cell: kit.Cell, rows: dict[tuple[str, int | None], dict] | None = None) -> dict:
+    """WiSE-FT at cfg.wise_alpha: a point of the same seed's full_ft curve (derived from its row, not trained)."""
     ft = rows[("full_ft", cell.seed)]
     point = next(r for r in ft["wise_curve"] if r["alpha"] == sess.cfg.wise_alpha)
     return {k: v for k, v in point.items() if k != "alpha"}
 
 
-RUN = {"zero_shot": _zero_shot, "lp_ft": _lp_ft, "wise_ft": _wise_ft}  # the rest: _train
+def _at_seed(fn):
+    def run(sess: Session, cell: kit.Cell) -> dict:
+        sess.at_seed(cell.seed)
+        return fn(sess, cell)
+    return run
+
+
+RUN = {"zero_shot": _zero_shot, "lp_ft": _at_seed(_lp_ft), "wise_ft": _wise_ft}  # the rest: _train
 INFO = {"zero_shot": {"seeded": False}, "wise_ft": {"derived": True}, "mask_fd_cached": {"teacher_cams": True}}
 
 METHODS = kit.Registry("cam_counterfactual")
 for _m in FT_METHODS.values():
-    METHODS.register(_m.name, _m.label, needs=_m.needs, **INFO.get(_m.name, {}))(RUN.get(_m.name, _train))
+    _needs = _m.needs if _m.name == "zero_shot" else ("zero_shot", *_m.needs)  # the WiSE-FT curve starts there
+    METHODS.register(_m.name, _m.label, needs=_needs, **INFO.get(_m.name, {}))(RUN.get(_m.name, _at_seed(_train)))
 

@@ -19,20 +19,21 @@ figures and the explorer draw, from the kept models).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import kit
 from . import findings as _findings
-from .cells import KEEP, checkpoint_steps, kept_cells, pair_id, pairs, plan_cells, run_cell
+from .cells import KEEP, checkpoint_steps, pair_id, pairs, run_cell
+from .claims import CLAIMS, PAPER
 from .config import CACHE_SKIP, QUICK, Config
 from .data import Splits, event_features, standardise
-from .findings import PAPER, fmt
+from .findings import fmt
 from .methods import METHODS, VARIANTS, codebook_config
 from .views import KeptModel, exemplars, kept_model, transfer_table
 
-STUDY = "codebook"
+NAME = "codebook"
 CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
 METRICS = ("seq_va", "seq_av", "step_va", "step_av", "seq_cross", "step_cross", "val_seq_cross", "r1_va", "r1_av",
            "perplexity_video", "perplexity_audio", "perplexity_text", "dead", "shared_two", "shared_all", "purity",
@@ -49,7 +50,7 @@ METRIC_NOTES = {
                "centroid gap, spread around a modality's mean, same step (paired), same step of another sequence",
 }
 
-__all__ = ["CACHE_SKIP", "CACHE_VERSION", "KEEP", "METHODS", "METRICS", "METRIC_NOTES", "PAPER", "QUICK", "STUDY",
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "KEEP", "METHODS", "NAME", "METRICS", "METRIC_NOTES", "PAPER", "QUICK", "STUDY",
            "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps", "codebook_config",
            "display_rows",
            "event_features", "exemplars", "fmt", "kept_cells", "kept_model", "pair_id", "pairs", "plan_cells", "run",
@@ -73,48 +74,76 @@ class Result(kit.Result):
         return next((r for r in self.table if r["method"] == method and r["codes"] == codes), None)
 
 
-def cell_cache(cfg: Config, weights: str, enabled: bool = True) -> kit.CellCache:
-    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=weights, data=kit.device(cfg.device).type,
-                         version=CACHE_VERSION, enabled=enabled)
+def kept_cells(cfg: Config) -> list[kit.Cell]:
+    """The cells whose first-seed model (and training checkpoints) the figures draw."""
+    return [kit.Cell(m, cfg.codes, cfg.seeds[0]) for m in KEEP if m in cfg.methods]
+
+
+@dataclass
+class Context:
+    """What every cell of a run shares: the config, the standardised features, where kept models go."""
+
+    cfg: Config
+    splits: Splits
+    weights: str  # fingerprint of the frozen encoders
+    feature_seconds: float
+    data_key: Any = None
+    cache: kit.CellCache | None = None
+
+    def bind(self, cache: kit.CellCache) -> None:
+        self.cache = cache
+
+    def artefact(self, cell: kit.Cell) -> Path:
+        return self.cache.artefact(cell, "model.pt")
+
+    def keep(self, cell: kit.Cell) -> Path | None:
+        return self.artefact(cell) if cell in kept_cells(self.cfg) else None
+
+    def needs(self, cell: kit.Cell) -> list[Path]:
+        return [self.artefact(cell)] if cell in kept_cells(self.cfg) else []
+
+
+def build_context(cfg: Config, use_cache: bool = True, progress: bool = True) -> Context:
+    from .data import load_encoder
+
+    encoder = load_encoder(cfg)
+    raw = event_features(cfg, encoder, use_cache)
+    return Context(cfg, standardise(raw), kit.weights_fingerprint(encoder), raw.seconds)
+
+
+def report(ctx: Context, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.Report:
+    cfg, splits = ctx.cfg, ctx.splits
+    table = summarise(rows)
+    chance = {"sequence": 1 / len(splits.test.classes),
+              "step": float((splits.test.step_labels == splits.test.background).float().mean())}
+    text, comparisons = _findings.write(table, rows, cfg, chance, verdicts)
+    kept = {c.method: kept_model(c, cfg, splits, ctx.artefact(c)) for c in kept_cells(cfg)}
+    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
+    tables = {"methods": table, "comparisons": comparisons, "paper": paper_table(table, cfg),
+              "sizes": [r for r in table if r["method"] == "unicode"],
+              **{f"transfer_{m}": transfer_table(table, m, cfg) for m in kept}}
+    return kit.Report(
+        tables=tables, findings=text, headline=_findings.headline(table, cfg, verdicts), main_table="paper",
+        metrics={"chance": chance, "feature_seconds": round(ctx.feature_seconds, 2), "metric_notes": METRIC_NOTES,
+                 "kept": {m: k.summary() for m, k in kept.items()}},
+        extra={"table": table, "comparisons": comparisons, "kept": kept, "splits": splits,
+               "trained": [i for i, c in ids.items() if not c], "cached": [i for i, c in ids.items() if c]})
+
+
+STUDY = kit.Study(name=NAME, config=Config, methods=METHODS, context=build_context, report=report,
+                  cache_skip=CACHE_SKIP, version=CACHE_VERSION, quick=QUICK, claims=CLAIMS, result=Result,
+                  title="codebook")
 
 
 def run(cfg: Config | None = None, output_dir: str | Path | None = None, progress: bool = True,
         use_cache: bool = True) -> Result:
-    """Run (or resume) every cell, summarise, write result.json; returns the Result."""
-    from .data import load_encoder
+    """Run (or resume) every cell, judge the claims, summarise, write result.json; returns the Result."""
+    return STUDY.run(cfg, output_dir, progress=progress, use_cache=use_cache)
 
-    cfg = cfg or Config()
-    t0 = time.perf_counter()
-    out = kit.output_dir(output_dir, STUDY)
-    encoder = load_encoder(cfg)
-    weights = kit.weights_fingerprint(encoder)
-    raw = event_features(cfg, encoder, use_cache)
-    splits = standardise(raw)
-    cache = cell_cache(cfg, weights, use_cache)
-    keep = set(kept_cells(cfg))
-    art = lambda c: cache.artefact(c, "model.pt")
-    rows = kit.run_cells(plan_cells(cfg), lambda c: run_cell(c, cfg, splits, art(c) if c in keep else None),
-                         cache=cache, needs=lambda c: [art(c)] if c in keep else [], desc="codebook", progress=progress)
-    table = summarise(rows)
-    chance = {"sequence": 1 / len(splits.test.classes),
-              "step": float((splits.test.step_labels == splits.test.background).float().mean())}
-    text, comparisons = _findings.write(table, rows, cfg, chance)
-    kept = {c.method: kept_model(c, cfg, splits, art(c)) for c in kept_cells(cfg)}
-    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
-    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table, comparisons=comparisons,
-                    kept=kept, splits=splits, findings=text, headline=_findings.headline(table, rows, cfg),
-                    main_table="paper", trained=[i for i, c in ids.items() if not c],
-                    cached=[i for i, c in ids.items() if c])
-    result.metrics = {"chance": chance, "cells_trained": len(result.trained), "cells_cached": len(result.cached),
-                      "feature_seconds": round(raw.seconds, 2), "metric_notes": METRIC_NOTES,
-                      "kept": {m: k.summary() for m, k in kept.items()}}
-    result.tables = {"methods": table, "comparisons": comparisons, "paper": paper_table(table, cfg),
-                     "sizes": [r for r in table if r["method"] == "unicode"],
-                     **{f"transfer_{m}": transfer_table(table, m, cfg) for m in kept}}
-    result.timings = {"total": round(time.perf_counter() - t0, 2), "features": round(raw.seconds, 2),
-                      "train": round(sum(r.get("train_seconds", 0) for r in rows), 2)}
-    result.write()
-    return result
+
+def plan_cells(cfg: Config) -> list[kit.Cell]:
+    """The cells this config runs: every method at cfg.codes, Uni-Code also at every other size."""
+    return STUDY.plan(STUDY.resolve(cfg))
 
 
 def summarise(rows: list[dict]) -> list[dict]:

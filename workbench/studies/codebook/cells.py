@@ -13,7 +13,6 @@ from workbench.data import EventFeatures
 from .. import kit
 from .config import Config
 from .data import Splits
-from .methods import METHODS
 
 KEEP = ("unicode", "vq_ema")  # methods whose first-seed model (and training checkpoints) the figures draw
 
@@ -27,15 +26,6 @@ def pair_id(a: str, b: str) -> str:
     return f"{a[0]}{b[0]}"  # "va": head trained on video codes, tested on audio codes
 
 
-def plan_cells(cfg: Config) -> list[kit.Cell]:
-    """The cells this config runs: every method at cfg.codes, Uni-Code also at every swept size."""
-    cells = []
-    for m in cfg.methods:
-        sizes = [cfg.codes] + ([k for k in cfg.codebook_sizes if k != cfg.codes] if METHODS[m].sweep == "size" else [])
-        cells += [kit.Cell(m, k, s) for k in sizes for s in cfg.seeds]
-    return cells
-
-
 def kept_cells(cfg: Config) -> list[kit.Cell]:
     return [kit.Cell(m, cfg.codes, cfg.seeds[0]) for m in KEEP if m in cfg.methods]
 
@@ -45,19 +35,18 @@ def checkpoint_steps(cfg: Config) -> list[int]:
     return sorted({round(i * cfg.train_steps / max(n - 1, 1)) for i in range(n)} | {cfg.train_steps})
 
 
-def build_model(cell: kit.Cell, cfg: Config, data: EventFeatures):
+def build_model(cell: kit.Cell, cfg: Config, ccfg, data: EventFeatures):
     from workbench.methods.codebook import UniCode
 
-    ccfg = METHODS[cell.method].run(cell.setting, cfg)
     return UniCode(ccfg, data.shapes, seed=cell.seed).to(kit.device(cfg.device))
 
 
-def run_cell(cell: kit.Cell, cfg: Config, splits: Splits, keep: Path | None = None) -> dict[str, Any]:
-    """Train one model, then measure it on held-out sequences: every transfer direction (sequence
-    classification and per-step localisation), retrieval through codes, and codebook usage."""
+def run_cell(cell: kit.Cell, cfg: Config, splits: Splits, ccfg, keep: Path | None = None) -> dict[str, Any]:
+    """Train one model (`ccfg`: its CodebookConfig), then measure it on held-out sequences: every transfer
+    direction (sequence classification and per-step localisation), retrieval through codes, codebook usage."""
     from workbench.methods.codebook import train_unicode
 
-    model = build_model(cell, cfg, splits.train)
+    model = build_model(cell, cfg, ccfg, splits.train)
     t0 = time.perf_counter()
     hist = train_unicode(model, splits.train, cfg.train_steps, cfg.batch_size, cfg.lr, seed=cell.seed,
                          checkpoints=checkpoint_steps(cfg) if keep is not None else ())

@@ -7,7 +7,6 @@ from typing import Any
 from workbench.models import TINY_NAME
 
 from .. import kit
-from .methods import METHODS
 
 # Fields that choose *which* cells run (or what is kept for the figures), not what a cell computes.
 CACHE_SKIP = ("seeds", "methods", "codebook_sizes", "checkpoints", "device")
@@ -54,16 +53,17 @@ class Config:
     head_steps: int = 100
     head_lr: float = 1e-3
     seeds: tuple[int, ...] = (0, 1, 2)
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] | str = "all"  # ids of the study's registry; "all": every registered method
     codebook_sizes: tuple[int, ...] = (16, 64, 1024)  # Uni-Code also at these sizes (besides `codes`)
     checkpoints: int = 6  # training checkpoints kept (for the figures and the explorer) of the first seed
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
-        kit.tuple_fields(self, ("seeds", "methods", "codebook_sizes", "modalities"))
+        kit.tuple_fields(self, ("seeds", "codebook_sizes", "modalities"))
+        if self.methods != "all":
+            kit.tuple_fields(self, ("methods",))
         if not self.methods:
-            raise ValueError(f"methods=() : give at least one of {', '.join(METHODS)}")
-        METHODS.check(self.methods)
+            raise ValueError("methods=() : give at least one method id, or 'all'")
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")
         bad = [m for m in self.modalities if m not in MODALITY_NAMES]
@@ -92,6 +92,11 @@ class Config:
         """The config with `overrides` (None keeps the default, as a notebook's parameters cell
         passes them); `quick` shrinks it to a smoke run (fewer sequences, steps, methods and sizes)."""
         return kit.preset(cls, quick, QUICK, overrides)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The codebook sizes a size-swept method runs at: `codes` first, then the other `codebook_sizes`."""
+        return (self.codes, *(k for k in self.codebook_sizes if k != self.codes))
 
     def event_config(self):
         from workbench.world.events import EventConfig

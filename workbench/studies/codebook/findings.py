@@ -5,11 +5,10 @@ import statistics
 from typing import Sequence
 
 from .. import kit
+from ..kit.claims import Verdict, headline_words, paragraph
+from .claims import PAPER
 from .methods import METHODS
 
-# AVE precision (%) V->A / A->V, 24K pretraining (CMG / Uni-Code, NeurIPS 2023, Table 2 and the baselines)
-PAPER = {"vq_ema": (4.4, 5.9), "unicode": (44.0, 49.7), "no_cpc": (4.6, 5.8), "no_club": (34.9, 35.1),
-         "no_mm_ema": (34.1, 38.8)}
 COMPARE = ("seq_va", "seq_av")  # the paper's two directions, sequence classification on held-out sequences
 
 
@@ -37,7 +36,8 @@ def _row(table: Sequence[dict], method: str, codes: int) -> dict | None:
     return next((r for r in table if r["method"] == method and r["codes"] == codes), None)
 
 
-def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, float]) -> tuple[str, list[dict]]:
+def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, float],
+          verdicts: Sequence[Verdict]) -> tuple[str, list[dict]]:
     """(findings paragraph, comparisons table)."""
     cmp = Comparisons(rows)
     K = cfg.codes
@@ -46,23 +46,18 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, fl
            f"sequences, tested on audio codes of {cfg.n_test} test sequences), in %, mean ± std over "
            f"{len(cfg.seeds)} seed(s); chance {100 * chance['sequence']:.1f}% (sequences), always-background "
            f"{100 * chance['step']:.1f}% (steps)."]
-    paper = []
-    for m, (pva, pav) in PAPER.items():
-        r = _row(table, m, K)
-        if r is not None:
-            paper.append(f"{METHODS[m].label}: {fmt(r, 'seq_va')} / {fmt(r, 'seq_av')} (paper {pva} / {pav})")
-    if paper:
-        out.append("Against the paper's AVE numbers (V->A / A->V): " + "; ".join(paper) + ".")
-    if _row(table, "unicode", K) and _row(table, "vq_ema", K):
-        words = [f"{m[-2:].upper()[0]}->{m[-1].upper()} {cmp(full, ('vq_ema', K), m).words()}" for m in COMPARE]
-        out.append("Full Uni-Code minus plain VQ-EMA (the paper's +39.6 / +43.8): " + "; ".join(words) + ".")
-    out += _ablations(table, cmp, K)
+    out.append(paragraph(verdicts))
+    if _row(table, "no_cpc", K) and _row(table, "vq_ema", K):
+        p = [cmp(("no_cpc", K), ("vq_ema", K), metric) for metric in COMPARE]
+        out.append("The paper finds the model without Cross-CPC near plain VQ; here, without Cross-CPC minus "
+                   f"plain VQ: V->A {p[0].words()}, A->V {p[1].words()}"
+                   + (" (not resolved from plain VQ at this many seeds)." if all(x.sign == 0 for x in p) else "."))
     no_reset = [m for m, spec in METHODS.items() if spec.fields.get("reset") is False]
     if cfg.reset_after >= cfg.train_steps and any(_row(table, m, K) for m in no_reset):
         out.append(f"The reset ablations cannot differ here: a code is reset after {cfg.reset_after} batches unused "
                    f"and training runs {cfg.train_steps} steps, so no reset fires and "
                    "'without reset' equals the model it ablates.")
-    out += _baselines(table, cmp, K) + _sizes(table, cmp, cfg) + _sharing(rows, K)
+    out += _baselines(table, cmp, K) + _sizes(table) + _sharing(rows, K)
     out.append(cmp.detectable())
     out.append(f"Setting: {cfg.train_steps} training steps of batch {cfg.batch_size}, {K} codes x {cfg.dim} dims, "
                f"heads {cfg.head_steps} steps; 'beyond noise' = a paired 95% interval over seeds and test sequences "
@@ -114,28 +109,6 @@ def _verdict(p_va: kit.Paired, p_av: kit.Paired) -> str:
     return "moves the two directions in opposite ways"
 
 
-def _ablations(table, cmp: Comparisons, K: int) -> list[str]:
-    if _row(table, "unicode", K) is None:
-        return []
-    parts = []
-    for m, spec in METHODS.items():
-        if spec.group != "ablation" or _row(table, m, K) is None:
-            continue
-        r = _row(table, m, K)
-        p = [cmp((m, K), ("unicode", K), metric) for metric in COMPARE]
-        paper = f"; paper {PAPER[m][0]} / {PAPER[m][1]}" if m in PAPER else ""
-        parts.append(f"{spec.label} {_verdict(*p)} ({fmt(r, 'seq_va')} / {fmt(r, 'seq_av')}; V->A "
-                     f"{p[0].words()}{paper})")
-    text = ["Ablations against the full model (V->A / A->V): " + "; ".join(parts) + "."] if parts else []
-    if _row(table, "no_cpc", K) and _row(table, "vq_ema", K):
-        p = [cmp(("no_cpc", K), ("vq_ema", K), metric) for metric in COMPARE]
-        near = all(x.sign == 0 for x in p)
-        text.append("The paper finds the model without Cross-CPC near plain VQ; here, without Cross-CPC minus "
-                    f"plain VQ: V->A {p[0].words()}, A->V {p[1].words()}"
-                    + (" (not resolved from plain VQ at this many seeds)." if near else "."))
-    return text
-
-
 def _baselines(table, cmp: Comparisons, K: int) -> list[str]:
     if _row(table, "unicode", K) is None:
         return []
@@ -149,40 +122,22 @@ def _baselines(table, cmp: Comparisons, K: int) -> list[str]:
     return ["Other quantizers and objectives on the same encoders and data: " + "; ".join(parts) + "."] if parts else []
 
 
-def _sizes(table, cmp: Comparisons, cfg) -> list[str]:
+def _sizes(table) -> list[str]:
     rows = sorted((r for r in table if r["method"] == "unicode"), key=lambda r: r["codes"])
     if len(rows) < 2:
         return []
     curve = ", ".join(f"{r['codes']}: {fmt(r, 'seq_cross')}" for r in rows)
-    text = [f"Uni-Code by codebook size (mean over every cross-modal direction): {curve}."]
-    ends = [r for r in (rows[0], rows[-1]) if r["codes"] != cfg.codes]
-    words = []
-    for r in ends:
-        p = cmp(("unicode", r["codes"]), ("unicode", cfg.codes), "seq_cross")
-        words.append(f"{r['codes']} codes against {cfg.codes}: {p.words()}")
-    if words:
-        text.append("The paper reports too small and too large a codebook both hurting; here " + "; ".join(words) + ".")
-    return text
+    return [f"Uni-Code by codebook size (mean over every cross-modal direction): {curve}."]
 
 
-def headline(table: Sequence[dict], rows: Sequence[dict], cfg) -> str:
-    """One or two sentences for the run report's first screen, ending with the verdict against Uni-Code's claim."""
+def headline(table: Sequence[dict], cfg, verdicts: Sequence[Verdict]) -> str:
+    """One or two sentences for the run report's first screen: the numbers, then the headline claim's verdict."""
     K = cfg.codes
     full, plain = _row(table, "unicode", K), _row(table, "vq_ema", K)
-    if full is None or plain is None:
-        return ("This run left out Uni-Code or plain VQ-EMA at the default codebook size, so the paper's claim (a "
-                "unified codebook transfers across modalities where plain VQ does not) is not tested.")
-    cmp = Comparisons(rows)
-    p = [cmp(("unicode", K), ("vq_ema", K), m) for m in COMPARE]
-    if any(x.lo is None for x in p):
-        verdict = "not tested (one seed: no interval)"
-    elif all(x.sign > 0 for x in p):
-        verdict = "supports the paper's claim that the unified codebook transfers where plain VQ does not"
-    elif any(x.sign < 0 for x in p):
-        verdict = "contradicts the paper's claim that the unified codebook transfers where plain VQ does not"
-    else:
-        verdict = "neither supports nor contradicts the paper's claim (not resolved beyond noise in both directions)"
-    return (f"Held-out cross-modal sequence classification, V->A / A->V: full Uni-Code {fmt(full, 'seq_va')} / "
-            f"{fmt(full, 'seq_av')}%, plain shared VQ-EMA {fmt(plain, 'seq_va')} / {fmt(plain, 'seq_av')}% "
-            f"(paper 44.0 / 49.7 against 4.4 / 5.9); Uni-Code minus plain VQ: V->A {p[0].words()}, A->V "
-            f"{p[1].words()}. Verdict: this {verdict}.")
+    numbers = ""
+    if full is not None and plain is not None:
+        p1, p2 = PAPER["unicode"], PAPER["vq_ema"]
+        numbers = (f"Held-out cross-modal sequence classification, V->A / A->V: full Uni-Code {fmt(full, 'seq_va')} / "
+                   f"{fmt(full, 'seq_av')}%, plain shared VQ-EMA {fmt(plain, 'seq_va')} / {fmt(plain, 'seq_av')}% "
+                   f"(paper {p1[0]} / {p1[1]} against {p2[0]} / {p2[1]}). ")
+    return numbers + headline_words(verdicts)

@@ -12,6 +12,7 @@ from workbench.world.events import events
 
 from .. import kit
 from .cells import build_model, pair_id
+from .methods import codebook_config
 from .config import Config
 from .data import Splits, split_indices
 
@@ -74,7 +75,7 @@ def kept_model(cell: kit.Cell, cfg: Config, splits: Splits, path: Path) -> KeptM
     state = kit.load_tensors(path)
     if state is None:
         raise FileNotFoundError(f"the kept model of {cell.id} is missing at {path}; rerun with use_cache=False")
-    model = build_model(cell, cfg, splits.train)
+    model = build_model(cell, cfg, codebook_config(cell.method, cell.setting, cfg), splits.train)
     show = splits.test.subset(range(min(SHOW, len(splits.test))))
     steps, usages, codes = [], [], []
     for step in sorted(state["snapshots"]):

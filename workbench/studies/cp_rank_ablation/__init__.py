@@ -19,10 +19,9 @@ file come from `workbench.studies.kit`.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from workbench.eval.vocabulary import word_token_norms
 from workbench.models import ClipBackend
@@ -39,20 +38,20 @@ from .cells import (
     evaluate,
     load_base,
     lora_matches,
-    plan_cells,
     run_cell,
     task_world,
     val_data,
 )
-from .config import CACHE_SKIP, Config
+from .claims import CLAIMS
+from .config import CACHE_SKIP, QUICK, Config
 from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
 from .findings import Curve, fmt
 from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
 
-STUDY = "cp_rank_ablation"
+NAME = "cp_rank_ablation"
 CACHE_VERSION = 3  # bump when a cell's meaning changes: old cells are then ignored
 
-__all__ = ["CACHE_SKIP", "CACHE_VERSION", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "NAME", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
            "Batches", "Config", "Curve", "EvalData", "FactorSnapshot", "Result", "Setup", "ValData", "comparison_rows",
            "curve_rows", "display_rows", "eval_data", "evaluate", "fmt", "format_table", "load_base", "load_factors",
            "lora_matches", "mode_approx_config", "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell",
@@ -81,55 +80,88 @@ class Result(kit.Result):
         return [r for r in self.table if r["method"] == method]
 
 
-def cell_cache(cfg: Config, base: ClipBackend, enabled: bool = True) -> kit.CellCache:
-    device = next(base.parameters()).device
-    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(base), data=device.type,
-                         version=CACHE_VERSION, enabled=enabled)
+@dataclass
+class Context:
+    """What every cell shares: the base model, the evaluation and validation data, each seed's batches."""
+
+    cfg: Config
+    base: ClipBackend
+    data: EvalData
+    val: ValData
+    streams: dict[int, Batches]
+    weights: str
+    cache: kit.CellCache | None = None
+
+    @property
+    def lora_ranks(self) -> tuple[int, ...]:
+        """LoRA's ranks: the nearest parameter count to each mode-approx R's budget (deduplicated)."""
+        return tuple(sorted({m.rank for m in lora_matches(self.cfg, self.base).values()}))
+
+    @property
+    def keep_cell(self) -> kit.Cell:
+        return kit.Cell("mode_approx", self.cfg.keep_rank, self.cfg.seeds[0])
+
+    def bind(self, cache: kit.CellCache) -> None:
+        self.cache = cache
+
+    def keep(self, cell: kit.Cell) -> Path | None:
+        return self.cache.artefact(cell, "adapter.pt") if cell == self.keep_cell else None
+
+    def needs(self, cell: kit.Cell) -> list[Path]:
+        path = self.keep(cell)
+        return [path] if path is not None else []
+
+
+def build_context(cfg: Config, use_cache: bool = True, progress: bool = True,
+                  model: ClipBackend | None = None) -> Context:
+    base = model if model is not None else load_base(cfg)
+    world = task_world(cfg)
+    return Context(cfg, base, eval_data(cfg, world), val_data(cfg, world),
+                   {s: Batches(world, base, cfg, s) for s in cfg.seeds}, kit.weights_fingerprint(base))
+
+
+def report(ctx: Context, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.Report:
+    cfg, base = ctx.cfg, ctx.base
+    table = summarise(rows, cfg, base)
+    zs = next((r for r in table if r["method"] == "zero_shot"), None)
+    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
+    keep = ctx.keep_cell
+    factors = load_factors(ctx.cache.artefact(keep, "adapter.pt"), keep, base) if keep.id in ids else None
+    text, comparisons, headline = _findings.write(table, rows, cfg, verdicts)
+    zero_shot = {m: zs[m] for m in METRICS} if zs else {}
+    curves = _findings.curves(rows)
+    extra = {"table": table, "zero_shot": zero_shot, "real_scale": real_scale_rows(cfg), "comparisons": comparisons,
+             "factors": factors, "curves": curves, "chosen_rank": _findings.chosen_rank(rows),
+             "token_norms": word_token_norms(base), "trained": [i for i, c in ids.items() if not c],
+             "cached": [i for i, c in ids.items() if c]}
+    return kit.Report(
+        tables={"methods": table, "comparisons": comparisons, "curves": curve_rows(curves),
+                "token_norms": extra["token_norms"], "real_scale": extra["real_scale"]},
+        findings=text, headline=headline, main_table="methods", percent=METRICS,
+        metrics={"zero_shot": zero_shot, "chosen_rank": extra["chosen_rank"], "metric_notes": METRIC_NOTES},
+        extra=extra)
+
+
+STUDY = kit.Study(name=NAME, config=Config, methods=METHODS, context=build_context, report=report,
+                  cache_skip=CACHE_SKIP, version=CACHE_VERSION, quick=QUICK, claims=CLAIMS, result=Result,
+                  title="cp-rank ablation")
+
+
+def plan_cells(cfg: Config, model: ClipBackend) -> list[kit.Cell]:
+    """Every (method, rank, seed) the config asks for; LoRA ranks matched to R are deduplicated."""
+    cfg = STUDY.resolve(cfg)
+    return STUDY.plan(cfg, Context(cfg, model, None, None, {}, ""))
 
 
 def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
         progress: bool = True, use_cache: bool = True) -> Result:
-    """Run (or resume) the sweep, summarise it, write result.json; returns the Result."""
-    cfg = cfg or Config()
-    t0 = time.perf_counter()
-    out = kit.output_dir(output_dir, STUDY)
-    base = model if model is not None else load_base(cfg)
-    world = task_world(cfg)
-    cache = cell_cache(cfg, base, use_cache)
-    keep = kit.Cell("mode_approx", cfg.keep_rank, cfg.seeds[0])
-    data, val = eval_data(cfg, world), val_data(cfg, world)
-    streams = {s: Batches(world, base, cfg, s) for s in cfg.seeds}
-    rows = kit.run_cells(
-        plan_cells(cfg, base),
-        lambda c: run_cell(c, cfg, base, streams.get(c.seed), data,
-                           cache.artefact(c, "adapter.pt") if c == keep else None, val),
-        cache=cache, needs=lambda c: [cache.artefact(c, "adapter.pt")] if c == keep else [],
-        desc="cp-rank ablation", progress=progress)
-    table = summarise(rows, cfg, base)
-    zs = next((r for r in table if r["method"] == "zero_shot"), None)
-    ids = {kit.Cell(r["method"], r["setting"], r["seed"]).id: r["cached"] for r in rows}
-    factors = load_factors(cache.artefact(keep, "adapter.pt"), keep, base) if keep.id in ids else None
-    text, comparisons, headline = _findings.write(table, rows, cfg)
-    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, table=table,
-                    zero_shot={m: zs[m] for m in METRICS} if zs else {}, real_scale=real_scale_rows(cfg),
-                    comparisons=comparisons, factors=factors, findings=text, headline=headline,
-                    curves=_findings.curves(rows), chosen_rank=_findings.chosen_rank(rows),
-                    token_norms=word_token_norms(base), main_table="methods", percent=METRICS,
-                    trained=[i for i, c in ids.items() if not c], cached=[i for i, c in ids.items() if c])
-    result.metrics = {"zero_shot": result.zero_shot, "cells_trained": len(result.trained),
-                      "cells_cached": len(result.cached), "chosen_rank": result.chosen_rank,
-                      "metric_notes": METRIC_NOTES}
-    result.tables = {"methods": table, "comparisons": comparisons, "curves": curve_rows(result.curves),
-                     "token_norms": result.token_norms, "real_scale": result.real_scale}
-    result.timings = {"total": round(time.perf_counter() - t0, 2),
-                      "train": round(sum(r.get("train_seconds", 0) for r in rows), 2)}
-    result.write()
-    return result
+    """Run (or resume) the sweep, judge the claims, summarise it, write result.json; returns the Result."""
+    return STUDY.run(cfg, output_dir, progress=progress, use_cache=use_cache, model=model)
 
 
 def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
     """One row per (method, rank): mean, std and 95% interval over seeds of every metric, trainable count."""
-    matches = lora_matches(cfg, model) if {"lora", "mode_approx"} & set(cfg.methods) else {}
+    matches = lora_matches(cfg, model) if {"lora", "mode_approx"} & {r["method"] for r in rows} else {}
     first = {}
     for r in rows:
         first.setdefault((r["method"], r["setting"]), r)
@@ -137,7 +169,7 @@ def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
     for row in kit.summarise(rows, (*METRICS, "train_seconds")):
         method, rank = row.pop("method"), row.pop("setting")
         r0 = first[(method, rank)]
-        trained = METHODS[method].sweep != "none"
+        trained = METHODS[method].seeded
         row = {"method": method, "label": METHODS[method].label, "rank": rank, "trainable": r0["trainable"],
                "trainable_pct": round(100 * r0["trainable"] / r0["total"], 4),
                "steps": cfg.steps if trained else 0, "batch_size": cfg.batch_size if trained else 0, **row}

@@ -24,7 +24,7 @@ from workbench.world import World, WorldConfig, zero_shot_templates
 
 from .. import kit
 from .config import Config
-from .methods import METHODS, Setup, mode_approx_config
+from .adapters import Setup, mode_approx_config
 
 METRICS = ("r1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "acc_test", "acc_novel", "acc_heldout")
 METRIC_NOTES = {
@@ -116,30 +116,6 @@ def lora_matches(cfg: Config, model: ClipBackend) -> dict[int, bl.RankMatch]:
     return {R: bl.lora_rank_for_budget(model, mode_approx_budget(model, R, cfg)) for R in cfg.ranks}
 
 
-def settings(method: str, cfg: Config, model: ClipBackend) -> list[int | None]:
-    """The ranks a method runs at: its sweep ("rank", "ablation", "matched" to the mode-approx
-    budgets, "fixed" at its Config rank field or rank-free)."""
-    spec = METHODS[method]
-    if spec.sweep == "rank":
-        return list(cfg.ranks)
-    if spec.sweep == "ablation":
-        return list(cfg.ablation_ranks)
-    if spec.sweep == "matched":
-        return sorted({m.rank for m in lora_matches(cfg, model).values()})
-    return [getattr(cfg, spec.info["rank_field"]) if "rank_field" in spec.info else None]
-
-
-def plan_cells(cfg: Config, model: ClipBackend) -> list[kit.Cell]:
-    """Every (method, rank, seed) the config asks for; LoRA ranks matched to R are deduplicated."""
-    cells: list[kit.Cell] = []
-    for method in cfg.methods:
-        if METHODS[method].sweep == "none":
-            cells.append(kit.Cell(method))  # deterministic: one cell for every seed
-        else:
-            cells += [kit.Cell(method, r, s) for r in settings(method, cfg, model) for s in cfg.seeds]
-    return cells
-
-
 # ---------------------------------------------------------------------------- one cell
 def _feed(setup: Setup, batches: Batches, classes: Sequence[str]) -> Callable[[int], dict]:
     if setup.probe is None:
@@ -171,11 +147,11 @@ def validate(model: ClipBackend, val: ValData, probe: nn.Module | None = None) -
     return {"acc": acc, "r1": None if probe is not None else (r.i2t_r1 + r.t2i_r1) / 2}
 
 
-def train_cell(cell: kit.Cell, setup: Setup, batches: Batches, cfg: Config, classes: Sequence[str],
+def train_cell(cell: kit.Cell, lr: float, setup: Setup, batches: Batches, cfg: Config, classes: Sequence[str],
                model: ClipBackend | None = None, val: ValData | None = None):
     """Train the cell's objective on its seed's batches, looking at `val` every cfg.eval_every steps;
     returns (the engine's TrainResult, the validation curve [{"step", "acc", "r1"}, ...])."""
-    tcfg = TrainConfig(steps=cfg.steps, lr=getattr(cfg, METHODS[cell.method].lr), weight_decay=cfg.weight_decay,
+    tcfg = TrainConfig(steps=cfg.steps, lr=lr, weight_decay=cfg.weight_decay,
                        warmup=cfg.warmup, grad_clip=1.0, seed=cell.seed, log_every=max(1, cfg.steps // 5))
     curve: list[dict] = []
 
@@ -239,25 +215,26 @@ def _recall_items(img: torch.Tensor, txt: torch.Tensor, captions: Sequence[str])
             for d, s in (("i2t", sim), ("t2i", sim.T))}
 
 
-def run_cell(cell: kit.Cell, cfg: Config, base: ClipBackend, batches: Batches, data: EvalData,
+def run_cell(cell: kit.Cell, spec: kit.Method, cfg: Config, base: ClipBackend, batches: Batches, data: EvalData,
              keep: Path | None = None, val: ValData | None = None) -> dict:
-    """Train and evaluate one cell on a copy of `base`; `keep` saves its adapter state there."""
+    """Train and evaluate one cell (`spec`: its method's registry entry) on a copy of `base`; `keep` saves its
+    adapter state there."""
     model = base.copy()
     torch.manual_seed(cell.seed or 0)  # adapter initialisation (peft draws from the global generator)
-    setup = METHODS[cell.method].run(model, cell, cfg, data.classes)
+    setup = spec.setup(model, cell, cfg, data.classes)
     if keep is not None:
         from workbench.methods.mode_approx import adapter_state_dict
 
         init_state = adapter_state_dict(model, trained=False)
     t0 = time.perf_counter()
     history, curve = [], []
-    if METHODS[cell.method].sweep != "none" and cfg.steps > 0:
-        trained, curve = train_cell(cell, setup, batches, cfg, data.classes, model, val)
+    if spec.seeded and cfg.steps > 0:  # unseeded: zero-shot, nothing to train
+        trained, curve = train_cell(cell, getattr(cfg, spec.lr), setup, batches, cfg, data.classes, model, val)
         history = trained.history
     t1 = time.perf_counter()
     if keep is not None:
         save_atomic({"trained": adapter_state_dict(model, trained=False), "init": init_state}, keep)
-    if METHODS[cell.method].info.get("mode_approx"):  # merged: the base model's inference cost, same numbers
+    if spec.info.get("mode_approx"):  # merged: the base model's inference cost, same numbers
         from workbench.methods.mode_approx import merge
 
         merge(model)

@@ -1,11 +1,12 @@
 """Study 02's methods: id -> how a cell of it adapts a model copy and what the engine then trains.
 
-Each entry's function takes (model, cell, cfg, classes), changes `model` in place and returns a
-`Setup`. `sweep` says over which settings the method runs: "rank" (cfg.ranks), "ablation"
-(cfg.ablation_ranks), "matched" (LoRA at the mode-approx budget of each R), "fixed" (its own rank
-or none), "none" (no training). `lr` names the Config field holding its learning rate.
+Each entry's `setup(model, cell, cfg, classes)` changes `model` in place and returns a `Setup`; the
+cell itself (train, measure) is the same for all of them (`cells.run_cell`). `sweep` names the Config
+field of its ranks: "ranks", "ablation_ranks", "lora_ranks" (the context's LoRA ranks matched to the
+mode-approx budget of each R), a scalar rank field ("loha_rank"), or none (rank-free); zero-shot is
+unseeded (no training). `lr` names the Config field holding its learning rate.
 
-To add a method: register it here (one entry); nothing else in the study changes.
+To add a method: register its setup here (one entry); nothing else in the study changes.
 """
 from __future__ import annotations
 
@@ -19,41 +20,29 @@ from workbench.models import ClipBackend
 from workbench.world import zero_shot_templates
 
 from .. import kit
-
-
-class Setup(NamedTuple):
-    objective: nn.Module  # what the engine trains: forward(**batch) -> Loss
-    trainable: int
-    total: int
-    probe: nn.Module | None = None  # the linear probe (classification through its own head)
+from .adapters import MODE_APPROX_VARIANTS, OPTIONAL, Setup, mode_approx_config
+from .cells import run_cell
 
 
 METHODS = kit.Registry("cp_rank_ablation")
 
 
-@METHODS.register("zero_shot", "zero-shot", sweep="none", lr="lr")
+def _cell(ctx, cell: kit.Cell) -> dict:
+    return run_cell(cell, METHODS[cell.method], ctx.cfg, ctx.base, ctx.streams.get(cell.seed), ctx.data,
+                    ctx.keep(cell), ctx.val)
+
+
+def method(id: str, label: str, *, sweep: str | None = None, seeded: bool = True, optional: bool = False, **info):
+    """Register a method by its setup function; its cell is the study's one train-and-measure cell."""
+    def add(setup):
+        METHODS.register(id, label, sweep=sweep, seeded=seeded, optional=optional, setup=setup, **info)(_cell)
+        return setup
+    return add
+
+
+@method("zero_shot", "zero-shot", seeded=False, lr="lr")
 def _zero_shot(model: ClipBackend, cell: kit.Cell, cfg: ClipBackend, classes: Sequence[str]) -> Setup:
     return Setup(nn.Identity(), 0, bl.count_all(model))
-
-
-MODE_APPROX_VARIANTS = {  # method -> (label, sweep, ModeApproxConfig fields it changes)
-    "mode_approx": ("mode approx (Tucker core, shared)", "rank", {}),
-    "mode_approx_cp": ("mode approx, CP (diagonal core)", "ablation", {"form": "cp"}),
-    "mode_approx_noshare": ("mode approx, sharing off", "ablation", {"share": False}),
-    "mode_approx_gated": ("mode approx + gated query transf.", "ablation", {"gated": True}),
-    "mode_approx_context": ("mode approx + context enhancement", "ablation", {"context": True}),
-}
-# registered, left out of the default sweep for the CPU budget (methods=... runs them): the default keeps
-# the question the study asks (mode approx by R against LoRA at matched counts, full fine-tuning, probe)
-OPTIONAL = ("mode_approx_cp", "mode_approx_noshare", "mode_approx_gated", "mode_approx_context", "loha", "lokr",
-            "vera", "bitfit")
-
-
-def mode_approx_config(method: str, rank: int, seed: int, cfg: Any):
-    """The ModeApproxConfig of a mode-approx method (the variants change one field each)."""
-    from workbench.methods.mode_approx import ModeApproxConfig
-
-    return ModeApproxConfig(rank=rank, dropout=cfg.dropout, seed=seed, **MODE_APPROX_VARIANTS[method][2])
 
 
 def _mode_approx(model: ClipBackend, cell: kit.Cell, cfg: ClipBackend, classes: Sequence[str]) -> Setup:
@@ -65,44 +54,44 @@ def _mode_approx(model: ClipBackend, cell: kit.Cell, cfg: ClipBackend, classes: 
 
 
 for _id, (_label, _sweep, _) in MODE_APPROX_VARIANTS.items():
-    METHODS.register(_id, _label, sweep=_sweep, lr="lr", mode_approx=True)(_mode_approx)
+    method(_id, _label, sweep=_sweep, optional=_id in OPTIONAL, lr="lr", mode_approx=True)(_mode_approx)
 
 
 def _contrastive(report: bl.TuningReport, model: ClipBackend) -> Setup:
     return Setup(ContrastiveObjective(model), report.trainable, report.total)
 
 
-@METHODS.register("lora", "LoRA (peft, attention; nearest count to R's budget)", sweep="matched", lr="lr")
+@method("lora", "LoRA (peft, attention; nearest count to R's budget)", sweep="lora_ranks", lr="lr")
 def _lora(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_lora(model, r=cell.setting, rslora=cfg.lora_rslora), model)
 
 
-@METHODS.register("loha", "LoHa (peft, linear layers)", sweep="fixed", lr="lr", rank_field="loha_rank")
+@method("loha", "LoHa (peft, linear layers)", sweep="loha_rank", optional=True, lr="lr")
 def _loha(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_loha(model, r=cell.setting), model)
 
 
-@METHODS.register("lokr", "LoKr (peft, linear layers)", sweep="fixed", lr="lr", rank_field="lokr_rank")
+@method("lokr", "LoKr (peft, linear layers)", sweep="lokr_rank", optional=True, lr="lr")
 def _lokr(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_lokr(model, r=cell.setting), model)
 
 
-@METHODS.register("vera", "VeRA (peft, linear layers)", sweep="fixed", lr="lr", rank_field="vera_rank")
+@method("vera", "VeRA (peft, linear layers)", sweep="vera_rank", optional=True, lr="lr")
 def _vera(model, cell, cfg, classes) -> Setup:  # the seed also draws VeRA's frozen random projections
     return _contrastive(bl.apply_vera(model, r=cell.setting, projection_seed=cell.seed), model)
 
 
-@METHODS.register("bitfit", "BitFit (biases)", sweep="fixed", lr="lr")
+@method("bitfit", "BitFit (biases)", optional=True, lr="lr")
 def _bitfit(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_bitfit(model), model)
 
 
-@METHODS.register("linear_probe", "linear probe (classification only)", sweep="fixed", lr="probe_lr")
+@method("linear_probe", "linear probe (classification only)", lr="probe_lr")
 def _linear_probe(model, cell, cfg, classes) -> Setup:
     rep = bl.apply_linear_probe(model, classes, zero_shot_templates())
     return Setup(bl.LinearProbeObjective(rep.module), rep.trainable, rep.total, rep.module)
 
 
-@METHODS.register("full_ft", "full fine-tuning", sweep="fixed", lr="full_ft_lr")
+@method("full_ft", "full fine-tuning", lr="full_ft_lr")
 def _full_ft(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_full_finetune(model), model)

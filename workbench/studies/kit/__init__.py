@@ -22,6 +22,7 @@ noise").
 """
 from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
 from .cells import Cell, headless, run_cells
+from .claims import Claim, Ref, Verdict, judge
 from .registry import Method, Registry
 from .result import (
                      REPO_ROOT,
@@ -36,8 +37,10 @@ from .result import (
                      write_json_atomic,
 )
 from .stats import Comparisons, Paired, Summary, paired, paired_values, summarise, summary
+from .study import Report, Study
 
 __all__ = [
+    "Claim", "Ref", "Report", "Study", "Verdict", "judge",
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",

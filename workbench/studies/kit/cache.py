@@ -7,6 +7,7 @@ What decides a cell, and so its key:
   not of what a cell computes) -- a new knob changes the key without anyone listing it;
 * the model's weights (`weights_fingerprint`: every parameter and buffer, bytes, dtype, shape);
 * the data (a fingerprint the study passes, e.g. of the world's config or an ImageFolder listing);
+* the device type the cells run on (cpu, cuda: float sums differ between them);
 * the cell itself (method, setting, seed) and the study's cache version.
 
 A truncated or unreadable entry is never fatal: it is reported in one line, set aside as
@@ -76,9 +77,9 @@ class CellCache:
     """
 
     def __init__(self, study: str, cfg: Any, *, skip: Iterable[str] = (), weights: str = "",
-                 data: Any = None, version: int = 1, enabled: bool = True):
+                 data: Any = None, device: str = "cpu", version: int = 1, enabled: bool = True):
         self.study, self.enabled = study, enabled
-        self.key = config_key(cfg, skip, weights=weights, data=data, version=version)
+        self.key = config_key(cfg, skip, weights=weights, data=data, device=device, version=version)
         self.folder = cache_dir(study) / self.key
 
     def path(self, cell: Cell) -> Path:

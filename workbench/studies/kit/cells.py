@@ -65,12 +65,12 @@ def _say(line: str) -> None:
 
 def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: Any = None,
               needs: Callable[[Cell], Iterable[Path]] | None = None, desc: str = "cells",
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, done: Callable[[Cell, dict], None] | None = None) -> list[dict]:
     """Every cell's row, from `cache` (a `CellCache`) when it holds the cell, else from `compute(cell)`
     (then cached).
 
-    `needs(cell)`: files a cached cell is only valid with (kept weights, say). Rows carry
-    "cached": True/False.
+    `needs(cell)`: files a cached cell is only valid with (kept weights, say); `done(cell, metrics)` is told
+    every finished cell, cached or not. Rows carry "cached": True/False.
     """
     rows = []
     bar = tqdm(cells, desc=desc, disable=not progress or headless(), dynamic_ncols=True)
@@ -84,6 +84,8 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
                 cache.save(cell, metrics)
         else:
             metrics = hit
+        if done is not None:
+            done(cell, metrics)
         seconds = time.perf_counter() - t0
         rows.append({**cell.row(metrics), "cached": hit is not None})
         if i == len(cells):

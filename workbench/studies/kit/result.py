@@ -4,7 +4,7 @@ A study writes into its output folder:
 
     result.json      {"study", "config", "rows", "metrics", "tables", "findings", "headline",
                       "main_table", "percent", "figures", "figure_captions", "timings",
-                      "seconds", "environment"}
+                      "claims", "claims_family", "seconds", "environment"}
     figures/*.png    every figure the notebook draws (`save_figure`, with its caption)
     figures/captions.json  name -> {"caption", "main", "order"} as `save_figure` recorded them
 
@@ -198,6 +198,11 @@ class Result:
     main_table: str | None = None
     percent: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)  # seconds: "total", and any stage
+    # the paper's claims judged on these cells (`kit.claims`): result.json's `claims` rows and how they were
+    # tested together (`claims_family`); `verdicts` are the same as objects, for the notebook
+    claims: list[dict] = field(default_factory=list)
+    claims_family: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def seconds(self) -> float | None:
@@ -221,4 +226,5 @@ class Result:
             "tables": self.tables, "findings": self.findings, "headline": self.headline,
             "main_table": self.main_table, "percent": list(self.percent), "figures": self.figures,
             "figure_captions": figure_captions(self.output_dir), "timings": self.timings,
+            "claims": self.claims, "claims_family": self.claims_family,
             "seconds": self.seconds, "environment": environment()})

@@ -86,6 +86,8 @@ class Paired:
     hi: float | None
     n: int  # pairs (seeds)
     detectable: float | None  # smallest |difference| this run would find with 80% power
+    se: float | None = None  # standard error of `diff` (seeds, plus items where they exist)
+    df: int | None = None  # degrees of freedom of the t reference distribution
 
     @property
     def beyond_noise(self) -> bool:
@@ -127,6 +129,11 @@ def paired_values(a: Sequence[float], b: Sequence[float], *, metric: str = "", n
     if len(a) != len(b) or not a:
         raise ValueError(f"paired values need the same non-zero number of seeds, got {len(a)} and {len(b)}")
     d = [float(x) - float(y) for x, y in zip(a, b)]
+    bad = [(i, x, y) for i, (x, y) in enumerate(zip(a, b)) if not (math.isfinite(float(x)) and math.isfinite(float(y)))]
+    if bad:
+        i, x, y = bad[0]
+        raise ValueError(f"paired {metric or 'values'} {names[0]} vs {names[1]}: seed #{i} holds {x!r} and {y!r}; "
+                         "a difference needs finite numbers on both sides (a NaN says the cell's training diverged)")
     n = len(d)
     mean = statistics.fmean(d)
     var = statistics.variance(d) / n if n > 1 else 0.0
@@ -143,7 +150,7 @@ def paired_values(a: Sequence[float], b: Sequence[float], *, metric: str = "", n
     se = math.sqrt(var)
     h = _t(0.5 + LEVEL / 2, df) * se
     detect = (_t(0.5 + LEVEL / 2, df) + _t(POWER, df)) * se
-    return Paired(metric, *names, mean, mean - h, mean + h, n, detect)
+    return Paired(metric, *names, mean, mean - h, mean + h, n, detect, se, df)
 
 
 def paired(rows: Sequence[dict], a: str | tuple[str, Any], b: str | tuple[str, Any], metric: str) -> Paired:
