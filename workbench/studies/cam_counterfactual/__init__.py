@@ -48,7 +48,8 @@ from .tables import (
 NAME = "cam_counterfactual"
 CACHE_VERSION = 2
 
-__all__ = ["CACHE_SKIP", "CLAIMS", "NAME", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
+__all__ = ["NAME", "CLAIMS",
+           "CACHE_SKIP", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
            "build_data", "by_method", "cam_maps", "cell_cache", "check_premise", "cost_table", "examples",
            "gallery_methods", "localization_rows", "photo_rows", "plan_cells", "results_table", "run", "wise_at",
            "wise_curve_table"]
@@ -167,8 +168,8 @@ def _with_derived(sess: Session, cfg: Config, rows: list[dict]) -> list[dict]:
         if m == "zero_shot":
             continue
         for s in cfg.seeds:
-            if METHODS[m].info.get("derived"):
-                need = index[(METHODS[m].needs[0], s)]
+            if METHODS[m].derived:
+                need = index[(METHODS[m].needs[-1], s)]  # its own need (zero_shot comes first)
                 out.append({**kit.Cell(m, None, s).row(METHODS[m].run(sess, kit.Cell(m, None, s), index)),
                             "cached": need["cached"]})
             else:

@@ -41,7 +41,6 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, fl
     """(findings paragraph, comparisons table)."""
     cmp = Comparisons(rows)
     K = cfg.codes
-    full = ("unicode", K)
     out = [f"Held-out sequence classification (V->A: head trained on video codes of the {cfg.n_train} training "
            f"sequences, tested on audio codes of {cfg.n_test} test sequences), in %, mean ± std over "
            f"{len(cfg.seeds)} seed(s); chance {100 * chance['sequence']:.1f}% (sequences), always-background "

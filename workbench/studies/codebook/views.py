@@ -12,9 +12,9 @@ from workbench.world.events import events
 
 from .. import kit
 from .cells import build_model, pair_id
-from .methods import codebook_config
 from .config import Config
 from .data import Splits, split_indices
+from .methods import codebook_config
 
 SHOW = 24  # test sequences the explorer and the timelines can pick from
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from workbench.eval.vocabulary import word_token_norms
 from workbench.models import ClipBackend
@@ -51,7 +51,8 @@ from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
 NAME = "cp_rank_ablation"
 CACHE_VERSION = 3  # bump when a cell's meaning changes: old cells are then ignored
 
-__all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "NAME", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
+__all__ = ["NAME", "CLAIMS",
+           "CACHE_SKIP", "CACHE_VERSION", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
            "Batches", "Config", "Curve", "EvalData", "FactorSnapshot", "Result", "Setup", "ValData", "comparison_rows",
            "curve_rows", "display_rows", "eval_data", "evaluate", "fmt", "format_table", "load_base", "load_factors",
            "lora_matches", "mode_approx_config", "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell",

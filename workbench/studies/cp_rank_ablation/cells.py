@@ -23,8 +23,8 @@ from workbench.models import ClipBackend, load_model
 from workbench.world import World, WorldConfig, zero_shot_templates
 
 from .. import kit
-from .config import Config
 from .adapters import Setup, mode_approx_config
+from .config import Config
 
 METRICS = ("r1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "acc_test", "acc_novel", "acc_heldout")
 METRIC_NOTES = {

@@ -10,7 +10,7 @@ To add a method: register its setup here (one entry); nothing else in the study 
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Sequence
 
 import torch.nn as nn
 
@@ -22,7 +22,6 @@ from workbench.world import zero_shot_templates
 from .. import kit
 from .adapters import MODE_APPROX_VARIANTS, OPTIONAL, Setup, mode_approx_config
 from .cells import run_cell
-
 
 METHODS = kit.Registry("cp_rank_ablation")
 

@@ -166,7 +166,7 @@ class Verdict:
     def words(self) -> str:
         """One sentence: '[MCF-2] masked FD vs FT on ood_avg: +3.1 points (95% CI +1.2 to +5.0, 8 seeds): supported
         (Holm p = 0.020); paper: 58.7 vs 54.9 OOD avg (Table 1).'"""
-        c, p = self.claim, self.paired
+        c = self.claim
         head = f"[{c.id}] {c.words}"
         if self.verdict == "out of scope":
             return f"{head}: out of scope at workbench scale ({c.out_of_scope})."
@@ -371,6 +371,7 @@ def headline_words(verdicts: Sequence[Verdict]) -> str:
     heads = [v for v in verdicts if v.claim.headline] or list(verdicts[:1])
     return " ".join(f"Verdict on the paper's claim that {v.claim.words} ({v.claim.id}): {v.verdict}, "
                     f"{side_name(v.sides[0])} vs {side_name(v.sides[1])} {diff_words(v)}"
-                    + (f" ({unresolved_words(v)})" if v.verdict == "unresolved" else "") + "."
+                    + (f" ({unresolved_words(v)})" if v.verdict == "unresolved" and v.paired.lo is not None else "")
+                    + "."
                     if v.paired is not None else
                     f"Verdict on the paper's claim that {v.claim.words} ({v.claim.id}): {v.verdict}." for v in heads)

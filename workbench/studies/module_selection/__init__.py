@@ -19,7 +19,6 @@ progress, statistics and the result file come from `workbench.studies.kit`.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from workbench.world import COLOR_NAMES, DIRECTIONS, PRETRAIN_CLASSES, World, Wo
 from .. import kit
 from . import findings as _findings
 from .cells import KEPT, Context, context
+from .claims import CLAIMS
 from .config import CACHE_SKIP, QUICK, TASKS, Config
 from .data import EvalData, eval_data, val_data
 from .findings import fmt
@@ -39,7 +39,7 @@ from .methods import METHODS, DualEncoder
 from .tables import TEMPORAL_COLUMNS, k_table, kept_by_name, path_rows, temperature_rows, temporal_table
 from .validation import validation_scores
 
-STUDY = "module_selection"
+NAME = "module_selection"
 CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
 GAP = tuple(f"{m}_{f}" for m in ("image", "video") for f in GAP_FIELDS)
 K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "bleu4", "slot_object", "slot_colour",
@@ -48,7 +48,8 @@ K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider"
 TEMPERATURE_METRICS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1", "train_seconds")
 SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own tables, not into result.json's rows
 
-__all__ = ["CACHE_SKIP", "CACHE_VERSION", "GAP", "K_METRICS", "METHODS", "QUICK", "SCORE", "STUDY", "TASKS",
+__all__ = ["NAME", "CLAIMS",
+           "CACHE_SKIP", "CACHE_VERSION", "GAP", "K_METRICS", "METHODS", "QUICK", "SCORE", "STUDY", "TASKS",
            "Config", "Context", "DualEncoder", "EvalData", "Result", "context", "eval_data", "fmt", "k_table",
            "kept_by_name", "path_rows", "plan_cells", "run", "temperature_rows", "temporal_table", "val_data",
            "validation_scores"]
@@ -71,26 +72,6 @@ class Result(kit.Result):
                      and (setting is None or r.get("setting") == setting)), None)
 
 
-def plan_cells(cfg: Config) -> list[kit.Cell]:
-    """The grid: every registered method the config asks for, over its sweep."""
-    cells = []
-    for m in cfg.methods:
-        sweep = METHODS[m].sweep
-        if sweep == "none":
-            cells.append(kit.Cell(m))
-            continue
-        settings = {"k": cfg.shared_layers, "default_k": (cfg.default_k,), "temperature": cfg.temperatures,
-                    "seed": (None,)}[sweep]
-        cells += [kit.Cell(m, s, seed) for s in settings for seed in cfg.seeds]
-    return cells
-
-
-def cell_cache(cfg: Config, base: ClipBackend, enabled: bool = True) -> kit.CellCache:
-    device = next(base.parameters()).device
-    return kit.CellCache(STUDY, cfg, skip=CACHE_SKIP, weights=kit.weights_fingerprint(base), data=device.type,
-                         version=CACHE_VERSION, enabled=enabled)
-
-
 def load_base(cfg: Config) -> ClipBackend:
     import torch
 
@@ -98,43 +79,54 @@ def load_base(cfg: Config) -> ClipBackend:
     return load_model(cfg.model, cfg.pretrained, device=kit.device(cfg.device))
 
 
-def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
-        progress: bool = True, use_cache: bool = True) -> Result:
-    """Run (or resume) the study, summarise it, write result.json; returns the Result."""
-    cfg = cfg or Config()
-    t0 = time.perf_counter()
-    out = kit.output_dir(output_dir, STUDY)
+def build_context(cfg: Config, use_cache: bool = True, progress: bool = True,
+                  model: ClipBackend | None = None) -> Context:
     base = model if model is not None else load_base(cfg)
     base.eval()
     world = World(WorldConfig(seed=cfg.world_seed))
-    data = eval_data(cfg, world, base)
-    ctx = context(cfg, base, world, data)
-    rows = kit.run_cells(plan_cells(cfg), lambda c: METHODS[c.method].run(ctx, c),
-                         cache=cell_cache(cfg, base, use_cache), desc="module selection", progress=progress)
+    return context(cfg, base, world, eval_data(cfg, world, base))
+
+
+def report(ctx: Context, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.Report:
+    cfg = ctx.cfg
+    rows = [dict(r) for r in rows]
     side = [{k: r.pop(k) for k in SIDE if k in r} for r in rows]
     tables = summarise(rows, side, cfg)
     shift = shift_curves(rows, side, cfg)
-    tables["direction_words"] = direction_words(base)
-    text, comparisons = _findings.write(rows, tables, shift, cfg)
+    tables["direction_words"] = direction_words(ctx.base)
+    text, comparisons = _findings.write(rows, tables, shift, cfg, verdicts)
     tables["comparisons"] = comparisons
     tables["shift"] = [{"model": m, **p} for m, curve in shift.items() for p in curve]
-    result = Result(study=STUDY, config=cfg, output_dir=out, rows=rows, tables=tables, findings=text,
-                    comparisons=comparisons, shift=shift, data=data, default_k=cfg.default_k)
+    kept: dict = {}
+    losses: dict = {}
     for r, s in zip(rows, side):
         key = (r["method"], r["setting"])
         if KEPT in s:
-            result.kept[key] = s[KEPT]
+            kept[key] = s[KEPT]
         if "losses" in s:
-            result.losses.setdefault(key, []).append(s["losses"])
-    result.headline = _findings.headline(rows, cfg)  # the run report's first screen
-    result.main_table, result.percent = "k_sweep", ("image_r1", "video_r1", "caption_slots", "qa_acc", "cls_acc",
-                                                     "dir_acc")
-    trained = sum(not r["cached"] for r in rows)
-    result.metrics = {"cells_trained": trained, "cells_cached": len(rows) - trained, "scores": SCORE}
-    result.timings = {"total": round(time.perf_counter() - t0, 2),
-                      "train": round(sum(r.get("train_seconds") or 0 for r in rows), 2)}
-    result.write()
-    return result
+            losses.setdefault(key, []).append(s["losses"])
+    return kit.Report(
+        tables=tables, findings=text, headline=_findings.headline(rows, cfg, verdicts), main_table="k_sweep",
+        percent=("image_r1", "video_r1", "caption_slots", "qa_acc", "cls_acc", "dir_acc"),
+        metrics={"scores": SCORE}, rows=rows,
+        extra={"comparisons": comparisons, "shift": shift, "data": ctx.data, "default_k": cfg.default_k,
+               "kept": kept, "losses": losses})
+
+
+STUDY = kit.Study(name=NAME, config=Config, methods=METHODS, context=build_context, report=report,
+                  cache_skip=CACHE_SKIP, version=CACHE_VERSION, quick=QUICK, claims=CLAIMS, result=Result,
+                  title="module selection")
+
+
+def plan_cells(cfg: Config) -> list[kit.Cell]:
+    """The grid: every registered method the config asks for, over its sweep."""
+    return STUDY.plan(STUDY.resolve(cfg))
+
+
+def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,
+        progress: bool = True, use_cache: bool = True) -> Result:
+    """Run (or resume) the study, judge the claims, summarise it, write result.json; returns the Result."""
+    return STUDY.run(cfg, output_dir, progress=progress, use_cache=use_cache, model=model)
 
 
 def direction_words(base: ClipBackend) -> list[dict]:

@@ -40,11 +40,12 @@ class Context:
     world: World
     data: EvalData
     class_prompts: torch.Tensor  # (C, L) "a photo of a {class}." for the shift curve's zero-shot accuracy
+    weights: str = ""  # fingerprint of the pretrained towers every cell starts from
 
 
 def context(cfg: Any, base: ClipBackend, world: World, data: EvalData) -> Context:
     prompts = base.tokenize([f"a photo of {article(c)}." for c in ALL_CLASSES])
-    return Context(cfg, base, world, data, prompts)
+    return Context(cfg, base, world, data, prompts, kit.weights_fingerprint(base))
 
 
 def _round(t: torch.Tensor) -> list:

@@ -7,7 +7,6 @@ from typing import Any
 from workbench.models import TINY_NAME
 
 from .. import kit
-from .methods import METHODS
 
 # Fields that choose *which* cells run, not what a cell computes (`device` enters the key as its type).
 CACHE_SKIP = ("seeds", "methods", "shared_layers", "temperatures", "device", "show_samples")
@@ -24,7 +23,7 @@ class Config:
     model: str = TINY_NAME
     pretrained: str | None = None  # weights folder/file/tag; None = the shipped tiny-world-clip
     world_seed: int = 0
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] | str = "all"  # ids of the study's registry; "all": every one
     shared_layers: tuple[int | str, ...] = (0, 1, 2, "all")  # k: universal (shared) text layers
     default_k: int | str = 2  # the paper's 2 universal layers: k of the temporal-off, path and gap cells
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -72,9 +71,10 @@ class Config:
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
-        kit.tuple_fields(self, ("seeds", "methods", "shared_layers", "tasks", "temperatures", "shift_lambdas"),
-                         scalars=(str, int, float))
-        METHODS.check(self.methods)
+        kit.tuple_fields(self, ("seeds", "shared_layers", "tasks", "temperatures", "shift_lambdas")
+                         + (() if self.methods == "all" else ("methods",)), scalars=(str, int, float))
+        if not self.methods:
+            raise ValueError("methods=() : give at least one method id, or 'all'")
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")
         for k in (*self.shared_layers, self.default_k):
@@ -98,6 +98,11 @@ class Config:
                              "convolves over time)")
         if self.n_eval < 2:
             raise ValueError(f"n_eval={self.n_eval!r}: retrieval and gap metrics need at least 2 items")
+
+    @property
+    def default_ks(self) -> tuple[int | str, ...]:
+        """The paper's k alone: the setting of the cells that run only there (temporal off)."""
+        return (self.default_k,)
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides: Any) -> Config:

@@ -190,10 +190,13 @@ def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str
     return out
 
 
-def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg) -> tuple[str, list[dict]]:
-    """(findings paragraph, comparisons table)."""
+def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg,
+          verdicts: Sequence = ()) -> tuple[str, list[dict]]:
+    """(findings paragraph, comparisons table): the claims' verdicts, then the study's own reading."""
+    from ..kit.claims import paragraph
+
     cmp = Comparisons(rows)
-    out = (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
+    out = [paragraph(verdicts)] + (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
            + _temporal(tables["temporal"], cfg, tables["paths"], cmp,
                        tables.get("direction_words", ())) + _paths(tables["paths"])
            + _gap(tables["temperature"], shift, cfg, cmp))
@@ -207,18 +210,17 @@ def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg)
     return " ".join(s for s in out if s), cmp.done
 
 
-def headline(rows: Sequence[dict], cfg) -> str:
-    """One or two sentences for the run report's first screen, ending with the verdict against mPLUG-2's claim."""
+def headline(rows: Sequence[dict], cfg, verdicts: Sequence = ()) -> str:
+    """The report's first screen: the gap and the task scores at the paper's k against none, then the verdicts."""
+    from ..kit.claims import headline_words
+
     cmp = Comparisons(rows)
     gap = cmp(("modular", cfg.default_k), ("modular", 0), "image_l2m")
     if gap is None:
-        return ("The k sweep did not include k=0 and the default k, so mPLUG-2's claim that universal layers shrink "
-                "the modality gap is not tested in this run.")
+        return headline_words(verdicts)
     scores = [(m, cmp(("modular", cfg.default_k), ("modular", 0), m)) for m in TASK_SCORES]
     ups = [m for m, p in scores if p is not None and p.sign > 0]
     downs = [m for m, p in scores if p is not None and p.sign < 0]
-    verdict = {-1: "supports", 1: "contradicts", 0: "neither supports nor contradicts (within noise)"}[gap.sign]
     return (f"With k={cfg.default_k} shared (universal) layers against none, the image-text centroid gap changes by "
             f"{_num(gap)}; task scores beyond noise up: {', '.join(ups) or 'none'}, "
-            f"down: {', '.join(downs) or 'none'}. "
-            f"This {verdict} mPLUG-2's claim that universal layers shrink the modality gap.")
+            f"down: {', '.join(downs) or 'none'}. " + headline_words(verdicts))

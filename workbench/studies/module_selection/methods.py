@@ -1,8 +1,7 @@
 """Study 04's methods: id -> how a cell builds (and trains) its model and what it measures.
 
-`sweep` says over what a method's cells run: "k" (cfg.shared_layers), "default_k" (cfg.default_k
-only), "temperature" (cfg.temperatures), "seed" (no setting: one cell per seed), "none" (one cell, no
-training, no seed).
+`sweep` names the Config field a method's cells run over: "shared_layers" (k), "default_ks" (the
+paper's k only), "temperatures"; none: one cell per seed; unseeded: one cell, no training, no seed.
 
     dual_encoder   tiny-world-clip as it is; a clip is the mean of its frames' embeddings
     modular        the modular model trained on the task mixture from the tiny towers, temporal on
@@ -14,6 +13,7 @@ training, no seed).
 from __future__ import annotations
 
 from .. import kit
+from .cells import Context, direction_cell, dual_encoder_cell, modular_cell, temperature_cell
 from .dual import DualEncoder, DualOutput
 
 __all__ = ["METHODS", "DualEncoder", "DualOutput"]
@@ -21,37 +21,31 @@ __all__ = ["METHODS", "DualEncoder", "DualOutput"]
 METHODS = kit.Registry("module_selection")
 
 
-@METHODS.register("dual_encoder", "tiny-world-clip (frame-mean clips)", sweep="none")
-def _dual_encoder(ctx, cell: kit.Cell) -> dict:
-    from .cells import dual_encoder_cell  # the cells import the config, which imports this registry
+@METHODS.register("dual_encoder", "tiny-world-clip (frame-mean clips)", seeded=False)
+def _dual_encoder(ctx: Context, cell: kit.Cell) -> dict:
     return dual_encoder_cell(ctx, cell)
 
 
-@METHODS.register("modular", "modular model, temporal on", sweep="k")
-def _modular(ctx, cell: kit.Cell) -> dict:
-    from .cells import modular_cell
+@METHODS.register("modular", "modular model, temporal on", sweep="shared_layers")
+def _modular(ctx: Context, cell: kit.Cell) -> dict:
     return modular_cell(ctx, cell, temporal=True)
 
 
-@METHODS.register("no_temporal", "modular model, temporal off (frame mean)", sweep="default_k")
-def _no_temporal(ctx, cell: kit.Cell) -> dict:
-    from .cells import modular_cell
+@METHODS.register("no_temporal", "modular model, temporal off (frame mean)", sweep="default_ks")
+def _no_temporal(ctx: Context, cell: kit.Cell) -> dict:
     return modular_cell(ctx, cell, temporal=False)
 
 
-@METHODS.register("direction", "vision encoder trained for direction alone, temporal on", sweep="seed")
-def _direction(ctx, cell: kit.Cell) -> dict:
-    from .cells import direction_cell
+@METHODS.register("direction", "vision encoder trained for direction alone, temporal on")
+def _direction(ctx: Context, cell: kit.Cell) -> dict:
     return direction_cell(ctx, cell, temporal=True)
 
 
-@METHODS.register("direction_off", "vision encoder trained for direction alone, frame mean", sweep="seed")
-def _direction_off(ctx, cell: kit.Cell) -> dict:
-    from .cells import direction_cell
+@METHODS.register("direction_off", "vision encoder trained for direction alone, frame mean")
+def _direction_off(ctx: Context, cell: kit.Cell) -> dict:
     return direction_cell(ctx, cell, temporal=False)
 
 
-@METHODS.register("temperature", "dual encoder at a fixed temperature", sweep="temperature")
-def _temperature(ctx, cell: kit.Cell) -> dict:
-    from .cells import temperature_cell
+@METHODS.register("temperature", "dual encoder at a fixed temperature", sweep="temperatures")
+def _temperature(ctx: Context, cell: kit.Cell) -> dict:
     return temperature_cell(ctx, cell)
