@@ -281,7 +281,7 @@ def test_summary_renders_odd_tables(tmp_path):
     summary = runner.RunSummary(tmp_path, [res], tmp_path / "summary.md", tmp_path / "summary.html")
     md, page = runner.render_markdown(summary), runner.render_html(summary)
     assert "| a\\|b | 1 | - |" in md and "1.235" in md and "| m2 | 0.25 |" in md
-    assert page.count("<table>") == 5  # overview, metrics, three tables
+    assert page.count("<table") == 5  # overview, metrics, three tables
     assert summary.ok and "1/1 notebooks ok" in summary.verdict()
 
 
@@ -328,7 +328,8 @@ def test_report_opens_each_study_with_question_finding_main_table_and_figure(tmp
     assert order == sorted(order), order  # question, finding, main table, main figure, then the details
     assert "Not part of the question" not in page
     head = section[:section.index("<details>")]
-    assert "51.0 ± 1.0 [48.5, 53.5]" in head and "<th>id %</th>" in head and "95% interval" in head
+    assert "51.0 ± 1.0<br><small>[48.5, 53.5]</small>" in head  # the interval on its own line, one cell
+    assert "<th>id %</th>" in head and "95% interval" in head
     assert "0.25" in head and "25.0" not in head  # seconds are not a percentage
     assert "The main picture: read it first." in head and "aa_other.png" not in head
     assert "A long paragraph." not in head  # the whole findings are folded away
@@ -346,6 +347,31 @@ def test_figures_keep_their_saving_order_and_captions(tmp_path):
     assert [f.path.stem for f in figs] == ["zz_main", "aa_other"]  # saved order, not alphabetical
     assert [f.main for f in figs] == [True, False] and figs[0].caption == "The main picture: read it first."
     assert figs[1].caption == "aa_other"  # no caption given: the file name
+
+
+def test_wide_tables_fit_the_page(tmp_path):
+    """A main table wider than MAX_COLUMNS: transposed when it has few rows, else blocks that repeat its names."""
+    from workbench.runner.report.tables import MAX_COLUMNS
+
+    def table(n_rows: int) -> list[dict]:
+        return [{"label": f"k={k}", "method": "modular", "setting": k, "seeds": 2,
+                 **{f"m{j}": 0.5 + j / 100 for j in range(30)}, **{f"m{j}_std": 0.01 for j in range(30)},
+                 **{f"m{j}_ci": [0.4, 0.6] for j in range(30)}} for k in range(n_rows)]
+
+    few = runner.NotebookResult("04_x", "ok", 1.0, tmp_path / "04_x",
+                                result={"tables": {"k_sweep": table(3)}, "main_table": "k_sweep", "percent": ["m0"]})
+    summary = runner.RunSummary(tmp_path, [few], tmp_path / "s.md", tmp_path / "s.html")
+    main = runner.build_report(summary).sections[0].main
+    [t] = main.parts
+    assert t.columns == ["", "k=0\nsetting 0, seeds 2", "k=1\nsetting 1, seeds 2", "k=2\nsetting 2, seeds 2"]
+    assert len(t.cells) == 30 and t.cells[0] == ["m0 %", *["50.0 ± 1.0\n[40.0, 60.0]"] * 3]
+    assert main.legend.startswith("one column per row of the table; cells: mean ± std")
+    many = runner.shown_table(table(12))
+    blocks = runner.report.fit(many)
+    assert all(len(b.columns) <= MAX_COLUMNS and b.columns[:3] == ["method", "setting", "seeds"] for b in blocks)
+    assert sum(len(b.columns) - 3 for b in blocks) == 30 and all(len(b.cells) == 12 for b in blocks)
+    page = runner.render_html(summary)
+    assert "k=0<br>setting 0, seeds 2" in page and "50.0 ± 1.0<br><small>[40.0, 60.0]</small>" in page
 
 
 def test_pretrain_refuses_to_overwrite_a_model(tmp_path, capsys, monkeypatch):

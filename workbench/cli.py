@@ -2,11 +2,12 @@
 
     workbench run [NOTEBOOK ...] [--quick] [-p NAME VALUE ...] [--against REF]   headless notebook runs
     workbench compare RUN_A RUN_B [--rtol R] [--atol A]                        is a rerun the same?
+    workbench claims RUN [--study S] [--json]                                 the claims ledger of a run
     workbench pretrain [--out DIR] [--steps N] [--seed S] [--force]            make tiny-world-clip
     workbench models                                                          accepted model names
 
-Exit codes: 0 success, 1 a notebook failed or a number is out of tolerance, 2 bad input (nothing was run),
-130 interrupted.
+Exit codes: 0 success, 1 a notebook failed, a number is out of tolerance or a claim's verdict changed,
+2 bad input (nothing was run; no claims to show), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ MODEL_FILES = ("open_clip_model.safetensors", "open_clip_config.json")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,pretrain,models}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,claims,pretrain,models}")
 
     run = sub.add_parser("run", help="execute notebooks headlessly into runs/<id>/ and write a summary")
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
@@ -39,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="then compare every metric with REF (a run folder, or notebooks/reference for --quick)")
     run.set_defaults(func=cmd_run)
 
-    cmp = sub.add_parser("compare", help="every metric of two runs side by side; exit 1 if one differs")
+    cmp = sub.add_parser(
+        "compare", help="every metric and claim verdict of two runs side by side; exit 1 if one differs",
+        description="Every number of RUN_B's notebooks against RUN_A's, with its difference and tolerance, and "
+                    "every claim whose verdict differs between the two runs (a line 'CLAIM MCF-2: supported -> "
+                    "unresolved'). Exit 1 when a number is out of tolerance or missing on one side, or a claim's "
+                    "verdict changed (claims are compared where both runs' result.json carry them).")
     cmp.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder (runs/<id>) or a reference folder")
     cmp.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to check")
     cmp.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: 0 on the same "
@@ -47,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--atol", type=float, default=None, help="absolute tolerance floor (default: 0 / 0.02)")
     cmp.add_argument("--failures", action="store_true", help="print only the numbers out of tolerance")
     cmp.set_defaults(func=cmd_compare)
+
+    claims = sub.add_parser(
+        "claims", help="the claims ledger of a run: each paper claim, our difference, its verdict",
+        description="The claims ledger of a run folder, as the run report opens with it: per claim the paper's "
+                    "words and number, our difference with its unadjusted 95% interval, the seeds and the verdict "
+                    "(Holm within each study). Exit 2 if RUN is not a run folder or states no claims.")
+    claims.add_argument("run", type=Path, metavar="RUN", help="a run folder (runs/<id>)")
+    claims.add_argument("--study", default=None, metavar="S",
+                        help="only this study's claims (its name, notebook stem or number)")
+    claims.add_argument("--json", action="store_true", help="print the claims as result.json has them (JSON)")
+    claims.set_defaults(func=cmd_claims)
 
     pre = sub.add_parser("pretrain", help="pretrain tiny-world-clip on the world (workbench.pretrain)")
     pre.add_argument("--out", type=Path, default=None, help="output folder (default: data/tiny-world-clip)")
@@ -128,6 +145,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return _error("compare", str(e))
     print(compare.report(comparisons, show="failures" if args.failures else "all"))
     return 0 if all(c.ok for c in comparisons) else 1
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from workbench.runner import ledger_text, run_ledger
+
+    try:
+        ledger, claims = run_ledger(args.run, args.study)
+    except ValueError as e:
+        return _error("claims", str(e))
+    print(json.dumps(claims, indent=1) if args.json else ledger_text(ledger))
+    return 0
 
 
 def _list_notebooks(nb_dir: Path) -> int:

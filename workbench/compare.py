@@ -12,8 +12,15 @@ Tolerance: exact (0) when both runs come from the same environment (torch build,
 instruction set and flags, architecture, device, numeric libraries: `ENVIRONMENT_KEYS`; a reference
 file records the machine that wrote it, and one without that record counts as the machine that
 checks it), else a relative tolerance (`--rtol`, default 5%) with an absolute floor (`--atol`,
-default 0.02: one image in 50 of an accuracy), stated in the output. The exit code is 1 when any
-number is out of tolerance or missing on one side.
+default 0.02: one image in 50 of an accuracy), stated in the output.
+
+Claims: where both sides' result.json carry a "claims" list (the claims ledger), every claim whose
+verdict differs between the two runs is flagged ("CLAIM MCF-2: supported -> unresolved"; a claim
+only one side states reads "absent" on the other) and counts as a difference. A side without
+claims (an older run, a reference folder) is not compared on claims.
+
+The exit code is 1 when any number is out of tolerance or missing on one side, or any claim's
+verdict changed.
 """
 from __future__ import annotations
 
@@ -92,16 +99,30 @@ class Line:
 
 
 @dataclass
+class ClaimChange:
+    """A claim whose verdict differs between run A and run B ("absent": that run does not state it)."""
+
+    id: str
+    a: str
+    b: str
+
+    def __str__(self) -> str:
+        return f"CLAIM {self.id}: {self.a} -> {self.b}"
+
+
+@dataclass
 class NotebookComparison:
     name: str
     lines: list[Line] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "only in A: ..." / "only in B: ..."
     rtol: float = 0.0
     atol: float = 0.0
+    claims: list[ClaimChange] = field(default_factory=list)  # verdicts that changed
+    claims_note: str = ""  # "3 claims, 1 with a changed verdict" / "claims not compared (...)"
 
     @property
     def ok(self) -> bool:
-        return not self.missing and all(line.ok for line in self.lines)
+        return not self.missing and not self.claims and all(line.ok for line in self.lines)
 
 
 def _load(folder: Path, stem: str) -> tuple[dict, dict | None] | None:
@@ -116,6 +137,24 @@ def _load(folder: Path, stem: str) -> tuple[dict, dict | None] | None:
         env = data.pop("environment", None)
         return data, env
     return None
+
+
+def claim_verdicts(folder: Path, stem: str) -> dict[str, str] | None:
+    """Claim id -> verdict of notebook `stem` in a run folder (or a reference file that carries claims);
+    None when its result.json has no "claims" list (written before the ledger) or is not there."""
+    for path in (folder / stem / "result.json", folder / f"{stem}.json"):
+        if path.is_file():
+            claims = json.loads(path.read_text()).get("claims")
+            if not isinstance(claims, list):
+                return None
+            return {str(c.get("id")): str(c.get("verdict")) for c in claims if isinstance(c, dict)}
+    return None
+
+
+def claim_changes(a: dict[str, str], b: dict[str, str]) -> list[ClaimChange]:
+    """Every claim whose verdict differs, in A's order then B's new ones."""
+    ids = [*a, *(k for k in b if k not in a)]
+    return [ClaimChange(k, a.get(k, "absent"), b.get(k, "absent")) for k in ids if a.get(k) != b.get(k)]
 
 
 def reference_environment(folder: str | Path, stem: str) -> dict | None:
@@ -169,17 +208,27 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
             va, vb = fa[key], fb[key]
             scale = max(abs(va or 0.0), abs(vb or 0.0))
             cmp.lines.append(Line(key, va, vb, max(cmp.atol, cmp.rtol * scale)))
+        ca, cb = claim_verdicts(run_a, stem), claim_verdicts(run_b, stem)
+        if ca is not None and cb is not None:
+            cmp.claims = claim_changes(ca, cb)
+            n = len({*ca, *cb})
+            cmp.claims_note = f"{n} claim{'s' if n != 1 else ''}, {len(cmp.claims)} with a changed verdict"
+        elif ca is not None or cb is not None:
+            cmp.claims_note = f"claims not compared (only {'A' if cb is None else 'B'} states claims)"
         out.append(cmp)
     return out
 
 
 def report(comparisons: list[NotebookComparison], show: str = "all") -> str:
-    """Side by side: key, A, B, difference, tolerance; '!!' marks what is out of tolerance."""
+    """Side by side: key, A, B, difference, tolerance; '!!' marks what is out of tolerance; a line
+    "CLAIM <id>: <verdict in A> -> <verdict in B>" per claim whose verdict changed."""
     lines = []
     for c in comparisons:
         tol = "exact" if c.rtol == 0 and c.atol == 0 else f"rtol {c.rtol:g}, atol {c.atol:g}"
         bad = sum(not ln.ok for ln in c.lines) + len(c.missing)
-        lines.append(f"== {c.name}: {len(c.lines)} numbers, {bad} out of tolerance ({tol})")
+        claims = f"; {c.claims_note}" if c.claims_note else ""
+        lines.append(f"== {c.name}: {len(c.lines)} numbers, {bad} out of tolerance ({tol}){claims}")
+        lines += [str(change) for change in c.claims]
         width = max((len(ln.key) for ln in c.lines), default=10)
         for ln in c.lines:
             if show == "failures" and ln.ok:
@@ -189,7 +238,9 @@ def report(comparisons: list[NotebookComparison], show: str = "all") -> str:
                          f"{diff:>10}  tol {ln.tol:.3g}")
         lines += [f"!! {m}" for m in c.missing]
     verdict = "SAME" if all(c.ok for c in comparisons) else "DIFFERENT"
-    lines.append(f"{verdict}: {sum(c.ok for c in comparisons)}/{len(comparisons)} notebooks within tolerance")
+    changed = sum(len(c.claims) for c in comparisons)
+    lines.append(f"{verdict}: {sum(c.ok for c in comparisons)}/{len(comparisons)} notebooks within tolerance"
+                 + (f"; {changed} claim{'s' if changed != 1 else ''} changed verdict" if changed else ""))
     return "\n".join(lines)
 
 
