@@ -99,8 +99,8 @@ def _wrong_keys_file(c):
 
 def _registry():
     reg = kit.Registry("toy")
-    reg.register("a", "A")(lambda: 1)
-    reg.register("b", "B", needs=("a",))(lambda: 2)
+    reg.register("a", "A")(lambda ctx, cell: {"v": 1})
+    reg.register("b", "B", needs=("a",))(lambda ctx, cell: {"v": 2})
     return reg
 
 
@@ -277,9 +277,10 @@ API_CASES = [
     pytest.param(lambda c: _registry().check(("a", "c")), ValueError, r"unknown 'c'; accepted: a, b",
                  id="kit-registry-unknown"),
     pytest.param(lambda c: _registry().check("a"), ValueError, r"'a'.*sequence", id="kit-registry-str"),
-    pytest.param(lambda c: _registry().register("a", "again")(lambda: 3), ValueError, r"'a' is registered twice",
+    pytest.param(lambda c: _registry().register("a", "again")(lambda ctx, cell: {}), ValueError,
+                 r"'a' is registered twice",
                  id="kit-registry-twice"),
-    pytest.param(lambda c: _registry().register("d", "D", needs=("zz",))(lambda: 4), ValueError, r"zz",
+    pytest.param(lambda c: _registry().register("d", "D", needs=("zz",))(lambda ctx, cell: {}), ValueError, r"zz",
                  id="kit-registry-needs"),
     pytest.param(lambda c: _registry()["x"], KeyError, r"'x'; accepted: a, b", id="kit-registry-getitem"),
     pytest.param(lambda c: kit.device("gpu0"), ValueError, r"device='gpu0'", id="kit-device"),

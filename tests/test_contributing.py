@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.studies import kit
+
 GUIDE = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
 
 
@@ -44,9 +46,11 @@ def test_the_toy_study_runs(tmp_path, monkeypatch):
     study = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "prompt_templates", study)  # dataclasses look their module up
     spec.loader.exec_module(study)
-    result = study.run(study.Config.preset(quick=True), output_dir=tmp_path / "out", progress=False)
+    result = study.STUDY.run(study.STUDY.preset(quick=True), output_dir=tmp_path / "out", progress=False)
     assert {(r["method"], r["seed"]) for r in result.rows} == {(m, s) for m in study.METHODS for s in (0, 1)}
     assert all(0.0 <= r["accuracy"] <= 1.0 and len(r["accuracy_items"]) == 24 for r in result.rows)
-    assert "Averaging every template" in result.findings and (tmp_path / "out" / "result.json").is_file()
+    [claim] = result.claims
+    assert claim["id"] == "PT-1" and claim["seeds"] == 2 and claim["verdict"] in kit.claims.VERDICTS
+    assert "[PT-1]" in result.findings and (tmp_path / "out" / "result.json").is_file()
     with pytest.raises(ValueError, match="accepted: first_template, all_templates"):
         study.Config(methods=("best_template",))

@@ -35,7 +35,7 @@ def test_quick_preset_and_grid():
     sweep = study.plan_cells(study.Config(codebook_sizes=(16, 400, 1024), seeds=(0,)))
     assert sorted(c.setting for c in sweep if c.method == "unicode") == [16, 400, 1024]
     full = study.Config()
-    assert set(full.methods) == set(study.METHODS) and len(full.seeds) >= 3
+    assert full.methods == "all" and set(study.STUDY.method_ids(full)) == set(study.METHODS) and len(full.seeds) >= 3
     assert {"unicode", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality", "masked_infonce", "no_club", "no_cpc",
             "no_club_cpc", "no_mm_ema", "no_reset", "no_mm_ema_reset", "cross_09"} == set(study.METHODS)
     assert split_indices(full, "train").stop <= split_indices(full, "val").start
@@ -71,8 +71,11 @@ def test_micro_run_and_cached_rerun(tmp_path, monkeypatch):
         for p in ("va", "av", "vt", "vv"):
             assert 0 <= row[f"seq_{p}"] <= 1 and len(row[f"seq_{p}_items"]) == cfg.n_test
     assert {"methods", "comparisons", "paper", "sizes", "transfer_unicode", "transfer_vq_ema"} <= set(r.tables)
-    assert "paper 44.0 / 49.7" in r.findings and "plain VQ" in r.findings
-    assert r.comparisons and all(c["verdict"] in ("beyond noise", "within noise") for c in r.comparisons)
+    assert "[CMG-1]" in r.findings and "plain VQ" in r.findings and "44.0 / 49.7" in r.findings
+    assert {c["id"] for c in r.claims} == {c.id for c in study.CLAIMS}
+    cmg1 = next(c for c in r.claims if c["id"] == "CMG-1")
+    assert cmg1["seeds"] == len(cfg.seeds) and cmg1["a"] == "unicode@32" and cmg1["verdict"] != "not run"
+    assert all(c["verdict"] in ("beyond noise", "within noise") for c in r.comparisons)
     kept = r.kept["unicode"]
     assert kept.steps == [0, cfg.train_steps] and len(kept.usages) == 2
     assert int(kept.usage.sum()) == 3 * cfg.n_test * cfg.steps  # every test step of every modality, once
@@ -84,7 +87,7 @@ def test_micro_run_and_cached_rerun(tmp_path, monkeypatch):
     assert again.metrics["cells_cached"] == len(r.rows) and again.metrics["feature_seconds"] == 0
     assert [x["seq_va"] for x in again.rows] == [x["seq_va"] for x in r.rows]
     cell = study.plan_cells(cfg)[-1]
-    fresh = study.run_cell(cell, cfg, r.splits)  # same seed, same numbers
+    fresh = study.run_cell(cell, cfg, r.splits, study.codebook_config(cell.method, cell.setting, cfg))  # same seed
     keys = ("seq_va", "step_av", "dead")
     assert {k: fresh[k] for k in keys} == {k: r.rows[-1][k] for k in keys}
 
@@ -103,22 +106,24 @@ def test_standardise_uses_train_statistics_only():
     assert s.test.features["audio"].mean() > 5  # the test shift is kept, not normalised away
 
 
-def test_headline_gives_the_verdict_from_paired_intervals():
+def test_headline_gives_the_verdict_of_the_headline_claim():
     from types import SimpleNamespace
 
-    from workbench.studies.codebook import findings
+    from workbench.studies.codebook import CLAIMS, findings
+    from workbench.studies.kit import judge
 
-    cfg = SimpleNamespace(codes=400)
+    cfg = SimpleNamespace(codes=400, sizes=(400,))
     rows = [{"method": m, "setting": 400, "seed": s, "seq_va": base + 0.01 * s, "seq_av": base + 0.02 * s}
             for m, base in (("unicode", 0.4), ("vq_ema", 0.1)) for s in range(3)]
     table = [{"method": m, "codes": 400, "seq_va": v, "seq_av": v, "seeds": 3} for m, v in (("unicode", .41),
                                                                                              ("vq_ema", .11))]
-    text = findings.headline(table, rows, cfg)
-    assert "supports the paper's claim" in text and "+30.0 points" in text
+    text = findings.headline(table, cfg, judge(CLAIMS, rows, cfg))
+    assert "(CMG-1): supported" in text and "+30.0 points" in text and "paper 44.0 / 49.7" in text
     flipped = [dict(r, method={"unicode": "vq_ema", "vq_ema": "unicode"}[r["method"]]) for r in rows]
-    assert "contradicts" in findings.headline(table, flipped, cfg)
-    assert "not tested" in findings.headline(table, [r for r in rows if r["seed"] == 0], cfg)
-    assert "not tested" in findings.headline(table[:1], rows, cfg)
+    assert "(CMG-1): contradicted" in findings.headline(table, cfg, judge(CLAIMS, flipped, cfg))
+    one = [r for r in rows if r["seed"] == 0]
+    assert "(CMG-1): unresolved" in findings.headline(table, cfg, judge(CLAIMS, one, cfg))
+    assert "(CMG-1): not run" in findings.headline(table[:1], cfg, judge(CLAIMS, rows[:3], cfg))
 
 
 def test_findings_say_when_no_code_index_is_shared():

@@ -41,7 +41,7 @@ def test_sweep_is_resumable(tiny_random, sweep, monkeypatch):
     assert second.trained == [] and set(second.cached) == ids  # a second run trains nothing
     assert second.table == first.table
     # losing one finished cell retrains that cell only
-    folder = s.cell_cache(cfg, tiny_random).folder
+    folder = s.STUDY.cache(cfg, s.build_context(cfg, model=tiny_random)).folder
     (folder / "lora-r1-s0.json").unlink()
     third = s.run(cfg, output_dir=root / "c", model=tiny_random, progress=False)
     assert third.trained == ["lora-r1-s0"]
@@ -71,8 +71,9 @@ def test_same_seed_same_numbers(tiny_random, world):
     cfg = s.Config(**{**SMALL, "n_eval": 8, "n_heldout": 8})
     data = s.eval_data(cfg, world)
     cell = kit.Cell("mode_approx", 2, 0)
-    a = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
-    b = s.run_cell(cell, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
+    spec = s.METHODS["mode_approx"]
+    a = s.run_cell(cell, spec, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
+    b = s.run_cell(cell, spec, cfg, tiny_random, s.Batches(world, tiny_random, cfg, 0), data)
     assert {m: a[m] for m in s.METRICS} == {m: b[m] for m in s.METRICS}
     assert a["final_loss"] == b["final_loss"]
 
@@ -107,8 +108,9 @@ def test_cache_follows_the_weights(tiny_random, cache):
     other = copy.deepcopy(tiny_random)
     with torch.no_grad():
         other.model.logit_scale.add_(0.01)
-    assert s.cell_cache(cfg, tiny_random).key != s.cell_cache(cfg, other).key
-    assert s.cell_cache(cfg, tiny_random).key == s.cell_cache(s.Config(**{**SMALL, "ranks": (2, 4)}), tiny_random).key
+    key = lambda c, m: s.STUDY.cache(c, s.build_context(c, model=m)).key
+    assert key(cfg, tiny_random) != key(cfg, other)
+    assert key(cfg, tiny_random) == key(s.Config(**{**SMALL, "ranks": (2, 4)}), tiny_random)
 
 
 def test_bad_config_is_named():

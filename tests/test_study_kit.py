@@ -67,18 +67,18 @@ def test_weights_fingerprint_sees_values_and_dtypes():
 
 def test_registry_names_bad_ids_and_orders_needs():
     reg = kit.Registry("toy")
-    reg.register("a", "A")(lambda: 1)
-    reg.register("b", "B", needs=("a",), sweep="rank")(lambda: 2)
-    assert reg["b"].sweep == "rank" and reg.labels() == {"a": "A", "b": "B"}
+    reg.register("a", "A")(lambda ctx, cell: {"v": 1})
+    reg.register("b", "B", needs=("a",), sweep="ranks")(lambda ctx, cell: {"v": 2})
+    assert reg["b"].sweep == "ranks" and reg.labels() == {"a": "A", "b": "B"}
     assert reg.with_needs(["b"]) == ("a", "b")
     with pytest.raises(ValueError, match="unknown 'c'; accepted: a, b"):
         reg.check(("a", "c"))
     with pytest.raises(ValueError, match="sequence"):
         reg.check("a")
     with pytest.raises(ValueError, match="twice"):
-        reg.register("a", "again")(lambda: 3)
+        reg.register("a", "again")(lambda ctx, cell: {})
     with pytest.raises(ValueError, match="not registered before"):
-        reg.register("d", "D", needs=("zz",))(lambda: 4)
+        reg.register("d", "D", needs=("zz",))(lambda ctx, cell: {})
     with pytest.raises(KeyError, match="accepted: a, b"):
         reg["x"]
 
@@ -137,7 +137,8 @@ def test_result_contract(tmp_path):
     assert r.save_figure(fig, "fig") is None
     data = json.loads(r.write().read_text())
     assert set(data) == {"study", "config", "rows", "metrics", "tables", "findings", "headline", "main_table",
-                         "percent", "figures", "figure_captions", "timings", "seconds", "environment"}
+                         "percent", "figures", "figure_captions", "timings", "seconds", "environment", "claims",
+                         "claims_family"}
     assert data["figures"] == ["figures/fig.png"] and data["seconds"] == 1.5
     assert data["config"]["ranks"] == list(cp_rank_ablation.Config().ranks)
     assert {"torch", "python", "device", "threads"} <= set(data["environment"])

@@ -120,7 +120,7 @@ def test_run_writes_every_table(result):
         assert "kept" not in r and "paths" not in r  # kept outputs stay out of result.json
         for m in ("image_r1", "video_r1", "qa_acc", "cls_acc", "slot_mean", "dir_acc"):
             assert r.get(m) is None or 0 <= r[m] <= 1
-    assert result.findings and result.headline.endswith("modality gap.")
+    assert result.findings and "(MP-4)" in result.headline and "[MP-4]" in result.findings
     assert (result.output_dir / "result.json").is_file()
 
 

@@ -50,8 +50,8 @@ METRIC_NOTES = {
                "centroid gap, spread around a modality's mean, same step (paired), same step of another sequence",
 }
 
-__all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "KEEP", "METHODS", "NAME", "METRICS", "METRIC_NOTES", "PAPER", "QUICK", "STUDY",
-           "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps", "codebook_config",
+__all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "KEEP", "METHODS", "NAME", "METRICS", "METRIC_NOTES", "PAPER",
+           "QUICK", "STUDY", "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps", "codebook_config",
            "display_rows",
            "event_features", "exemplars", "fmt", "kept_cells", "kept_model", "pair_id", "pairs", "plan_cells", "run",
            "run_cell", "standardise", "summarise", "transfer_table"]

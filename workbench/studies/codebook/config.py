@@ -64,6 +64,7 @@ class Config:
             kit.tuple_fields(self, ("methods",))
         if not self.methods:
             raise ValueError("methods=() : give at least one method id, or 'all'")
+        kit.check_methods("codebook", self.methods)
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")
         bad = [m for m in self.modalities if m not in MODALITY_NAMES]

@@ -81,6 +81,7 @@ class Config:
         kit.tuple_fields(self, ("ranks", "seeds", "ablation_ranks") + (() if self.methods == "all" else ("methods",)))
         if not self.methods:
             raise ValueError("methods=() : give at least one method id, or 'all'")
+        kit.check_methods("cp_rank_ablation", self.methods)
         for name in ("ranks", "ablation_ranks"):
             bad = [r for r in getattr(self, name) if not isinstance(r, int) or r < 1]
             if bad:

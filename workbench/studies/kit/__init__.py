@@ -23,7 +23,7 @@ noise").
 from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
 from .cells import Cell, headless, run_cells
 from .claims import Claim, Ref, Verdict, judge
-from .registry import Method, Registry
+from .registry import Method, Registry, check_methods
 from .result import (
                      REPO_ROOT,
                      Result,
@@ -40,7 +40,7 @@ from .stats import Comparisons, Paired, Summary, paired, paired_values, summaris
 from .study import Report, Study
 
 __all__ = [
-    "Claim", "Ref", "Report", "Study", "Verdict", "judge",
+    "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",

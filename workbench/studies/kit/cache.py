@@ -12,24 +12,39 @@ What decides a cell, and so its key:
 
 A truncated or unreadable entry is never fatal: it is reported in one line, set aside as
 `<name>.corrupt` and recomputed.
+
+Beside a cell's entry `<cell>.json` (its metrics, nothing else: notebooks compare them exactly) lie
+`<cell>.where.json` (where it ran: host, executor, SLURM job, time) and `<cell>.lock`: `cache.lock(cell)`
+holds an exclusive `flock` on it while a process loads-or-computes the cell, so a second process
+(another sweep, a notebook, a requeued job) waits for the first and then reads its result.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import socket
+import sys
+import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 
 from .cells import Cell
 from .result import REPO_ROOT, to_jsonable, write_json_atomic
 
+try:
+    import fcntl
+except ImportError:  # not on POSIX: cell locks are no-ops there
+    fcntl = None
+
 CACHE_ROOT_ENV = "WORKBENCH_CACHE"
 KIT_VERSION = 1  # bump when the kit's own cell format changes
+WHERE = "where.json"  # <cell>.where.json: where a cached cell ran
 
 
 def cache_dir(kind: str) -> Path:
@@ -77,8 +92,10 @@ class CellCache:
     """
 
     def __init__(self, study: str, cfg: Any, *, skip: Iterable[str] = (), weights: str = "",
-                 data: Any = None, device: str = "cpu", version: int = 1, enabled: bool = True):
+                 data: Any = None, device: str = "cpu", version: int = 1, enabled: bool = True,
+                 executor: str = "in-process"):
         self.study, self.enabled = study, enabled
+        self.executor = executor  # recorded in each saved cell's where.json: "in-process", "local", "slurm"
         self.key = config_key(cfg, skip, weights=weights, data=data, device=device, version=version)
         self.folder = cache_dir(study) / self.key
 
@@ -102,8 +119,62 @@ class CellCache:
             return None
 
     def save(self, cell: Cell, metrics: dict) -> Path:
+        """Write the cell's metrics (atomically), then where it ran beside them (`<cell>.where.json`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        return write_json_atomic(self.path(cell), metrics)
+        path = write_json_atomic(self.path(cell), metrics)
+        write_json_atomic(self.folder / f"{cell.id}.{WHERE}", where_ran(self.executor))
+        return path
+
+    def where(self, cell: Cell) -> dict | None:
+        """Where the cached cell ran ({"host", "executor", "slurm_job_id", "time", ...}), None if unrecorded."""
+        try:
+            return json.loads((self.folder / f"{cell.id}.{WHERE}").read_text())
+        except (OSError, ValueError):
+            return None
+
+    @contextlib.contextmanager
+    def lock(self, cell: Cell) -> Iterator[None]:
+        """Hold `<folder>/<cell>.lock` exclusively: one process at a time loads-or-computes the cell.
+
+        A process that finds it held says once (stderr) who holds it, then waits. The lock goes with
+        the process (closed file, killed job), so a crashed holder never blocks the next one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{cell.id}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _holder(fd)
+                    print(f"cell {self.study}/{cell.id}: {holder or 'another process'} is computing it; waiting "
+                          "for its result", file=sys.stderr, flush=True)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(where_ran(self.executor)).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def where_ran(executor: str = "in-process") -> dict:
+    """This process: host, executor, SLURM job (array jobs as <array>_<task>), time, pid and torch threads."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+    return {"host": socket.gethostname(), "executor": executor, "slurm_job_id": job,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid(), "threads": torch.get_num_threads()}
+
+
+def _holder(fd: int) -> str:
+    """Who holds a cell lock, as its holder wrote it into the lock file ("" if not yet written)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return ""
+    if not info:
+        return ""
+    job = f", SLURM job {info['slurm_job_id']}" if info.get("slurm_job_id") else ""
+    return f"{info.get('executor', 'a process')} pid {info.get('pid')} on {info.get('host')}{job}"
 
 
 def set_aside(path: Path, err: BaseException) -> Path:

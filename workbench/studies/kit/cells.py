@@ -7,6 +7,7 @@ returns one row per cell: {"method", "setting", "seed", **metrics}.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -71,19 +72,24 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
 
     `needs(cell)`: files a cached cell is only valid with (kept weights, say); `done(cell, metrics)` is told
     every finished cell, cached or not. Rows carry "cached": True/False.
+
+    With a cache that has `lock(cell)` (`CellCache`), "load, else compute and save" runs under the cell's
+    lock: a second process on the same cell (another sweep, a notebook) waits, then reads the first's result.
     """
     rows = []
     bar = tqdm(cells, desc=desc, disable=not progress or headless(), dynamic_ncols=True)
     for i, cell in enumerate(bar, 1):
         bar.set_postfix_str(cell.id)
-        hit = cache.load(cell, needs(cell) if needs else ()) if cache is not None else None
-        t0 = time.perf_counter()
-        if hit is None:
-            metrics = compute(cell)
-            if cache is not None:
-                cache.save(cell, metrics)
-        else:
-            metrics = hit
+        lock = getattr(cache, "lock", None)
+        with lock(cell) if lock is not None else contextlib.nullcontext():  # one process computes a cell
+            hit = cache.load(cell, needs(cell) if needs else ()) if cache is not None else None
+            t0 = time.perf_counter()
+            if hit is None:
+                metrics = compute(cell)
+                if cache is not None:
+                    cache.save(cell, metrics)
+            else:
+                metrics = hit
         if done is not None:
             done(cell, metrics)
         seconds = time.perf_counter() - t0

@@ -52,12 +52,23 @@ class Method:
         raise AttributeError(f"method {self.id!r} has no {name!r}")
 
 
+_REGISTRIES: dict[str, Registry] = {}  # study name -> its registry, so a Config can check ids without importing it
+
+
+def check_methods(study: str, ids: Any, name: str = "methods") -> Any:
+    """`ids` checked against `study`'s registry (a Config's __post_init__ calls this, naming the study instead of
+    importing its registry, which imports the study's cells, which import the Config)."""
+    registry = _REGISTRIES.get(study)
+    return ids if registry is None else registry.check(ids, name)
+
+
 class Registry(Mapping[str, Method]):
     """An ordered mapping id -> Method, filled with `@registry.register(id, label, ...)`."""
 
     def __init__(self, study: str):
         self.study = study
         self._methods: dict[str, Method] = {}
+        _REGISTRIES[study] = self
 
     def register(self, id: str, label: str, *, needs: Iterable[str] = (), sweep: str | None = None,
                  seeded: bool = True, derived: bool = False, optional: bool = False, **info: Any):

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,9 +101,14 @@ def to_jsonable(obj: Any) -> Any:
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write JSON to a temporary file beside `path`, then rename it over `path` (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(to_jsonable(data), indent=1))
-    os.replace(tmp, path)
+    # unique per writer (pid alone repeats across the hosts of a cluster sharing one cache folder)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    try:
+        tmp.write_text(json.dumps(to_jsonable(data), indent=1))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -145,6 +145,72 @@ class Study:
         result.write()
         return result
 
+    # ------------------------------------------------------------------------------------ one cell at a time
+    # (a sweep on a cluster: `pending` on the submitting machine, `run_one` in each job; what they write into
+    # the cell cache is what `run` writes, so the notebook afterwards reads every cell from the cache)
+    def depends_on(self, cell: Cell, cells: Sequence[Cell]) -> list[Cell]:
+        """The cells of `cells` that `cell` needs first (its method's registry `needs`, transitively: the
+        same seed's cells, and unseeded ones), in the order of `cells`."""
+        want = set(self.methods.with_needs([cell.method])) - {cell.method}
+        return [c for c in cells if c != cell and c.method in want
+                and (c.seed is None or cell.seed is None or c.seed == cell.seed)]
+
+    def cell_cache(self, cfg: Any, ctx: Any, enabled: bool = True, device_type: str | None = None) -> CellCache:
+        """`cache(cfg, ctx)`; with `device_type` ("cuda"), the cache of cells that run on that device type
+        (planned on a machine without it: a login node planning GPU jobs)."""
+        if device_type is None:
+            return self.cache(cfg, ctx, enabled)
+        return CellCache(self.name, cfg, skip=self.cache_skip, weights=ctx.weights, data=getattr(ctx, "data_key", None),
+                         device=device_type, version=self.version, enabled=enabled)
+
+    def pending(self, cfg: Any, ctx: Any = None, device_type: str | None = None) -> list[Cell]:
+        """The planned cells that the cache does not hold (in plan order): what a sweep still has to run.
+
+        `ctx`: the study's context, if already built (else built here, without progress output)."""
+        cfg = self.resolve(cfg)
+        if ctx is None:
+            ctx = self.context(cfg, use_cache=True, progress=False)
+        cache = self.cell_cache(cfg, ctx, device_type=device_type)
+        if hasattr(ctx, "bind"):
+            ctx.bind(cache)
+        needs = getattr(ctx, "needs", None)
+        return [c for c in self.plan(cfg, ctx) if cache.load(c, needs(c) if needs else ()) is None]
+
+    def run_one(self, cfg: Any, cell: Cell, use_cache: bool = True, *, executor: str = "in-process",
+                key: str | None = None) -> dict:
+        """Run one planned cell (unless cached), save it to the cache as `run` does, return its metrics.
+
+        The context is built as `run` builds it (without progress) and told (`done`) the cells this one
+        needs (registry `needs`), in plan order, from the cache (computed here if missing), as `run` would
+        have told it. `executor` is recorded in the cell's where.json; `key`: the cache key the caller
+        planned with -- a different key here (other weights, data or device type) is an error before any
+        cell runs."""
+        cfg = self.resolve(cfg)
+        ctx = self.context(cfg, use_cache=use_cache, progress=False)
+        cache = self.cache(cfg, ctx, use_cache)
+        if key is not None and cache.key != key:
+            raise RuntimeError(
+                f"{self.name}: the cell cache key here is {cache.key}, the sweep planned {key}: the model weights, "
+                f"the data or the device type differ on this machine (here: {device(getattr(cfg, 'device', None))})")
+        cache.executor = executor
+        if hasattr(ctx, "bind"):
+            ctx.bind(cache)
+        plan = self.plan(cfg, ctx)
+        if cell not in plan:
+            raise ValueError(f"{self.name}: cell {cell.id} is not planned by this config; planned: "
+                             f"{', '.join(c.id for c in plan)}")
+        got: dict[Cell, dict] = {}
+        told = getattr(ctx, "done", None)
+
+        def done(c: Cell, metrics: dict) -> None:
+            got[c] = metrics
+            if told is not None:
+                told(c, metrics)
+
+        run_cells([*self.depends_on(cell, plan), cell], lambda c: self.methods[c.method].run(ctx, c), cache=cache,
+                  needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=False, done=done)
+        return got[cell]
+
 
 def _output_dir(path: str | Path | None, study: str) -> Path:
     return output_dir(path, study)

@@ -75,6 +75,7 @@ class Config:
                          + (() if self.methods == "all" else ("methods",)), scalars=(str, int, float))
         if not self.methods:
             raise ValueError("methods=() : give at least one method id, or 'all'")
+        kit.check_methods("module_selection", self.methods)
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")
         for k in (*self.shared_layers, self.default_k):
