@@ -51,7 +51,8 @@ METRIC_NOTES = {
 }
 
 __all__ = ["CACHE_SKIP", "CACHE_VERSION", "CLAIMS", "KEEP", "METHODS", "NAME", "METRICS", "METRIC_NOTES", "PAPER",
-           "QUICK", "STUDY", "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps", "codebook_config",
+           "QUICK", "STUDY", "SHOWN", "VARIANTS", "Config", "KeptModel", "Result", "Splits", "checkpoint_steps",
+           "codebook_config",
            "display_rows",
            "event_features", "exemplars", "fmt", "kept_cells", "kept_model", "pair_id", "pairs", "plan_cells", "run",
            "run_cell", "standardise", "summarise", "transfer_table"]
