@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -77,6 +77,7 @@ n_localization = None  # None: 64 images (16 when quick)
 import torch
 from IPython.display import Markdown, display
 
+from workbench import viz
 from workbench.methods.cam import counterfactual, predict_probs
 from workbench.methods.cam.real_photo import photo_counterfactuals
 from workbench.studies import cam_counterfactual as study
@@ -108,6 +109,20 @@ display(Markdown(
 result = study.run(cfg, output_dir=out)
 splits = (*result.splits, "ood_avg") if len(result.splits) > 1 else result.splits
 display(Markdown(rviz.results_markdown(result.table, splits)))
+
+
+# %% [markdown]
+# ## The paper's claims
+# Every claim of the paper this study declares (`study.CLAIMS`), judged by the kit on the cells above:
+# **supported** / **contradicted** (the paired interval excludes zero, in or against the paper's
+# direction, after Holm over the study's claims), **equivalent** (a "matches" claim whose interval
+# lies inside its stated margin), **unresolved** (with the seeds that would resolve it at the observed
+# spread), **not run** or **out of scope**. The second table says which cells got how many seeds and
+# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only.
+
+# %%
+display(Markdown(viz.claims_markdown(result.claims, result.claims_family)))
+display(Markdown(viz.seeds_markdown(result.claims_family)))
 
 # %% [markdown]
 # ## In-distribution vs out-of-distribution

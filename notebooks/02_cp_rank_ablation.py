@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -91,6 +91,20 @@ cfg
 result = study.run(cfg, output_dir=output_dir)
 out = result.output_dir
 print(f"outputs -> {out}; cells trained now: {len(result.trained)}, read from cache: {len(result.cached)}")
+
+
+# %% [markdown]
+# ## The paper's claims
+# Every claim of the paper this study declares (`study.CLAIMS`), judged by the kit on the cells above:
+# **supported** / **contradicted** (the paired interval excludes zero, in or against the paper's
+# direction, after Holm over the study's claims), **equivalent** (a "matches" claim whose interval
+# lies inside its stated margin), **unresolved** (with the seeds that would resolve it at the observed
+# spread), **not run** or **out of scope**. The second table says which cells got how many seeds and
+# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only.
+
+# %%
+display(Markdown(viz.claims_markdown(result.claims, result.claims_family)))
+display(Markdown(viz.seeds_markdown(result.claims_family)))
 
 # %% [markdown]
 # ## Headline

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -76,6 +76,20 @@ result = study.run(cfg, output_dir=output_dir)
 out = result.output_dir
 print(f"outputs -> {out}; cells trained now: {result.metrics['cells_trained']}, "
       f"read from cache: {result.metrics['cells_cached']}; {result.timings['total']:.0f} s")
+
+
+# %% [markdown]
+# ## The paper's claims
+# Every claim of the paper this study declares (`study.CLAIMS`), judged by the kit on the cells above:
+# **supported** / **contradicted** (the paired interval excludes zero, in or against the paper's
+# direction, after Holm over the study's claims), **equivalent** (a "matches" claim whose interval
+# lies inside its stated margin), **unresolved** (with the seeds that would resolve it at the observed
+# spread), **not run** or **out of scope**. The second table says which cells got how many seeds and
+# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only.
+
+# %%
+display(Markdown(viz.claims_markdown(result.claims, result.claims_family)))
+display(Markdown(viz.seeds_markdown(result.claims_family)))
 
 # %% [markdown]
 # ## The modules each task uses

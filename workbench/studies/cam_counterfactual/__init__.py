@@ -167,9 +167,10 @@ def _with_derived(sess: Session, cfg: Config, rows: list[dict]) -> list[dict]:
     for m in METHODS.with_needs(STUDY.method_ids(cfg)):
         if m == "zero_shot":
             continue
-        for s in cfg.seeds:
+        own = METHODS[m].needs[-1] if METHODS[m].derived else m  # a derived method's own need (zero_shot first)
+        for s in sorted(seed for method, seed in index if method == own):  # cfg.seeds, and claim seeds
             if METHODS[m].derived:
-                need = index[(METHODS[m].needs[-1], s)]  # its own need (zero_shot comes first)
+                need = index[(own, s)]
                 out.append({**kit.Cell(m, None, s).row(METHODS[m].run(sess, kit.Cell(m, None, s), index)),
                             "cached": need["cached"]})
             else:

@@ -13,11 +13,8 @@ COMPARE = ("seq_va", "seq_av")  # the paper's two directions, sequence classific
 
 
 def fmt(row: dict | None, metric: str, scale: float = 100.0) -> str:
-    if row is None or row.get(metric) is None:
-        return "n/a"
-    std = row.get(f"{metric}_std")
-    s = f"{scale * row[metric]:.1f}"
-    return s + (f" ± {scale * std:.1f}" if row.get("seeds", 1) > 1 and std is not None else "")
+    """Accuracies in % with one decimal: "41.2 ± 3.0"."""
+    return kit.fmt(row, metric, scale, digits=1)
 
 
 class Comparisons(kit.Comparisons):

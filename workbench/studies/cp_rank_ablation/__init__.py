@@ -81,6 +81,20 @@ class Result(kit.Result):
         return [r for r in self.table if r["method"] == method]
 
 
+class Streams:
+    """Each seed's stream of training batches, made when a seed's first cell asks for it (claim seeds too)."""
+
+    def __init__(self, world, base: ClipBackend, cfg: Config):
+        self.world, self.base, self.cfg, self._streams = world, base, cfg, {}
+
+    def get(self, seed: int | None) -> Batches | None:
+        if seed is None:
+            return None
+        if seed not in self._streams:
+            self._streams[seed] = Batches(self.world, self.base, self.cfg, seed)
+        return self._streams[seed]
+
+
 @dataclass
 class Context:
     """What every cell shares: the base model, the evaluation and validation data, each seed's batches."""
@@ -89,7 +103,7 @@ class Context:
     base: ClipBackend
     data: EvalData
     val: ValData
-    streams: dict[int, Batches]
+    streams: Streams
     weights: str
     cache: kit.CellCache | None = None
 
@@ -118,7 +132,7 @@ def build_context(cfg: Config, use_cache: bool = True, progress: bool = True,
     base = model if model is not None else load_base(cfg)
     world = task_world(cfg)
     return Context(cfg, base, eval_data(cfg, world), val_data(cfg, world),
-                   {s: Batches(world, base, cfg, s) for s in cfg.seeds}, kit.weights_fingerprint(base))
+                   Streams(world, base, cfg), kit.weights_fingerprint(base))
 
 
 def report(ctx: Context, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.Report:
@@ -130,9 +144,9 @@ def report(ctx: Context, rows: list[dict], verdicts: list[kit.Verdict]) -> kit.R
     factors = load_factors(ctx.cache.artefact(keep, "adapter.pt"), keep, base) if keep.id in ids else None
     text, comparisons, headline = _findings.write(table, rows, cfg, verdicts)
     zero_shot = {m: zs[m] for m in METRICS} if zs else {}
-    curves = _findings.curves(rows)
+    curves = _findings.curves([r for r in rows if r["seed"] in (None, *cfg.seeds)])  # like for like: base seeds
     extra = {"table": table, "zero_shot": zero_shot, "real_scale": real_scale_rows(cfg), "comparisons": comparisons,
-             "factors": factors, "curves": curves, "chosen_rank": _findings.chosen_rank(rows),
+             "factors": factors, "curves": curves, "chosen_rank": _findings.chosen_rank(rows, cfg.seeds),
              "token_norms": word_token_norms(base), "trained": [i for i, c in ids.items() if not c],
              "cached": [i for i, c in ids.items() if c]}
     return kit.Report(
@@ -151,7 +165,7 @@ STUDY = kit.Study(name=NAME, config=Config, methods=METHODS, context=build_conte
 def plan_cells(cfg: Config, model: ClipBackend) -> list[kit.Cell]:
     """Every (method, rank, seed) the config asks for; LoRA ranks matched to R are deduplicated."""
     cfg = STUDY.resolve(cfg)
-    return STUDY.plan(cfg, Context(cfg, model, None, None, {}, ""))
+    return STUDY.plan(cfg, Context(cfg, model, None, None, Streams(None, model, cfg), ""))
 
 
 def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: ClipBackend | None = None,

@@ -19,7 +19,7 @@ MATCH_MARGIN = 0.03  # R@1, as a fraction
 
 
 def _chosen(rows: Sequence[dict], cfg: Any) -> int:
-    r = chosen_rank(rows)
+    r = chosen_rank(rows, cfg.seeds)
     if r is None:
         raise KeyError("no mode_approx validation curve to choose a rank from")
     return r

@@ -13,11 +13,7 @@ HEADLINE_METRIC = "r1"  # retrieval recall@1, both directions averaged: the pape
 PLATEAU = 0.01  # "converged": the validation score is within 1 point of its final value from this step on
 
 
-def fmt(row: dict | None, metric: str) -> str:
-    if row is None or row.get(metric) is None:
-        return "n/a"
-    std = row.get(f"{metric}_std")
-    return f"{row[metric]:.3f}" + (f" ± {std:.3f}" if row.get("seeds", 1) > 1 and std is not None else "")
+fmt = kit.fmt  # "0.412 ± 0.030"
 
 
 def _row(table: Sequence[dict], method: str, rank: int | None = None) -> dict | None:
@@ -85,8 +81,10 @@ def plateau_step(c: Curve, tol: float = PLATEAU) -> int:
     return step
 
 
-def chosen_rank(rows: Sequence[dict]) -> int | None:
-    """The mode-approx rank with the best final validation score (chosen on validation, not on test)."""
+def chosen_rank(rows: Sequence[dict], seeds: Sequence[int] | None = None) -> int | None:
+    """The mode-approx rank with the best final validation score (chosen on validation, not on test), on `seeds`
+    (the base seeds every rank ran on: claim seeds added to the chosen rank later must not move the choice)."""
+    rows = rows if seeds is None else [r for r in rows if r["seed"] in seeds]
     ma = [c for c in curves(rows) if c.method == "mode_approx"]
     return max(ma, key=lambda c: (c.score[-1], -c.rank)).rank if ma else None
 
@@ -98,7 +96,7 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, verdicts: Sequence =
 
     cmp = Comparisons(rows)
     metrics = task_metrics(table)
-    R = chosen_rank(rows)
+    R = chosen_rank(rows, cfg.seeds)
     out = [_zero_shot(table, cfg), _convergence(rows, cfg), paragraph(verdicts)]
     out += _ranks(table, cmp, metrics) + _lora(table, cmp, metrics)
     numbers = _claim(table, cmp, R)

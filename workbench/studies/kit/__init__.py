@@ -36,11 +36,11 @@ from .result import (
                      tuple_fields,
                      write_json_atomic,
 )
-from .stats import Comparisons, Paired, Summary, paired, paired_values, summarise, summary
+from .stats import Comparisons, Paired, Summary, fmt, paired, paired_values, summarise, summary
 from .study import Report, Study
 
 __all__ = [
-    "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
+    "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from workbench.viz.explorer import STATIC_ENV, static_outputs
 
-__all__ = ["HEADLESS_ENV", "STATIC_ENV", "Cell", "headless", "run_cells"]
+__all__ = ["HEADLESS_ENV", "STATIC_ENV", "Cell", "headless", "run_cells", "say"]
 
 HEADLESS_ENV = "WORKBENCH_RUNNER"  # set by `workbench run`: progress lines go to the runner's terminal
 
@@ -53,7 +53,7 @@ class Cell:
         return {"method": self.method, "setting": self.setting, "seed": self.seed, **metrics}
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     """A progress line for the runner's terminal, not for the notebook: in a kernel, `sys.stderr.fileno()`
     is the terminal's stderr that ipykernel keeps beside the stream it forwards into the cell's output."""
     if not os.environ.get(HEADLESS_ENV):
@@ -97,6 +97,6 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
         if i == len(cells):
             bar.set_postfix_str("done")
         if progress:
-            _say(f"    {desc}: {i}/{len(cells)} {cell.id} " + ("(cached)" if hit is not None else f"({seconds:.1f} s)"))
+            say(f"    {desc}: {i}/{len(cells)} {cell.id} " + ("(cached)" if hit is not None else f"({seconds:.1f} s)"))
     bar.close()
     return rows

@@ -88,6 +88,7 @@ class Claim:
     note: str = ""  # how the comparison departs from the paper's, if it does
     # a custom comparison (e.g. OOD against the WiSE-FT curve at the same ID accuracy): (rows, cfg) -> Paired
     test: Callable[[Sequence[dict], Any], Paired] | None = field(default=None, compare=False)
+    cells: tuple = ()  # for a custom test: the sides (method or (method, setting)) whose cells it reads
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -143,6 +144,7 @@ class Verdict:
     seeds_needed: int | None = None  # for unresolved claims: seeds that would resolve it (80% power)
     reason: str = ""
     sides: tuple[str, str] = ("", "")
+    alpha: float = ALPHA  # the family-wise level it was judged at (sequential mode: per look)
 
     @property
     def resolved(self) -> bool:
@@ -291,7 +293,7 @@ def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float 
     out: list[Verdict | None] = []
     for i, c in enumerate(claims):
         if c.out_of_scope:
-            out.append(Verdict(c, "out of scope", reason=c.out_of_scope))
+            out.append(Verdict(c, "out of scope", reason=c.out_of_scope, alpha=alpha))
             continue
         try:
             if c.test is not None:
@@ -302,10 +304,10 @@ def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float 
                 p = paired(with_mean(rows, c.metric), a, b, c.metric_name)
                 sides = (side_name(a), side_name(b))
         except KeyError as err:
-            out.append(Verdict(c, "not run", reason=str(err).strip("'\"")))
+            out.append(Verdict(c, "not run", reason=str(err).strip("'\""), alpha=alpha))
             continue
         if p.lo is None or p.se is None:
-            out.append(Verdict(c, "unresolved", p, reason="one seed gives no interval", sides=sides))
+            out.append(Verdict(c, "unresolved", p, reason="one seed gives no interval", sides=sides, alpha=alpha))
             continue
         pv, outcome = claim_test(c, p)
         tested.append((i, p, pv, outcome, sides))
@@ -315,9 +317,9 @@ def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float 
     for (i, p, pv, outcome, sides), rej, adj in zip(tested, reject, adjusted):
         c = claims[i]
         if rej and outcome != "unresolved":
-            out[i] = Verdict(c, outcome, p, pv, adj, sides=sides)
+            out[i] = Verdict(c, outcome, p, pv, adj, sides=sides, alpha=alpha)
         else:  # the most demanding Holm level is alpha / m: plan seeds for it
-            out[i] = Verdict(c, "unresolved", p, pv, adj, seeds_needed(c, p, alpha / m), sides=sides)
+            out[i] = Verdict(c, "unresolved", p, pv, adj, seeds_needed(c, p, alpha / m), sides=sides, alpha=alpha)
     return [v for v in out if v is not None]
 
 
@@ -340,7 +342,7 @@ def with_mean(rows: Sequence[dict], metrics: str | tuple[str, ...]) -> Sequence[
 
 
 def family(verdicts: Sequence[Verdict], alpha: float = ALPHA) -> dict:
-    """result.json's `claims_family`: how the study's claims were tested together."""
+    """result.json's `claims_family`: how the study's claims were tested together (alpha: per look)."""
     return {"method": "holm", "alpha": alpha, "size": sum(v.p is not None for v in verdicts)}
 
 
@@ -356,13 +358,16 @@ def tally(verdicts: Sequence[Verdict]) -> str:
     return s + (f", {other} not tested here (out of scope or not run)." if other else ".")
 
 
-def paragraph(verdicts: Sequence[Verdict], alpha: float = ALPHA) -> str:
+def paragraph(verdicts: Sequence[Verdict]) -> str:
     """The claims as findings prose: the tally, then one sentence per claim (headline claims first)."""
     if not verdicts:
         return ""
+    alpha = verdicts[0].alpha
     ordered = sorted(verdicts, key=lambda v: (not v.claim.headline, VERDICTS.index(v.verdict)))
     size = sum(v.p is not None for v in verdicts)
-    return (f"{tally(verdicts)} Verdicts hold the family-wise error at {alpha:.0%} over the {size} tested claims "
+    level = (f"{alpha:.0%}" if alpha == ALPHA else
+             f"{alpha:.2%} per look (sequential: {ALPHA:.0%} split over the looks, Bonferroni)")
+    return (f"{tally(verdicts)} Verdicts hold the family-wise error at {level} over the {size} tested claims "
             "(Holm); intervals are the unadjusted paired 95% ones. " + " ".join(v.words() for v in ordered))
 
 

@@ -210,3 +210,12 @@ class Comparisons:
 
     def unresolved(self) -> list[float]:
         return [c["detectable"] for c in self.done if c["verdict"] == "within noise" and c["detectable"] is not None]
+
+
+def fmt(row: dict | None, metric: str, scale: float = 1.0, digits: int = 3) -> str:
+    """A summary row's metric as "mean ± std" ("n/a" when absent; no ± for one seed): the one such formatter."""
+    if row is None or row.get(metric) is None:
+        return "n/a"
+    std = row.get(f"{metric}_std")
+    s = f"{scale * row[metric]:.{digits}f}"
+    return s + (f" ± {scale * std:.{digits}f}" if row.get("seeds", 1) > 1 and std is not None else "")

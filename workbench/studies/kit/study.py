@@ -21,14 +21,16 @@ the model (study 02's `lora_ranks`).
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .cache import CellCache
-from .cells import Cell, run_cells
-from .claims import Claim, Verdict, family, judge
+from .cells import Cell, run_cells, say
+from .claims import ALPHA, Claim, Verdict, family, judge
 from .registry import Registry
 from .result import Result, device, output_dir, preset
 
@@ -112,25 +114,105 @@ class Study:
         return CellCache(self.name, cfg, skip=self.cache_skip, weights=ctx.weights, data=getattr(ctx, "data_key", None),
                          device=device(getattr(cfg, "device", None)).type, version=self.version, enabled=enabled)
 
+    # ------------------------------------------------------------------------------------ seeds for claims
+    def claim_cells(self, cfg: Any, ctx: Any, rows: list[dict], claims: Sequence[Claim],
+                    seeds: Sequence[int]) -> list[Cell]:
+        """The cells (and what they need, same seed) that `claims`' comparisons read, on `seeds`, not yet in `rows`."""
+        have = {(r["method"], r.get("setting"), r.get("seed")) for r in rows}
+        want: list[Cell] = []
+        for claim in claims:
+            for method, setting in self._claim_sides(claim, rows, cfg):
+                spec = self.methods[method]
+                if not spec.seeded:
+                    continue
+                for seed in seeds:
+                    for m in self.methods.with_needs([method]):
+                        if self.methods[m].derived or not self.methods[m].seeded:
+                            continue
+                        sets = (setting,) if m == method else self.settings(m, cfg, ctx)
+                        for st in sets:
+                            cell = Cell(m, st, seed)
+                            if (m, st, seed) not in have and cell not in want:
+                                want.append(cell)
+        return want
+
+    def _claim_sides(self, claim: Claim, rows: list[dict], cfg: Any) -> list[tuple[str, Any]]:
+        """(method, setting) of each side a claim compares (a derived method: what it needs)."""
+        if claim.out_of_scope:
+            return []
+        try:
+            sides = claim.cells if claim.cells else claim.sides(rows, cfg)
+        except KeyError:  # a side chosen from rows that are not there (the method did not run)
+            return []
+        out = []
+        for side in sides:
+            method, setting = (side, None) if isinstance(side, str) else side
+            if method not in self.methods:
+                continue
+            if self.methods[method].derived:
+                out += [(m, None) for m in self.methods[method].needs if self.methods[m].seeded]
+            else:
+                out.append((method, setting))
+        return out
+
+    def _until_resolved(self, cfg: Any, ctx: Any, rows: list[dict], cells: Callable[[list[Cell]], list[dict]],
+                        alpha: float, budget_minutes: float | None, t0: float, progress: bool):
+        """Looks 1..MAX_LOOKS: judge at `alpha`; add SEED_BATCH seeds to the cells of claims still unresolved."""
+        looks = []
+        used = sorted({r["seed"] for r in rows if r.get("seed") is not None})
+        next_seed = (max(used) + 1) if used else 0
+        for look in range(1, MAX_LOOKS + 1):
+            rows_d = self.derive(ctx, rows) if self.derive is not None else rows
+            verdicts = judge(self.claims, rows_d, cfg, alpha)
+            open_ = [v.claim for v in verdicts if v.verdict == "unresolved"]
+            minutes = (time.perf_counter() - t0) / 60
+            looks.append({"look": look, "open": [c.id for c in open_], "minutes": round(minutes, 2),
+                          "seeds": len({r["seed"] for r in rows if r.get("seed") is not None})})
+            if progress:
+                say(f"    {self.title or self.name}: look {look}/{MAX_LOOKS} at {minutes:.1f} min, "
+                    f"{len(open_)} claim(s) open: {', '.join(c.id for c in open_) or 'none'}")
+            if not open_ or look == MAX_LOOKS or (budget_minutes is not None and minutes >= budget_minutes):
+                break
+            seeds = tuple(range(next_seed, next_seed + SEED_BATCH))
+            next_seed += SEED_BATCH
+            rows = rows + cells(self.claim_cells(cfg, ctx, rows, open_, seeds))
+        return rows, looks
+
     # ------------------------------------------------------------------------------------ run
     def run(self, cfg: Any = None, output_dir: str | Path | None = None, progress: bool = True,
-            use_cache: bool = True, **context: Any) -> Any:
+            use_cache: bool = True, until_resolved: bool | None = None, budget_minutes: float | None = None,
+            **context: Any) -> Any:
         """Run (or resume) every cell, judge the claims, summarise, write result.json; returns the Result.
 
+        The headline claims' cells also run on `cfg.claim_seeds` (seeds where the claims are). With
+        `until_resolved` (or env WORKBENCH_UNTIL_RESOLVED=<minutes>, which `workbench run --until-resolved`
+        sets), seeds are added a batch at a time to the cells of claims still unresolved until every claim is
+        resolved, `budget_minutes` is spent or `MAX_LOOKS` looks are taken; every look is judged at
+        alpha / MAX_LOOKS (Bonferroni over looks), so stopping early keeps the stated error rate.
         `context`: passed to the study's context builder (an already loaded `model`, say)."""
         cfg = self.resolve(cfg if cfg is not None else self.config())  # unknown ids fail before any work
+        until_resolved, budget_minutes = _sequential(until_resolved, budget_minutes)
         t0 = time.perf_counter()
         out = _output_dir(output_dir, self.name)
         ctx = self.context(cfg, use_cache=use_cache, progress=progress, **context)
         cache = self.cache(cfg, ctx, use_cache)
         if hasattr(ctx, "bind"):
             ctx.bind(cache)
-        rows = run_cells(self.plan(cfg, ctx), lambda c: self.methods[c.method].run(ctx, c), cache=cache,
-                         needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=progress,
-                         done=getattr(ctx, "done", None))
-        if self.derive is not None:
-            rows = self.derive(ctx, rows)
-        verdicts = judge(self.claims, rows, cfg)
+
+        def cells(plan: list[Cell]) -> list[dict]:
+            return run_cells(plan, lambda c: self.methods[c.method].run(ctx, c), cache=cache,
+                             needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=progress,
+                             done=getattr(ctx, "done", None))
+
+        rows = cells(self.plan(cfg, ctx))
+        headline = [c for c in self.claims if c.headline]
+        rows += cells(self.claim_cells(cfg, ctx, rows, headline, tuple(getattr(cfg, "claim_seeds", ()))))
+        alpha, looks = ALPHA, []
+        if until_resolved:
+            alpha = ALPHA / MAX_LOOKS
+            rows, looks = self._until_resolved(cfg, ctx, rows, cells, alpha, budget_minutes, t0, progress)
+        rows = self.derive(ctx, rows) if self.derive is not None else rows
+        verdicts = judge(self.claims, rows, cfg, alpha)
         rep = self.report(ctx, rows, verdicts)
         rows = rep.rows if rep.rows is not None else rows
         trained = sum(not r.get("cached", False) for r in rows)
@@ -140,7 +222,9 @@ class Study:
                              findings=rep.findings, headline=rep.headline, main_table=rep.main_table,
                              percent=tuple(rep.percent), timings=timings,
                              metrics={"cells_trained": trained, "cells_cached": len(rows) - trained, **rep.metrics},
-                             claims=[v.row(self.name) for v in verdicts], claims_family=family(verdicts),
+                             claims=[v.row(self.name) for v in verdicts],
+                             claims_family={**family(verdicts, alpha), "looks": looks,
+                                            "seeds": seed_plan(rows, self.claims, cfg)},
                              verdicts=verdicts, **rep.extra)
         result.write()
         return result
@@ -210,6 +294,43 @@ class Study:
         run_cells([*self.depends_on(cell, plan), cell], lambda c: self.methods[c.method].run(ctx, c), cache=cache,
                   needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=False, done=done)
         return got[cell]
+
+
+MAX_LOOKS = 4  # sequential mode: at most this many looks, each judged at alpha / MAX_LOOKS
+SEED_BATCH = 4  # seeds added per look to the cells of the claims still open
+SEQUENTIAL_ENV = "WORKBENCH_UNTIL_RESOLVED"  # minutes of budget ("" or "inf": none); set by `workbench run`
+
+
+def _sequential(until: bool | None, budget: float | None) -> tuple[bool, float | None]:
+    env = os.environ.get(SEQUENTIAL_ENV)
+    if until is None:
+        until = env is not None
+    if until and budget is None and env not in (None, "", "inf"):
+        budget = float(env)
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget_minutes={budget!r}: a positive number of minutes, or None for no budget")
+    return bool(until), budget
+
+
+def seed_plan(rows: Sequence[dict], claims: Sequence[Claim], cfg: Any) -> list[dict]:
+    """How many seeds each (method, setting) got, and which headline claims it serves: the notebook says why."""
+    seeds: dict[tuple[str, Any], set] = {}
+    for r in rows:
+        if r.get("seed") is not None:
+            seeds.setdefault((r["method"], r.get("setting")), set()).add(r["seed"])
+    serves: dict[tuple[str, Any], list[str]] = {}
+    for c in claims:
+        if c.out_of_scope or not c.headline:
+            continue
+        try:
+            sides = c.cells if c.cells else c.sides(rows, cfg)
+        except KeyError:
+            continue
+        for side in sides:
+            key = (side, None) if isinstance(side, str) else tuple(side)
+            serves.setdefault(key, []).append(c.id)
+    return [{"method": m, "setting": st, "seeds": len(ss), "headline_claims": serves.get((m, st), [])}
+            for (m, st), ss in seeds.items()]
 
 
 def _output_dir(path: str | Path | None, study: str) -> Path:

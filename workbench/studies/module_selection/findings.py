@@ -12,12 +12,7 @@ from .. import kit
 TASK_SCORES = ("image_r1", "video_r1", "slot_mean", "qa_acc", "cls_acc")
 
 
-def fmt(row: dict | None, metric: str, digits: int = 3) -> str:
-    if row is None or row.get(metric) is None:
-        return "n/a"
-    std = row.get(f"{metric}_std")
-    s = f"{row[metric]:.{digits}f}"
-    return s + (f" ± {std:.{digits}f}" if row.get("seeds", 1) > 1 and std is not None else "")
+fmt = kit.fmt  # "0.412 ± 0.030"
 
 
 class Comparisons(kit.Comparisons):

@@ -1,0 +1,54 @@
+"""A study's claims and its seed plan as Markdown tables, from result.json's `claims` and `claims_family` rows."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from .world import markdown_table
+
+
+def _pts(v: float | None, scale: float, sign: bool = True) -> str:
+    if v is None:
+        return "-"
+    digits = 1 if scale >= 100 else 3
+    return f"{scale * v:+.{digits}f}" if sign else f"{scale * v:.{digits}f}"
+
+
+def claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """One display row per claim: id, the paper's words, the comparison, ours with its interval, the verdict."""
+    out = []
+    for c in claims:
+        scale = c.get("scale", 100.0)
+        ours = "-"
+        if c.get("diff") is not None:
+            ours = _pts(c["diff"], scale)
+            if c.get("lo") is not None:
+                ours += f" [{_pts(c['lo'], scale)}, {_pts(c['hi'], scale)}]"
+        verdict = c["verdict"]
+        if verdict == "unresolved" and c.get("seeds_needed"):
+            verdict += f" (~{c['seeds_needed']} seeds would resolve it)"
+        comparison = f"{c['a']} vs {c['b']} on {c['metric']}" if c.get("a") else "-"
+        if c.get("margin") is not None:
+            comparison += f" (margin ±{_pts(c['margin'], scale, sign=False)})"
+        out.append({"claim": c["id"] + (" (headline)" if c.get("headline") else ""), "the paper says": c["words"],
+                    "comparison": comparison, "paper": c.get("paper_value") or "-",
+                    "ours (95% CI)": ours, "seeds": c.get("seeds") or "-", "verdict": verdict})
+    return out
+
+
+def claims_markdown(claims: Sequence[Mapping[str, Any]], family: Mapping[str, Any] | None = None) -> str:
+    """The claims table, with the sentence on how the family's error is held, for `display(Markdown(...))`."""
+    text = markdown_table(claims_rows(claims))
+    if family:
+        looks = family.get("looks") or []
+        how = (f"sequential, {len(looks)} look(s), each at {family['alpha']:.2%}" if looks else
+               f"{family['alpha']:.0%}")
+        text += (f"\n\nVerdicts hold the family-wise error over the {family.get('size', 0)} tested claims at {how} "
+                 "(Holm); the interval is the unadjusted paired 95% one.")
+    return text
+
+
+def seeds_markdown(family: Mapping[str, Any]) -> str:
+    """Which cells got how many seeds, and the headline claims they serve (why they got more)."""
+    rows = [{"method": r["method"], "setting": r["setting"], "seeds": r["seeds"],
+             "headline claims served": ", ".join(r["headline_claims"]) or "-"} for r in family.get("seeds", [])]
+    return markdown_table(rows)
