@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no per-notebook progress output")
     run.add_argument("--against", type=Path, default=None, metavar="REF",
                      help="then compare every metric with REF (a run folder, or notebooks/reference for --quick)")
+    run.add_argument("--until-resolved", action="store_true",
+                     help="add seeds, a batch at a time, to the cells of claims still unresolved until every claim is "
+                          "resolved or the budget is spent (at most 4 looks, each judged at 5%% / 4)")
+    run.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                     help="with --until-resolved: stop adding seeds after this many minutes per notebook")
     run.set_defaults(func=cmd_run)
 
     cmp = sub.add_parser(
@@ -104,6 +110,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error("run", f"--timeout {args.timeout!r}: give the seconds allowed per cell, > 0")
     if args.against is not None and not args.against.is_dir():
         return _error("run", f"--against {args.against}: not a folder (a run folder, or notebooks/reference)")
+    if args.budget is not None and not (args.until_resolved and math.isfinite(args.budget) and args.budget > 0):
+        return _error("run", f"--budget {args.budget!r}: give minutes > 0, with --until-resolved")
+    if args.until_resolved:  # read by kit.Study.run in each notebook's kernel
+        from workbench.studies.kit.study import SEQUENTIAL_ENV
+
+        os.environ[SEQUENTIAL_ENV] = "" if args.budget is None else str(args.budget)
     params: dict = {}
     for name, value in args.param:
         if name in params:

@@ -26,9 +26,8 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 30
     batch_size: int = 64
-    # The same for every method (AdamW, cosine, warm-up, grad clip 1.0). Set so that plain FT shows
-    # the premise on tiny-world-clip (one seed, 300 test images; ID / ood_flipped after FT): 1e-4
-    # 0.96 / 0.83 (zero-shot 0.74 / 0.81: no shortcut learned), 3e-4 0.97 / 0.77, 1e-3 0.93 / 0.46.
+    # Learning rate, the same for every method (AdamW, cosine, warm-up, grad clip 1.0).
+    # evidence: EVIDENCE.md#lr
     lr: float = 3e-4
     weight_decay: float = 0.1
     warmup: float = 0.05
@@ -45,9 +44,8 @@ class Config:
     wise_alpha: float = 0.5  # the WiSE-FT row of the table
     world_seed: int = 0
     p_tie: float = 0.95  # world: P(class on its own context) in finetune and id_test
-    # The fine-tuning domain: contexts at this contrast (pretraining saw 0.35). tiny-world-clip
-    # is at ~97% zero-shot on its own domain, which leaves FT nothing to gain; at 0.7 it is at
-    # ~74% on id_test (the paper's CLIP: 68% on ImageNet) and the context is more salient.
+    # The fine-tuning domain: contexts at this contrast (pretraining saw 0.35).
+    # evidence: EVIDENCE.md#backdrop_contrast
     backdrop_contrast: float = 0.7
     train_dir: str | None = None  # ImageFolder scale path: <train_dir>/<class>/<image>
     id_test_dir: str | None = None

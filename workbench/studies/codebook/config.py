@@ -44,11 +44,13 @@ class Config:
     layers: int = 1
     heads: int = 4
     encoder: str = "transformer"
-    # a code unused this many batches is reset: the authors' 300 of their ~3,000 steps (6 epochs of
-    # VGGSound-AVEL 40K at batch 80), scaled to the same tenth of our run (300 would never fire in 80)
+    # a code unused this many batches is reset (the authors' setting, scaled to the length of our run)
+    # evidence: EVIDENCE.md#reset_after
     reset_after: int = 8
     train_steps: int = 80
-    batch_size: int = 40  # the authors use 80; halved to fit the CPU budget
+    # sequences per training batch (smaller than the authors', for the CPU budget)
+    # evidence: EVIDENCE.md#batch_size
+    batch_size: int = 40
     lr: float = 4e-4
     head_steps: int = 100
     head_lr: float = 1e-3

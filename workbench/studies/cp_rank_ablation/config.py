@@ -27,42 +27,33 @@ class Config:
     # ids of the study's registry; "all": every method not marked optional (the opt-in ones run by id)
     methods: tuple[str, ...] | str = "all"
     ablation_ranks: tuple[int, ...] = (8,)  # R of the CP / sharing-off / gated / context cells
-    # The task (chosen on validation slices, indices 1,000,000.., never the test slice): zero-shot
-    # tiny-world-clip, 200 samples each, accuracy / retrieval R@1 (both ways averaged):
-    #   heldout photos at backdrop contrast 0.35 (pretraining's) 0.975 / 0.515 -- nothing to gain;
-    #   at 0.7 (study 1's FT domain) 0.815 / 0.433; at 1.0 0.655 / 0.268 -- chosen: every caption
-    #   word is known (the pretraining captions), zero-shot is weak, the gap to 0.975 is learnable;
-    #   ood_style sketches 0.62 / 0.27, but 160 steps (batch 32, 160 validation samples) moved R@1
-    #   by +0.003 (mode approx R = 8, lr 3e-3) and -0.04 (full FT, 2e-4): it cannot separate methods.
-    # Steps (validation curves, 120 steps of batch 32, seed 0, score = (acc + R@1) / 2): mode approx
-    # R = 8 0.502 -> 0.650, flat (within 1 point) from step 105; LoRA r = 1 0.502 -> 0.621, flat from
-    # step 75; full FT (lr 2e-4) 0.502 -> 0.690, flat from step 45. Rechecked 2026-12-02 with the step
-    # count itself varied (the cosine schedule decays over `steps`, so "flat near the end" was partly the
-    # schedule): mode approx R = 8 ends at 0.566 / 0.600 / 0.650 after 60 / 90 / 120 steps, LoRA r = 1 at
-    # 0.522 / 0.612 / 0.620, full FT at 0.669 / 0.692 / 0.691. Higher adapter learning rates do not get
-    # there sooner: lr 1e-2 gives mode approx 0.622 (60 steps) / 0.661 (120), LoRA 0.628 / 0.656; lr 3e-2
-    # 0.605 / 0.677 and 0.602 / 0.648. So within one schedule the curves flatten (3-seed means, default
-    # run: mode approx R = 32 within 1 point from step 60, R = 8 from about 105, LoRA r = 8 still +0.003
-    # over the last 15 steps), but a longer schedule still buys adapters a few points, which 3 seeds x 22
-    # cells cannot afford in 10 CPU minutes (steps=240 is the longer run). Learning rates as chosen for the
-    # first task (3e-3 for every adapter method, so none is tuned against another).
+    # Training steps per cell (the cosine schedule decays over them); steps=240 is the longer run.
+    # evidence: EVIDENCE.md#steps
     steps: int = 120
     batch_size: int = 32
+    # One learning rate for every adapter method, so none is tuned against another.
+    # evidence: EVIDENCE.md#lr
     lr: float = 3e-3  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
+    # Full fine-tuning's learning rate.
+    # evidence: EVIDENCE.md#full_ft_lr
     full_ft_lr: float = 2e-4
     probe_lr: float = 1e-2
     weight_decay: float = 0.05  # the paper's AdamW weight decay
     warmup: float = 0.1
     dropout: float = 0.1  # mode-approx dropout (the authors' 0.1)
-    # LoRA scaled by alpha/sqrt(r), alpha 1 (rank-stabilised LoRA): with alpha/r, alpha = r, the update
-    # grows with r and LoRA at r = 53 diverged at the shared lr on the validation slice
+    # LoRA scaled by alpha/sqrt(r), alpha 1 (rank-stabilised LoRA), not by alpha/r with alpha = r
+    # evidence: EVIDENCE.md#lora_rslora
     lora_rslora: bool = True
     loha_rank: int = 2
     lokr_rank: int = 4
     vera_rank: int = 32
+    # The task: heldout photos (every caption word known from pretraining) at `backdrop_contrast`
+    # evidence: EVIDENCE.md#train_split
     train_split: str = "heldout"
+    # evidence: EVIDENCE.md#test_split
     test_split: str = "heldout"
     heldout_split: str = "heldout"  # measured in the pretraining world (its own contrast): what adapting costs
+    # evidence: EVIDENCE.md#backdrop_contrast
     backdrop_contrast: float = 1.0  # the task world's backdrops (pretraining saw 0.35)
     n_eval: int = 250  # test pairs (retrieval set, classification images): indices 0 .. n_eval - 1
     n_heldout: int = 200

@@ -29,30 +29,25 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2)
     tasks: tuple[str, ...] = TASKS  # the multi-task mixture trained (one batch of each per step)
     # Optimisation: one setting for every k and method: AdamW, towers at a fine-tuning lr, new modules
-    # 30x. First chosen by the training loss (k = 2, seed 0, 2026-12-02): 40 steps at new-module lr 1e-3
-    # left the decoder untrained (final multi-task loss 8.6, every caption slot wrong); 160 steps ended at
-    # 8.55 with lr 1e-3 and 8.02 with 3e-3. Checked on the validation slice (`validation.validation_scores`:
-    # 48 items per task of the train split from VAL_START, k = 2, temporal on, seed 0, 2026-12-03), mean of
-    # the five task scores: new_lr 1e-3 / 3e-3 / 1e-2 -> 0.467 / 0.501 / 0.495; towers' lr 3e-5 / 1e-4 /
-    # 3e-4 -> 0.496 / 0.501 / 0.498. The defaults are the best of those, by margins one seed cannot
-    # resolve. 160 steps of batch 8 fill the 10-minute budget.
+    # 30x. `steps`: training steps of each multi-task model.
+    # evidence: EVIDENCE.md#steps
     steps: int = 160
+    # Items per task in each step's batch (reversed clips in the batches: tried and not adopted).
+    # evidence: EVIDENCE.md#batch_size
     batch_size: int = 8
+    # evidence: EVIDENCE.md#lr
     lr: float = 1e-4  # pretrained towers
+    # evidence: EVIDENCE.md#new_lr
     new_lr: float = 3e-3  # modules that start from scratch (latents, temporal, fusion, decoder, heads)
     weight_decay: float = 0.05
     frames: int = 4
-    # Tried and not adopted (validation slice, k = 2, temporal on, seed 0, 2026-12-04): clip tasks' batches
-    # as half the items, then those clips reversed (direction flipped in captions and answers), at the same
-    # compute, left direction at chance with and without (text-score direction 0.240, probe 0.250, reversal
-    # cosine 1.000) and the mean task score at 0.484 against 0.494 without.
-    # The direction cells: the vision encoder alone trained on direction (a 4-way head). Chosen on the
-    # validation slice (temporal on, seeds 0-2, 2026-12-04), mean direction accuracy: 80 steps with the
-    # towers at lr, new-module lr 3e-3 -> 0.538, 1e-2 -> 0.785; 60 steps -> 0.667; towers frozen -> 0.785
-    # (the same, in 12 s instead of 15 per cell); with 3e-3, half of each batch's clips played backwards
-    # -> 0.503 (not adopted).
+    # The direction cells: the vision encoder alone trained on direction (a 4-way head).
+    # `direction_steps`: training steps of each direction cell.
+    # evidence: EVIDENCE.md#direction_steps
     direction_steps: int = 80
+    # evidence: EVIDENCE.md#direction_new_lr
     direction_new_lr: float = 1e-2  # the temporal modules and the head
+    # evidence: EVIDENCE.md#direction_frozen
     direction_frozen: bool = True  # tiny-world-clip's own weights frozen (else trained at lr)
     latents: int = 16  # learnable latent queries (the paper's 50, at workbench scale)
     train_split: str = "novel_train"

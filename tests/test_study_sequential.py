@@ -1,0 +1,104 @@
+"""kit.Study plans seeds where the claims are, and its sequential mode adds seeds to open claims only,
+stops when they resolve, judges every look at alpha / looks, and replays from the cache on a rerun."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+
+from workbench.studies import kit
+from workbench.studies.kit.study import MAX_LOOKS, SEED_BATCH
+
+P = "Toy et al."
+CALLS: list[kit.Cell] = []
+
+
+@dataclass(frozen=True)
+class Config:
+    seeds: tuple[int, ...] = (0, 1, 2)
+    claim_seeds: tuple[int, ...] = ()
+    effect: float = 0.05
+    methods: tuple[str, ...] | str = "all"
+
+
+def _score(base: float):
+    def run(ctx, cell) -> dict:
+        CALLS.append(cell)
+        rng = random.Random(1000 * cell.seed + len(cell.method))  # same seed: same numbers
+        return {"acc": base + (ctx.cfg.effect if cell.method == "better" else 0.0) + rng.gauss(0, 0.02)}
+    return run
+
+
+def study() -> kit.Study:
+    methods = kit.Registry("toy_sequential")
+    methods.register("base", "base")(_score(0.5))
+    methods.register("better", "better")(_score(0.5))
+    methods.register("other", "other")(_score(0.5))
+    claims = (kit.Claim("T-1", P, "better beats base", a="better", b="base", metric="acc", headline=True),
+              kit.Claim("T-2", P, "other beats base", a="other", b="base", metric="acc"))
+    return kit.Study("toy_sequential", Config, methods, claims=claims,
+                     context=lambda cfg, **kw: SimpleNamespace(cfg=cfg, weights="w"),
+                     report=lambda ctx, rows, verdicts: kit.Report(findings=kit.claims.paragraph(verdicts)))
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("WORKBENCH_UNTIL_RESOLVED", raising=False)
+    CALLS.clear()
+
+
+def test_claim_seeds_go_to_the_headline_claims_cells_only(tmp_path):
+    s = study()
+    r = s.run(Config(claim_seeds=(3, 4, 5, 6, 7)), output_dir=tmp_path / "o", progress=False)
+    seeds = {row["method"]: sorted(x["seed"] for x in r.rows if x["method"] == row["method"]) for row in r.rows}
+    assert seeds["better"] == seeds["base"] == list(range(8)) and seeds["other"] == [0, 1, 2]
+    plan = {(p["method"], p["seeds"]): p["headline_claims"] for p in r.claims_family["seeds"]}
+    assert plan == {("base", 8): ["T-1"], ("better", 8): ["T-1"], ("other", 3): []}
+    t1 = next(c for c in r.claims if c["id"] == "T-1")
+    assert t1["seeds"] == 8
+
+
+def test_sequential_mode_adds_seeds_until_resolved_and_replays_from_the_cache(tmp_path):
+    s = study()
+    cfg = Config(effect=0.03, seeds=(0, 1))
+    first = s.run(cfg, output_dir=tmp_path / "a", progress=False, until_resolved=True)
+    looks = first.claims_family["looks"]
+    assert 1 < len(looks) <= MAX_LOOKS
+    assert first.claims_family["alpha"] == pytest.approx(0.05 / MAX_LOOKS)
+    assert all(v.alpha == pytest.approx(0.05 / MAX_LOOKS) for v in first.verdicts)
+    t1 = next(c for c in first.claims if c["id"] == "T-1")
+    # seeds were added a batch at a time to T-1's cells while it was open, and no more once it resolved
+    open_looks = sum("T-1" in look["open"] for look in looks)
+    assert t1["seeds"] == 2 + SEED_BATCH * min(open_looks, len(looks) - 1)
+    assert {x["seed"] for x in first.rows if x["method"] == "better"} == set(range(t1["seeds"]))
+    if t1["verdict"] == "supported":
+        assert "T-1" not in looks[-1]["open"]
+    other = {x["seed"] for x in first.rows if x["method"] == "other"}  # T-2 (no effect) stayed open to the end
+    assert len(other) == 2 + SEED_BATCH * (len(looks) - 1)
+    computed = len(CALLS)
+    again = s.run(cfg, output_dir=tmp_path / "b", progress=False, until_resolved=True)
+    assert len(CALLS) == computed  # a rerun replays every look from the cache
+    assert again.claims == first.claims and again.claims_family["looks"] == [
+        {**look, "minutes": again.claims_family["looks"][i]["minutes"]} for i, look in enumerate(looks)]
+
+
+def test_sequential_stops_at_once_when_nothing_is_open(tmp_path):
+    s = study()
+    r = s.run(Config(effect=0.5, seeds=(0, 1, 2, 3)), output_dir=tmp_path / "o", progress=False,
+              until_resolved=True)
+    t1 = next(c for c in r.claims if c["id"] == "T-1")
+    assert t1["verdict"] == "supported"
+    # T-2 has no effect: it stays open, so seeds go to its cells (other, base) and never to `better`
+    assert {x["seed"] for x in r.rows if x["method"] == "better"} == {0, 1, 2, 3}
+
+
+def test_budget_must_be_positive_and_env_turns_it_on(tmp_path, monkeypatch):
+    s = study()
+    with pytest.raises(ValueError, match="budget_minutes"):
+        s.run(Config(), output_dir=tmp_path / "o", progress=False, until_resolved=True, budget_minutes=0)
+    monkeypatch.setenv("WORKBENCH_UNTIL_RESOLVED", "0.0001")  # a budget spent at the first look
+    r = s.run(Config(effect=0.0), output_dir=tmp_path / "p", progress=False)
+    assert len(r.claims_family["looks"]) == 1
