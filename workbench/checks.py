@@ -123,7 +123,10 @@ def describe(tp: Any, check: Check = NO_CHECK, plural: bool = False) -> str:
         parts = [describe(a, check, plural) for a in args if a is not type(None)]
         return " or ".join((["None"] if type(None) in args else []) + parts)
     if get_origin(tp) is Literal:
-        return ("values from " if plural else "one of ") + ", ".join(repr(c) for c in get_args(tp))
+        choices = get_args(tp)
+        if len(choices) == 1 and not plural:
+            return repr(choices[0])
+        return ("values from " if plural else "one of ") + ", ".join(repr(c) for c in choices)
     if tp is bool:
         return "True or False"
     if tp is int:
