@@ -29,7 +29,7 @@ from workbench.world import EVAL_SPLITS, World, WorldConfig
 class PretrainConfig:
     world_seed: Annotated[int, Check(ge=0)] = 0
     seed: Annotated[int, Check(ge=0)] = 0
-    steps: Annotated[int, Check(ge=1)] = 7000
+    steps: int = 7000  # checked by TrainConfig (steps >= 0) and by `workbench pretrain --steps` (>= 1)
     batch_size: Annotated[int, Check(ge=1)] = 60  # a multiple of the pretrain split's group (10), so groups stay whole
     lr: Annotated[float, Check(gt=0)] = 1e-3
     weight_decay: Annotated[float, Check(ge=0)] = 0.1
