@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from workbench.checks import safe_torch_load
 from workbench.engine import save_atomic
 from workbench.methods.cam import compute_cam
 from workbench.models import ImageClassifier
@@ -46,7 +47,7 @@ class TeacherCams:
 
     @classmethod
     def load(cls, path: str | Path) -> TeacherCams:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = safe_torch_load(path, "teacher-CAM cache")
         return cls(state["cams"], state["done"], state["method"], state.get("seconds", 0.0))
 
 
