@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from workbench.checks import check_finite, check_number
+from workbench.checks import check_device, check_finite, check_number
 from workbench.methods.cam import ALL_CAM_METHODS, CAM_METHODS, check_method, compute_cam, library_cam, normalize_max
 from workbench.world import World
 
@@ -61,6 +61,7 @@ def centre_prior(batch: int, size: int, sigma: float = 0.25, device=None) -> tor
     check_number(batch, "batch", integer=True, ge=1)
     check_number(size, "size", integer=True, ge=1)
     sigma = check_number(sigma, "sigma", gt=0)
+    device = check_device(device) if device is not None else None
     r = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size - 0.5
     blob = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma ** 2))
     return blob.expand(batch, size, size)
