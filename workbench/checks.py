@@ -371,7 +371,7 @@ def check_template(template: Any, name: str = "template") -> Any:
     except ValueError as e:
         raise BadValue(f"{name}={template!r} is not a format string ({e}); accepted: a str with one {{}}, "
                        "e.g. 'a photo of a {}.'") from None
-    if fields != [""]:
+    if fields not in ([""], ["0"]):
         raise BadValue(f"{name}={template!r} has {len(fields)} placeholders {fields}; accepted: a str with "
                        "exactly one {} (where the class name goes), e.g. 'a photo of a {}.'")
     return template
@@ -382,22 +382,39 @@ def safe_torch_load(path: str | Path, what: str = "file") -> Any:
     """`torch.load(path, map_location="cpu", weights_only=True)`, or ValueError naming the file when it is
     corrupt, not a torch file, or holds objects other than tensors and plain values (never loaded: a
     crafted file could run code). Unlike torch's own message, ours does not suggest loading it unsafely."""
-    import pickle
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(f"{what} {path} holds objects other than tensors and plain values; the workbench "
-                         "loads only those (a file holding code objects could run that code), so it was not "
-                         "loaded: use a file of tensors (a state dict, a safetensors file)") from None
-    except Exception as e:  # truncated, foreign, a zip torch cannot read
-        first = str(e).splitlines()[0] if str(e) else ""
-        if "weights_only" in first:  # torch's advice to load unsafely is not passed on
-            first = "not a plain tensor file"
-        raise ValueError(f"{what} {path} is corrupt or not a torch file ({type(e).__name__}: {first})") from None
+    except Exception as e:  # a refused object, truncated, foreign, a zip torch cannot read
+        if refused_objects(e):
+            raise ValueError(f"{what} {path} holds objects other than tensors and plain values; the workbench "
+                             "loads only those (a file holding code objects could run that code), so it was not "
+                             "loaded: use a file of tensors (a state dict, a safetensors file)") from None
+        raise ValueError(f"{what} {path} is corrupt or not a torch file ({load_error(e)})") from None
+
+
+def refused_objects(error: BaseException) -> bool:
+    """Whether `error` is torch.load(weights_only=True) refusing an object (a GLOBAL: a class or function
+    it would have to import and call) rather than failing on a corrupt file."""
+    text = str(error)
+    return "Weights only load failed" in text and "GLOBAL" in text
+
+
+def load_error(error: BaseException) -> str:
+    """A loader's error in one line, without torch's advice to load unsafely (`weights_only=False`), which
+    torch attaches to every failure of a safe load, corrupt files included."""
+    text = str(error)
+    if "Weights only load failed" in text:
+        if refused_objects(error):
+            return ("it holds objects other than tensors and plain values, which the workbench does not load: a "
+                    "file holding code objects could run that code")
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines() if \
+            "WeightsUnpickler error:" in text else []
+        return "not readable as tensors" + (f": {detail[0].strip()}" if detail and detail[0].strip() else "")
+    first = text.splitlines()[0] if text else repr(error)
+    return f"{type(error).__name__}: {first}"
 
 
 @contextmanager
@@ -420,4 +437,4 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 __all__ = ["BadType", "BadValue", "Check", "atomic_path", "check_device", "check_fields", "check_finite",
            "check_number", "check_same_length", "check_template", "check_value", "describe", "field_types",
-           "safe_torch_load"]
+           "load_error", "refused_objects", "safe_torch_load"]

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import math
-import pickle
 import random
 import time
 from contextlib import contextmanager
@@ -40,7 +39,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from workbench.checks import Check, atomic_path, check_fields, check_number
+from workbench.checks import Check, atomic_path, check_fields, check_number, load_error, refused_objects
 
 _TRUSTED = [False]  # one flag for the process (not per thread): the engine's loop is single-threaded
 INPUT_CHECKS = ("auto", "every", "first")
@@ -353,7 +352,7 @@ def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, t
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, foreign, or holding objects only a pickle could build: stop
         why = ("it holds objects other than tensors and plain values, which a safe load (weights_only=True) "
-               "refuses to build" if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {e}")
+               "refuses to build" if refused_objects(e) else load_error(e))
         raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({why}); nothing was "
                          "loaded and the file was left as it is: move it away to start afresh") from None
     saved_cfg = state.get("config")

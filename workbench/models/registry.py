@@ -16,7 +16,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from workbench.checks import check_device, check_finite
+from workbench.checks import check_device, check_finite, load_error
 
 from .base import ClipBackend, check_mean_std
 from .hf_clip import HFClipModel
@@ -200,13 +200,7 @@ def check_finite_weights(model: torch.nn.Module, source: str) -> None:
 
 def _why(e: Exception) -> str:
     """An exception in one line for a loader's message, never passing on torch's advice to load unsafely."""
-    import pickle
-
-    first = str(e).splitlines()[0] if str(e) else repr(e)
-    if isinstance(e, pickle.UnpicklingError) or "weights_only" in first:
-        return ("it holds objects other than tensors and plain values, which the workbench does not load: a file "
-                "holding code objects could run that code")
-    return f"{type(e).__name__}: {first}"
+    return load_error(e)
 
 
 def _mean_std(transform) -> tuple[tuple, tuple]:
