@@ -198,7 +198,7 @@ def test_retrieval_and_toc():
 @pytest.mark.parametrize("kw,match", [
     ({"codes": 0}, r"codes=0; accepted: an integer >= 2"),
     ({"dim": -4}, r"dim=-4; accepted: an integer >= 1"),
-    ({"quantizer": "kmeans"}, "quantizer='kmeans'; accepted: one of 'shared_ema'"),
+    ({"quantizer": "kmeans"}, "quantizer='kmeans'; accepted: one of shared_ema"),
     ({"encoder": "rnn"}, "encoder='rnn'"),
     ({"decay": 1.5}, r"decay=1\.5; accepted: a finite number in \[0, 1\)"),
     ({"cross_weight": -0.1}, r"cross_weight=-0\.1; accepted: a finite number in \[0, 1\]"),

@@ -124,9 +124,10 @@ def describe(tp: Any, check: Check = NO_CHECK, plural: bool = False) -> str:
         return " or ".join((["None"] if type(None) in args else []) + parts)
     if get_origin(tp) is Literal:
         choices = get_args(tp)
+        shown = ", ".join(str(c) if isinstance(c, str) else repr(c) for c in choices)  # the house style: a, b
         if len(choices) == 1 and not plural:
             return repr(choices[0])
-        return ("values from " if plural else "one of ") + ", ".join(repr(c) for c in choices)
+        return ("values from " if plural else "one of ") + shown
     if tp is bool:
         return "True or False"
     if tp is int:

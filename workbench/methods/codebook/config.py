@@ -11,6 +11,7 @@ from workbench.data.event_features import MODALITIES
 Quantizer = Literal["shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality"]
 QUANTIZERS: tuple[str, ...] = get_args(Quantizer)
 ENCODERS = ("transformer", "mlp")
+FSQ_LEVELS = (5, 5, 4, 4)  # the default FSQ levels: 400 codes
 
 # The paper's Table 2 rows (and the baselines) as switch settings on top of the full model.
 VARIANTS: dict[str, dict] = {
@@ -40,6 +41,11 @@ class CodebookConfig:
     expiry, rotation trick), "fsq", "rvq" (vector-quantize-pytorch FSQ / ResidualVQ), "per_modality"
     (one EMA codebook per modality, aligned by index through the MM-EMA and cross-commitment terms).
     masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used.
+
+    With quantizer="fsq" the number of codes is the product of fsq_levels (`n_codes`), not `codes`:
+    a `codes` other than 400 with the default levels is refused (it would be ignored); with levels of
+    your own, `codes` names the size they stand for (study 03 picks the FSQ paper's level set nearest
+    to it) and `n_codes` says how many there are.
     """
 
     dim: Annotated[int, Check(ge=1)] = 256
@@ -72,7 +78,7 @@ class CodebookConfig:
     layers: Annotated[int, Check(ge=1)] = 2
     heads: Annotated[int, Check(ge=1)] = 4
     specific_dim: Annotated[int, Check(ge=1)] = 256
-    fsq_levels: Annotated[tuple[int, ...], Check(ge=2, nonempty=True)] = (5, 5, 4, 4)  # 400 codes
+    fsq_levels: Annotated[tuple[int, ...], Check(ge=2, nonempty=True)] = FSQ_LEVELS  # 400 codes
     rvq_depth: Annotated[int, Check(ge=1)] = 4
     vqtorch_dead_threshold: Annotated[float, Check(ge=0)] = 2.0
 
@@ -81,11 +87,11 @@ class CodebookConfig:
         if self.dim % self.heads:
             raise BadValue(f"CodebookConfig.dim={self.dim} is not divisible by heads={self.heads}; accepted: a dim "
                            f"that is a multiple of heads (each head takes dim / heads)")
-        if self.quantizer == "fsq" and self.codes != math.prod(self.fsq_levels):
+        if self.quantizer == "fsq" and self.fsq_levels == FSQ_LEVELS and self.codes != math.prod(FSQ_LEVELS):
             raise BadValue(
                 f"CodebookConfig.codes={self.codes} with quantizer='fsq', whose codes are the product of "
                 f"fsq_levels={self.fsq_levels} ({math.prod(self.fsq_levels)}): codes would be ignored; accepted: "
-                f"fsq_levels whose product is codes (e.g. (8, 5, 5, 5) for 1000, (8, 8, 4, 4) for 1024), or "
+                f"fsq_levels for the codes you want (e.g. (8, 5, 5, 5) for 1000, (8, 8, 4, 4) for 1024), or "
                 f"codes={math.prod(self.fsq_levels)}")
 
     @classmethod
