@@ -1,8 +1,10 @@
 """No bad input gets through: every case is refused where it is passed, with an error that names the value.
 
 One table for the Python API (world, engine, models, CAMs, adapters, corrupt files, study configs and
-the study kit) and one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast:
-nothing trains, and models are copies of the seeded `tiny_random` fixture.
+the study kit; then, by area, the engine's numeric knobs, workbench.checks, method configs, model
+folders and images, zero-shot prompts, crafted files, eval functions, event features and compare) and
+one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast: nothing trains for
+more than two steps, and models are copies of the seeded `tiny_random` fixture.
 """
 from __future__ import annotations
 
