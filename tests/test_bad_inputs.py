@@ -373,6 +373,21 @@ def _photo(c, x):
     return PhotoClassifier(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten()), ("a", "b"))(x)
 
 
+def _hf_dir(c, preprocessor: str) -> str:
+    """A small random HF CLIP saved to a folder with the given preprocessor_config.json text."""
+    from transformers import CLIPConfig
+
+    from workbench.models import HFClipModel
+
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    cfg = CLIPConfig(text_config=dict(small, max_position_embeddings=24, vocab_size=49408),
+                     vision_config=dict(small, image_size=32, patch_size=8), projection_dim=16)
+    d = c.tmp / "hf"
+    HFClipModel.from_config(cfg).model.save_pretrained(d)
+    (d / "preprocessor_config.json").write_text(preprocessor)
+    return f"hf:{d}"
+
+
 def _backend(c, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)):
     from workbench.models import OpenClipModel
 
@@ -683,6 +698,10 @@ MODEL_CASES = [
     pytest.param(lambda c: load_model(_tiny_dir(c, weights=_nan_weights())), ValueError,
                  r"open_clip_model\.safetensors holds non-finite weights: tensor '.*' holds 1 non-finite values.*nan",
                  id="folder-nan-weights"),
+    pytest.param(lambda c: load_model(_hf_dir(c, json.dumps({"image_mean": [0.5] * 3, "image_std": [0.2, 0.0, 0.2]}))),
+                 ValueError, r"preprocessor_config\.json: image_std=\[0\.2, 0\.0, 0\.2\]", id="hf-std-zero"),
+    pytest.param(lambda c: load_model(_hf_dir(c, '{"image_mean": [0.5, 0.5')), ValueError,
+                 r"preprocessor_config\.json is not valid JSON", id="hf-preprocessor-truncated"),
     pytest.param(lambda c: _backend(c, std=(0.0, 1.0, 1.0)), ValueError, r"pixel std=\(0\.0, 1\.0, 1\.0\)",
                  id="backend-std-zero"),
     pytest.param(lambda c: _backend(c, mean=(NAN, 0.5, 0.5)), ValueError, r"pixel mean=\(nan, 0\.5, 0\.5\)",
@@ -934,10 +953,10 @@ def test_bad_cli_input_exits_2_and_names_it(argv, match, tmp_path, capsys, monke
 
 
 def test_the_table_is_big_enough():
-    """121 cases before issue 26; its API areas added 239 (engine, checks, configs, models, eval, data, compare)."""
-    assert len(API_CASES) + len(CLI_CASES) >= 360
+    """121 cases before issue 26; its API areas added 241 (engine, checks, configs, models, eval, data, compare)."""
+    assert len(API_CASES) + len(CLI_CASES) >= 362
     areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES)
-    assert sum(map(len, areas)) >= 239 and all(len(a) >= 10 for a in areas)
+    assert sum(map(len, areas)) >= 241 and all(len(a) >= 10 for a in areas)
     ids = [p.id for p in API_CASES + CLI_CASES]
     assert len(set(ids)) == len(ids), "case ids repeat"
 
