@@ -1,8 +1,10 @@
 """No bad input gets through: every case is refused where it is passed, with an error that names the value.
 
 One table for the Python API (world, engine, models, CAMs, adapters, corrupt files, study configs and
-the study kit) and one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast:
-nothing trains, and models are copies of the seeded `tiny_random` fixture.
+the study kit; then, by area, the engine's numeric knobs, workbench.checks, method configs, model
+folders and images, zero-shot prompts, crafted files, eval functions, event features and compare) and
+one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast: nothing trains for
+more than two steps, and models are copies of the seeded `tiny_random` fixture.
 """
 from __future__ import annotations
 
@@ -290,6 +292,621 @@ API_CASES = [
 ]
 
 
+# ================================================================================================
+# Issue 26: numeric knobs, eval functions, method configs, model folders, compare, crafted files.
+# Every refusal of a Config field is a workbench.checks BadValue / BadType (both ValueErrors; BadType
+# also a TypeError) naming `Class.field=value` and what is accepted.
+# ================================================================================================
+NAN, INF = float("nan"), float("inf")
+
+
+class _Crafted:
+    """Pickles to a call (harmless here): a loader that unpickled it would run code."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def _crafted_file(c, name="evil.pt"):
+    f = c.tmp / name
+    torch.save({"weights": torch.zeros(2), "payload": _Crafted()}, f)
+    return f
+
+
+def _no_cuda(call):
+    """Run `call` as on a machine without CUDA (the H100 test machine has one)."""
+    from unittest import mock
+
+    with mock.patch("torch.cuda.is_available", return_value=False), \
+            mock.patch("torch.cuda.device_count", return_value=0):
+        return call()
+
+
+class _NanObjective(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        return (self.w * x).sum() * float("nan")
+
+
+def _train_nan(c, steps=2):
+    from workbench.engine import train
+
+    return train(_NanObjective(), lambda step: {"x": torch.ones(2)},
+                 TrainConfig(steps=steps, lr=1e-2, log_every=100), progress=False)
+
+
+def _param_groups(**kw):
+    from workbench.engine import param_groups
+
+    return param_groups([("w", torch.nn.Parameter(torch.ones(2, 2)))], **kw)
+
+
+def _tiny_cfg(**edits):
+    """tiny-world-clip's open_clip_config.json with dotted keys set ("preprocess_cfg.std": [...])."""
+    cfg = json.loads((TINY / "open_clip_config.json").read_text())
+    for path, value in edits.items():
+        node = cfg
+        *parents, leaf = path.split(".")
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    return cfg
+
+
+def _nan_weights():
+    from safetensors.torch import load_file, save
+
+    state = load_file(str(TINY / "open_clip_model.safetensors"))
+    key = sorted(k for k, v in state.items() if v.is_floating_point())[3]
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = float("nan")
+    return save(state)
+
+
+def _photo(c, x):
+    from workbench.models import PhotoClassifier
+
+    return PhotoClassifier(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten()), ("a", "b"))(x)
+
+
+def _hf_dir(c, preprocessor: str) -> str:
+    """A small random HF CLIP saved to a folder with the given preprocessor_config.json text."""
+    from transformers import CLIPConfig
+
+    from workbench.models import HFClipModel
+
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    cfg = CLIPConfig(text_config=dict(small, max_position_embeddings=24, vocab_size=49408),
+                     vision_config=dict(small, image_size=32, patch_size=8), projection_dim=16)
+    d = c.tmp / "hf"
+    HFClipModel.from_config(cfg).model.save_pretrained(d)
+    (d / "preprocessor_config.json").write_text(preprocessor)
+    return f"hf:{d}"
+
+
+def _backend(c, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)):
+    from workbench.models import OpenClipModel
+
+    return OpenClipModel(c.model.model, "t", c.model.tokenizer, mean, std)
+
+
+def _feats(**over):
+    """A small EventFeatures (4 sequences of 3 steps, 5-d video and audio), with fields replaced."""
+    from workbench.data import EventFeatures
+
+    g = torch.Generator().manual_seed(0)
+    kw = dict(features={"video": torch.randn(4, 3, 5, generator=g), "audio": torch.randn(4, 3, 5, generator=g)},
+              step_labels=torch.tensor([[0, 1, 2]] * 4), labels=torch.tensor([0, 1, 0, 1]),
+              present={"video": torch.ones(4, 3, dtype=torch.bool), "audio": torch.ones(4, 3, dtype=torch.bool)},
+              classes=("dog", "bell"))
+    kw.update(over)
+    return EventFeatures(**kw)
+
+
+def _with_nan(x, value=float("nan")):
+    x = x.clone()
+    x.view(-1)[1] = value
+    return x
+
+
+def _npy(c, array, name="v.npy", allow_pickle=False):
+    f = c.tmp / name
+    np.save(f, array, allow_pickle=allow_pickle)
+    return f
+
+
+def _paper(c, video):
+    from workbench.data import load_paper_features
+
+    a = _npy(c, np.zeros((2, 3, 4), dtype=np.float32), "a.npy")
+    y = _npy(c, np.eye(3)[[[0, 1, 2]] * 2].astype(np.float32), "y.npy")
+    return load_paper_features(video=video, audio=a, labels=y)
+
+
+def _unicode(c, **kw):
+    from workbench.methods.codebook import CodebookConfig, UniCode, train_unicode
+
+    model = UniCode(CodebookConfig(dim=8, codes=4, heads=2, specific_dim=8, club=False, cpc=False, layers=1),
+                    {"video": (5,), "audio": (5,)})
+    data = kw.pop("data", None) or _feats()
+    return train_unicode(model, data, **{"steps": 1, "batch_size": 2, **kw})
+
+
+def _runs(c, a_text, b_text=None, stem="01_x"):
+    """compare() over two run folders whose <stem>/result.json hold the given texts."""
+    from workbench import compare
+
+    for name, text in (("A", a_text), ("B", a_text if b_text is None else b_text)):
+        (c.tmp / name / stem).mkdir(parents=True, exist_ok=True)
+        f = c.tmp / name / stem / "result.json"
+        f.write_bytes(text) if isinstance(text, bytes) else f.write_text(text)
+    return compare.compare(c.tmp / "A", c.tmp / "B")
+
+
+def _vs_reference(c, ref_text, stem="01_x"):
+    from workbench import compare
+
+    (c.tmp / "ref").mkdir(exist_ok=True)
+    (c.tmp / "ref" / f"{stem}.json").write_text(ref_text)
+    (c.tmp / "B" / stem).mkdir(parents=True, exist_ok=True)
+    (c.tmp / "B" / stem / "result.json").write_text(json.dumps({"rows": []}))
+    return compare.compare(c.tmp / "ref", c.tmp / "B")
+
+
+ROW = {"method": "m", "setting": 1, "seed": 0, "acc": 0.5}
+
+
+def _lazy(name):
+    """An attribute of a workbench module, imported when a case runs (keeps collection fast)."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+CB = lambda **kw: _lazy("workbench.methods.codebook.CodebookConfig")(**kw)
+MOD = lambda **kw: _lazy("workbench.methods.modular.config.ModularConfig")(**kw)
+HEAD = lambda **kw: _lazy("workbench.methods.codebook.HeadConfig")(**kw)
+FT = lambda **kw: _lazy("workbench.methods.robust_ft.methods.FineTuneConfig")(**kw)
+MASK = lambda **kw: _lazy("workbench.methods.robust_ft.masking.MaskSpec")(**kw)
+PRE = lambda **kw: _lazy("workbench.pretrain.PretrainConfig")(**kw)
+E = lambda name: _lazy(f"workbench.eval.{name}")
+GAP = lambda name: _lazy(f"workbench.eval.modality_gap.{name}")
+RET = lambda name: _lazy(f"workbench.eval.retrieval.{name}")
+CHK = lambda name: _lazy(f"workbench.checks.{name}")
+A4 = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+B4 = torch.randn(4, 8, generator=torch.Generator().manual_seed(1))
+MASKS = torch.zeros(2, 8, 8, dtype=torch.bool)
+
+ENGINE_CASES = [
+    pytest.param(lambda c: TrainConfig(lr=-1), ValueError, r"TrainConfig\.lr=-1; accepted: a finite number > 0",
+                 id="train-lr-negative"),
+    pytest.param(lambda c: TrainConfig(lr=0), ValueError, r"lr=0; accepted", id="train-lr-zero"),
+    pytest.param(lambda c: TrainConfig(lr=INF), ValueError, r"lr=inf \(not finite\)", id="train-lr-inf"),
+    pytest.param(lambda c: TrainConfig(lr=NAN), ValueError, r"lr=nan \(not finite\)", id="train-lr-nan"),
+    pytest.param(lambda c: TrainConfig(lr="1e-3"), TypeError, r"lr='1e-3'", id="train-lr-str"),
+    pytest.param(lambda c: TrainConfig(lr=True), TypeError, r"lr=True", id="train-lr-bool"),
+    pytest.param(lambda c: TrainConfig(weight_decay=-0.1), ValueError, r"weight_decay=-0\.1; accepted: .* >= 0",
+                 id="train-wd-negative"),
+    pytest.param(lambda c: TrainConfig(weight_decay=NAN), ValueError, r"weight_decay=nan", id="train-wd-nan"),
+    pytest.param(lambda c: TrainConfig(grad_clip=-1), ValueError, r"grad_clip=-1; accepted: None or .* > 0",
+                 id="train-clip-negative"),
+    pytest.param(lambda c: TrainConfig(grad_clip=0), ValueError, r"grad_clip=0;.*None disables clipping",
+                 id="train-clip-zero"),
+    pytest.param(lambda c: TrainConfig(grad_clip=INF), ValueError, r"grad_clip=inf", id="train-clip-inf"),
+    pytest.param(lambda c: TrainConfig(betas=(0.9, 1.0)), ValueError, r"betas=\(0\.9, 1\.0\).*\[0, 1\)",
+                 id="train-betas-one"),
+    pytest.param(lambda c: TrainConfig(betas=(0.9,)), ValueError, r"betas=\(0\.9,\) \(1 item", id="train-betas-len"),
+    pytest.param(lambda c: TrainConfig(betas=(-0.1, 0.9)), ValueError, r"betas=\(-0\.1, 0\.9\) \(item -0\.1",
+                 id="train-betas-negative"),
+    pytest.param(lambda c: TrainConfig(betas="0.9"), TypeError, r"betas='0\.9'", id="train-betas-str"),
+    pytest.param(lambda c: TrainConfig(steps=2.5), TypeError, r"steps=2\.5; accepted: an integer",
+                 id="train-steps-float"),
+    pytest.param(lambda c: TrainConfig(steps=True), TypeError, r"steps=True", id="train-steps-bool"),
+    pytest.param(lambda c: TrainConfig(seed=-1), ValueError, r"seed=-1", id="train-seed-negative"),
+    pytest.param(lambda c: TrainConfig(log_every=0), ValueError, r"log_every=0; accepted: an integer >= 1",
+                 id="train-log-every"),
+    pytest.param(lambda c: TrainConfig(checkpoint_every=-5), ValueError, r"checkpoint_every=-5",
+                 id="train-ckpt-every"),
+    pytest.param(lambda c: TrainConfig(warmup=NAN), ValueError, r"warmup=nan", id="train-warmup-nan"),
+    pytest.param(lambda c: TrainConfig(channels_last="False"), TypeError,
+                 r"channels_last='False'; accepted: True or False",
+                 id="train-channels-last-str"),
+    pytest.param(lambda c: TrainConfig(fused_adamw="yes"), TypeError, r"fused_adamw='yes'", id="train-fused-str"),
+    pytest.param(lambda c: TrainConfig(compile=1), TypeError, r"compile=1", id="train-compile-int"),
+    pytest.param(lambda c: TrainConfig(input_checks="sometimes"), ValueError, r"input_checks='sometimes'",
+                 id="train-input-checks"),
+    pytest.param(lambda c: TrainConfig(mixed_precision=16), TypeError, r"mixed_precision=16", id="train-precision-int"),
+    pytest.param(lambda c: _param_groups(weight_decay=-1.0), ValueError, r"weight_decay=-1\.0",
+                 id="param-groups-wd"),
+    pytest.param(lambda c: _param_groups(weight_decay=0.1, lr=-1e-3), ValueError, r"lr=-0\.001",
+                 id="param-groups-lr"),
+    pytest.param(lambda c: _param_groups(weight_decay=0.1, lr=NAN), ValueError, r"lr=nan", id="param-groups-lr-nan"),
+    pytest.param(lambda c: _train_nan(c), FloatingPointError, r"diverged, the loss was nan at step 1 of 2",
+                 id="train-nan-loss"),
+]
+
+CHECK_CASES = [
+    pytest.param(lambda c: CHK("check_device")("gpu"), ValueError, r"device='gpu'.*accepted here: 'cpu'",
+                 id="device-gpu"),
+    pytest.param(lambda c: _no_cuda(lambda: CHK("check_device")("cuda:0")), ValueError,
+                 r"device='cuda:0' but this machine has no CUDA GPU", id="device-cuda-without-cuda"),
+    pytest.param(lambda c: CHK("check_device")("cuda:99"), ValueError, r"device='cuda:99'", id="device-cuda-99"),
+    pytest.param(lambda c: CHK("check_device")(0.5), TypeError, r"device=0\.5 is a float", id="device-float"),
+    pytest.param(lambda c: CHK("check_device")("tpu"), ValueError, r"device='tpu'", id="device-tpu"),
+    pytest.param(lambda c: load_model("tiny-world-clip", device="gpu"), ValueError, r"device='gpu'",
+                 id="load-model-device-gpu"),
+    pytest.param(lambda c: _no_cuda(lambda: load_model("tiny-world-clip", device="cuda:0")), ValueError,
+                 r"device='cuda:0' but this machine has no CUDA", id="load-model-device-no-cuda"),
+    pytest.param(lambda c: _lazy("workbench.models.load_efficientnet_lite0")(device="gpu"), ValueError,
+                 r"device='gpu'", id="efficientnet-device"),
+    pytest.param(lambda c: _feats().to("gpu"), ValueError, r"device='gpu'", id="event-features-device"),
+    pytest.param(lambda c: E("centre_prior")(2, 8, device="gpu0"), ValueError, r"device='gpu0'",
+                 id="centre-prior-device"),
+    pytest.param(lambda c: _lazy("workbench.methods.mode_approx.counting.open_clip_architecture")(device="cuda:x"),
+                 ValueError, r"device='cuda:x'", id="counting-device"),
+    pytest.param(lambda c: CHK("check_number")(NAN, "lam"), ValueError, r"lam=nan \(not finite\)", id="number-nan"),
+    pytest.param(lambda c: CHK("check_number")(2.5, "n", integer=True, ge=1), TypeError,
+                 r"n=2\.5; accepted: an integer",
+                 id="number-int"),
+    pytest.param(lambda c: CHK("check_value")(TrainConfig, "lr", "fast"), TypeError, r"TrainConfig\.lr='fast'",
+                 id="check-value-type"),
+    pytest.param(lambda c: CHK("check_value")(TrainConfig, "stepz", 3), KeyError, r"no field 'stepz'.*steps, lr",
+                 id="check-value-field"),
+]
+
+CONFIG_CASES = [
+    # ---- mode approximation
+    pytest.param(lambda c: ModeApproxConfig(train=""), ValueError, r"train=\(''.*blank.*would match every",
+                 id="modes-train-empty"),
+    pytest.param(lambda c: ModeApproxConfig(train=("  ",)), ValueError, r"train=\('  ',\)", id="modes-train-blank"),
+    pytest.param(lambda c: ModeApproxConfig(train=("head", "head")), ValueError, r"'head' repeats",
+                 id="modes-train-repeat"),
+    pytest.param(lambda c: ModeApproxConfig(train=(3,)), TypeError, r"train=\(3,\) \(item 3\)", id="modes-train-int"),
+    pytest.param(lambda c: ModeApproxConfig(rank=True), TypeError, r"rank=True", id="modes-rank-bool"),
+    pytest.param(lambda c: ModeApproxConfig(rank="8"), TypeError, r"rank='8'", id="modes-rank-str"),
+    pytest.param(lambda c: ModeApproxConfig(targets=()), ValueError, r"targets=\(\) \(empty\)",
+                 id="modes-targets-empty"),
+    pytest.param(lambda c: ModeApproxConfig(targets=("attn", "attn")), ValueError, r"'attn' repeats",
+                 id="modes-targets-repeat"),
+    pytest.param(lambda c: ModeApproxConfig(towers=("vision", "vision")), ValueError, r"'vision' repeats",
+                 id="modes-towers-repeat"),
+    pytest.param(lambda c: ModeApproxConfig(towers=()), ValueError, r"towers=\(\)", id="modes-towers-empty"),
+    pytest.param(lambda c: ModeApproxConfig(dropout=NAN), ValueError, r"dropout=nan", id="modes-dropout-nan"),
+    pytest.param(lambda c: ModeApproxConfig(share="False"), TypeError, r"share='False'; accepted: True or False",
+                 id="modes-share-str"),
+    pytest.param(lambda c: ModeApproxConfig(gated="True"), TypeError, r"gated='True'", id="modes-gated-str"),
+    pytest.param(lambda c: ModeApproxConfig(context=1), TypeError, r"context=1", id="modes-context-int"),
+    pytest.param(lambda c: ModeApproxConfig(scale=INF), ValueError, r"scale=inf", id="modes-scale-inf"),
+    pytest.param(lambda c: ModeApproxConfig(seed=-2), ValueError, r"seed=-2", id="modes-seed"),
+    pytest.param(lambda c: inject_mode_approx(c.model.copy(), ModeApproxConfig(rank=256)), ValueError,
+                 r"rank=256 is larger than the hidden width 128.*accepted: rank <= 128", id="modes-rank-above-width"),
+    pytest.param(lambda c: inject_mode_approx(c.model.copy(), ModeApproxConfig(rank=129, towers=("text",))),
+                 ValueError, r"rank=129 .* width 128 of the text tower", id="modes-rank-above-text-width"),
+    # ---- codebook: bools are bools, numbers finite and in range, fsq takes its codes from its levels
+    pytest.param(lambda c: CB(mm_ema="False"), TypeError, r"CodebookConfig\.mm_ema='False'; accepted: True or False",
+                 id="codebook-mm-ema-str"),
+    pytest.param(lambda c: CB(reset=1), TypeError, r"reset=1", id="codebook-reset-int"),
+    pytest.param(lambda c: CB(club="yes"), TypeError, r"club='yes'", id="codebook-club-str"),
+    pytest.param(lambda c: CB(cpc=None), TypeError, r"cpc=None", id="codebook-cpc-none"),
+    pytest.param(lambda c: CB(recon="no"), TypeError, r"recon='no'", id="codebook-recon-str"),
+    pytest.param(lambda c: CB(masked_infonce=0), TypeError, r"masked_infonce=0", id="codebook-infonce-int"),
+    pytest.param(lambda c: CB(cross_commit="True"), TypeError, r"cross_commit='True'", id="codebook-commit-str"),
+    pytest.param(lambda c: CB(quantizer="fsq", codes=1024), ValueError,
+                 r"codes=1024 with quantizer='fsq'.*\(5, 5, 4, 4\) \(400\).*ignored", id="codebook-fsq-codes"),
+    pytest.param(lambda c: CB(quantizer="fsq", codes=64), ValueError, r"codes=64 with quantizer='fsq'.*\(8, 5, 5, 5\)",
+                 id="codebook-fsq-codes-small"),
+    pytest.param(lambda c: CB(decay=NAN), ValueError, r"decay=nan", id="codebook-decay-nan"),
+    pytest.param(lambda c: CB(decay=1.0), ValueError, r"decay=1\.0; accepted: a finite number in \[0, 1\)",
+                 id="codebook-decay-one"),
+    pytest.param(lambda c: CB(commitment=-1.0), ValueError, r"commitment=-1\.0", id="codebook-commitment"),
+    pytest.param(lambda c: CB(commitment=INF), ValueError, r"commitment=inf", id="codebook-commitment-inf"),
+    pytest.param(lambda c: CB(eps=0.0), ValueError, r"eps=0\.0; accepted: a finite number > 0", id="codebook-eps"),
+    pytest.param(lambda c: CB(temperature=NAN), ValueError, r"temperature=nan", id="codebook-temperature"),
+    pytest.param(lambda c: CB(club_lr=0), ValueError, r"club_lr=0", id="codebook-club-lr"),
+    pytest.param(lambda c: CB(codes=1), ValueError, r"codes=1; accepted: an integer >= 2", id="codebook-codes-one"),
+    pytest.param(lambda c: CB(codes=2.5), TypeError, r"codes=2\.5", id="codebook-codes-float"),
+    pytest.param(lambda c: CB(dim=100, heads=3), ValueError, r"dim=100 is not divisible by heads=3",
+                 id="codebook-dim-heads"),
+    pytest.param(lambda c: CB(fsq_levels=()), ValueError, r"fsq_levels=\(\) \(empty\)", id="codebook-fsq-empty"),
+    pytest.param(lambda c: CB(fsq_levels="554"), TypeError, r"fsq_levels='554'", id="codebook-fsq-str"),
+    pytest.param(lambda c: CB(quantizer="FSQ"), ValueError, r"quantizer='FSQ'; accepted: one of",
+                 id="codebook-quantizer-case"),
+    pytest.param(lambda c: CB(mask_ratio=1.5), ValueError, r"mask_ratio=1\.5", id="codebook-mask-ratio"),
+    pytest.param(lambda c: CB(cross_weight=NAN), ValueError, r"cross_weight=nan", id="codebook-cross-weight-nan"),
+    pytest.param(lambda c: CB(reset_noise=-1e-3), ValueError, r"reset_noise=-0\.001", id="codebook-reset-noise"),
+    pytest.param(lambda c: CB(heads=0), ValueError, r"heads=0", id="codebook-heads"),
+    pytest.param(lambda c: CB(layers=True), TypeError, r"layers=True", id="codebook-layers-bool"),
+    # ---- modular
+    pytest.param(lambda c: MOD(shared_layers="most"), ValueError, r"shared_layers='most'.*'all'", id="modular-k-str"),
+    pytest.param(lambda c: MOD(shared_layers=2.0), TypeError, r"shared_layers=2\.0", id="modular-k-float"),
+    pytest.param(lambda c: MOD(shared_layers=True), TypeError, r"shared_layers=True", id="modular-k-bool"),
+    pytest.param(lambda c: MOD(temporal="yes"), TypeError, r"temporal='yes'", id="modular-temporal-str"),
+    pytest.param(lambda c: MOD(routing="tokens"), ValueError, r"routing='tokens'; accepted: one of path, token",
+                 id="modular-routing"),
+    pytest.param(lambda c: MOD(vocab=(1, -2)), ValueError, r"vocab=\(1, -2\) \(item -2\)", id="modular-vocab-negative"),
+    pytest.param(lambda c: MOD(vocab="abc"), TypeError, r"vocab='abc'", id="modular-vocab-str"),
+    pytest.param(lambda c: MOD(vocab=()), ValueError, r"vocab=\(\) \(empty\)", id="modular-vocab-empty"),
+    pytest.param(lambda c: MOD(latents=0), ValueError, r"latents=0", id="modular-latents"),
+    pytest.param(lambda c: MOD(classes=0), ValueError, r"classes=0", id="modular-classes"),
+    pytest.param(lambda c: MOD(answers=2.5), TypeError, r"answers=2\.5", id="modular-answers-float"),
+    pytest.param(lambda c: MOD(fusion_layers=-1), ValueError, r"fusion_layers=-1", id="modular-fusion"),
+    pytest.param(lambda c: MOD(seed=-1), ValueError, r"seed=-1", id="modular-seed"),
+    # ---- codebook heads, robust fine-tuning, pretraining
+    pytest.param(lambda c: HEAD(lr=NAN), ValueError, r"HeadConfig\.lr=nan", id="head-lr-nan"),
+    pytest.param(lambda c: HEAD(steps=0), ValueError, r"HeadConfig\.steps=0", id="head-steps"),
+    pytest.param(lambda c: HEAD(batch_size=2.5), TypeError, r"batch_size=2\.5", id="head-batch-float"),
+    pytest.param(lambda c: FT(lr=-1e-4), ValueError, r"FineTuneConfig\.lr=-0\.0001", id="ft-lr"),
+    pytest.param(lambda c: FT(weight_decay=-1), ValueError, r"weight_decay=-1", id="ft-wd"),
+    pytest.param(lambda c: FT(grad_clip=-1), ValueError, r"grad_clip=-1", id="ft-clip"),
+    pytest.param(lambda c: FT(w=NAN), ValueError, r"FineTuneConfig\.w=nan", id="ft-w-nan"),
+    pytest.param(lambda c: FT(distill_fraction=1.5), ValueError, r"distill_fraction=1\.5", id="ft-fraction"),
+    pytest.param(lambda c: FT(mask="object"), TypeError, r"mask='object'; accepted: MaskSpec", id="ft-mask-str"),
+    pytest.param(lambda c: FT(log_every=0), ValueError, r"log_every=0", id="ft-log-every"),
+    pytest.param(lambda c: MASK(kind="blob"), ValueError, r"MaskSpec\.kind='blob'", id="maskspec-kind"),
+    pytest.param(lambda c: MASK(threshold=1.0), ValueError, r"threshold=1\.0; accepted: .* in \(0, 1\)",
+                 id="maskspec-threshold"),
+    pytest.param(lambda c: MASK(p=NAN), ValueError, r"MaskSpec\.p=nan", id="maskspec-p-nan"),
+    pytest.param(lambda c: MASK(cam_method="scorecam"), ValueError, r"cam_method='scorecam'", id="maskspec-cam"),
+    pytest.param(lambda c: MASK(fill="black"), ValueError, r"fill='black'", id="maskspec-fill"),
+    pytest.param(lambda c: PRE(lr=0.0), ValueError, r"PretrainConfig\.lr=0\.0", id="pretrain-lr"),
+    pytest.param(lambda c: PRE(batch_size=0), ValueError, r"batch_size=0", id="pretrain-batch"),
+    pytest.param(lambda c: PRE(warmup=1.0), ValueError, r"warmup=1\.0", id="pretrain-warmup"),
+    pytest.param(lambda c: PRE(seed=1.5), TypeError, r"seed=1\.5", id="pretrain-seed-float"),
+    # ---- peft tuners: a rank above the matrix, knobs
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=256), ValueError, r"LoRA r=256 is larger than .*attn.*"
+                 r"smaller side 128", id="lora-rank-above-width"),
+    pytest.param(lambda c: apply_loha(c.model.copy(), r=1000), ValueError, r"LoHa r=1000.*smaller side 128",
+                 id="loha-rank-above-width"),
+    pytest.param(lambda c: apply_vera(c.model.copy(), r=1000), ValueError, r"VeRA r=1000", id="vera-rank-above"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, alpha=NAN), ValueError, r"alpha=nan", id="lora-alpha-nan"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, alpha=0), ValueError, r"alpha=0", id="lora-alpha-zero"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, dropout=1.0), ValueError, r"dropout=1\.0",
+                 id="lora-dropout"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, targets=("attn", "attn")), ValueError,
+                 r"targets=\('attn', 'attn'\)", id="lora-targets-repeat"),
+    pytest.param(lambda c: apply_vera(c.model.copy(), r=2, projection_seed=-1), ValueError, r"projection_seed=-1",
+                 id="vera-seed"),
+    pytest.param(lambda c: apply_loha(c.model.copy(), r=True), ValueError, r"r=True", id="loha-rank-bool"),
+]
+
+MODEL_CASES = [
+    # ---- folders: preprocessing, shapes, non-finite weights
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"preprocess_cfg.std": [0, 0.25, 0.25]}))),
+                 ValueError, r"open_clip_config\.json: preprocess_cfg std=\[0, 0\.25, 0\.25\]; accepted: .* > 0",
+                 id="folder-std-zero"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"preprocess_cfg.std": [-0.25, 0.25, 0.25]}))),
+                 ValueError, r"std=\[-0\.25, 0\.25, 0\.25\]", id="folder-std-negative"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"preprocess_cfg.std": [NAN, 0.25, 0.25]}))),
+                 ValueError, r"std=\[nan, 0\.25, 0\.25\]", id="folder-std-nan"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"preprocess_cfg.mean": [0.5, 0.5]}))),
+                 ValueError, r"mean=\[0\.5, 0\.5\]; accepted: 3 finite numbers", id="folder-mean-two"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"preprocess_cfg.std": "0.25"}))),
+                 ValueError, r"std='0\.25'", id="folder-std-str"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(preprocess_cfg=[1, 2]))), ValueError,
+                 r"preprocess_cfg is a JSON list", id="folder-preprocess-list"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"model_cfg.vision_cfg.width": 64}))),
+                 ValueError, r"does not fit the model described in .*m: .* the first 'visual\.[a-z_.0-9]+' is "
+                 r"\(.*\) in the file but", id="folder-shape-mismatch-width"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, config=_tiny_cfg(**{"model_cfg.embed_dim": 64}))),
+                 ValueError, r"tensors differ in shape, the first '[a-z_.]+' is \(\d+(, \d+)?\) in the file",
+                 id="folder-shape-mismatch-embed"),
+    pytest.param(lambda c: load_model(_tiny_dir(c, weights=_nan_weights())), ValueError,
+                 r"open_clip_model\.safetensors holds non-finite weights: tensor '.*' holds 1 non-finite values.*nan",
+                 id="folder-nan-weights"),
+    pytest.param(lambda c: load_model(_hf_dir(c, json.dumps({"image_mean": [0.5] * 3, "image_std": [0.2, 0.0, 0.2]}))),
+                 ValueError, r"preprocessor_config\.json: image_std=\[0\.2, 0\.0, 0\.2\]", id="hf-std-zero"),
+    pytest.param(lambda c: load_model(_hf_dir(c, '{"image_mean": [0.5, 0.5')), ValueError,
+                 r"preprocessor_config\.json is not valid JSON", id="hf-preprocessor-truncated"),
+    pytest.param(lambda c: _backend(c, std=(0.0, 1.0, 1.0)), ValueError, r"pixel std=\(0\.0, 1\.0, 1\.0\)",
+                 id="backend-std-zero"),
+    pytest.param(lambda c: _backend(c, mean=(NAN, 0.5, 0.5)), ValueError, r"pixel mean=\(nan, 0\.5, 0\.5\)",
+                 id="backend-mean-nan"),
+    # ---- image batches: dtype, emptiness
+    pytest.param(lambda c: c.model.encode_image(c.x.double()), TypeError,
+                 r"images have dtype torch\.float64 but the weights of .* are torch\.float32", id="image-float64"),
+    pytest.param(lambda c: c.model.encode_image(c.x.half()), TypeError, r"torch\.float16", id="image-float16"),
+    pytest.param(lambda c: c.model.encode_image(c.x.bfloat16()), TypeError, r"torch\.bfloat16", id="image-bfloat16"),
+    pytest.param(lambda c: c.model.encode_image(c.x[:0]), ValueError, r"no image \(shape \(0, 3, 64, 64\)\)",
+                 id="image-empty"),
+    pytest.param(lambda c: c.clf(c.x.double()), TypeError, r"torch\.float64", id="classifier-float64"),
+    pytest.param(lambda c: compute_cam(c.clf, c.x.half()), TypeError, r"torch\.float16", id="cam-float16"),
+    pytest.param(lambda c: _photo(c, torch.rand(0, 3, 224, 224)), ValueError, r"got shape \(0, 3, 224, 224\)",
+                 id="photo-empty"),
+    pytest.param(lambda c: _photo(c, torch.rand(1, 3, 224, 224).double()), TypeError, r"torch\.float64",
+                 id="photo-float64"),
+    pytest.param(lambda c: _photo(c, torch.full((1, 3, 224, 224), 255.0)), ValueError, r"\[255, 255\]",
+                 id="photo-0-255"),
+    # ---- zero-shot heads: templates, class names, weights
+    pytest.param(lambda c: c.model.zero_shot_head(["circle", "square"], ["a photo"]), ValueError,
+                 r"templates\[0\]='a photo' has 0 placeholders.*exactly one \{\}", id="zs-template-no-braces"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle"], ["a {} and a {}"]), ValueError,
+                 r"'a \{\} and a \{\}' has 2 placeholders", id="zs-template-two"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle"], ["a photo of a {name}"]), ValueError,
+                 r"\{name\}", id="zs-template-named"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle"], ["a photo of a {"]), ValueError,
+                 r"'a photo of a \{' is not a format string", id="zs-template-broken"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle"], [3]), TypeError, r"templates\[0\]=3 is a int",
+                 id="zs-template-int"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle", "circle"], ["a {}"]), ValueError, r"'circle' repeats",
+                 id="zs-classnames-repeat"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle", ""], ["a {}"]), ValueError, r"'' is not a name",
+                 id="zs-classnames-empty-name"),
+    pytest.param(lambda c: _lazy("workbench.models.ZeroShotHead")(_with_nan(torch.ones(2, 4)), ("a", "b")),
+                 ValueError, r"weight holds 1 non-finite values", id="zs-weight-nan"),
+    pytest.param(lambda c: _lazy("workbench.models.ZeroShotHead")(torch.ones(3, 4), ("a", "b")), ValueError,
+                 r"weight has shape \(3, 4\) for 2 classnames", id="zs-weight-rows"),
+    pytest.param(lambda c: _lazy("workbench.models.ZeroShotHead")(torch.ones(2, 4), ("a", "b"), scale=0.0),
+                 ValueError, r"scale=0\.0", id="zs-scale-zero"),
+    pytest.param(lambda c: _lazy("workbench.models.ZeroShotHead")(torch.ones(2, 4), ("a", "b"), scale=NAN),
+                 ValueError, r"scale=nan", id="zs-scale-nan"),
+    # ---- crafted files: our message, never torch's advice to load unsafely
+    pytest.param(lambda c: load_model("ViT-B-32", pretrained=str(_crafted_file(c))), ValueError,
+                 r"evil\.pt is corrupt or not a ViT-B-32 weights file \(it holds objects other than tensors",
+                 id="crafted-open-clip-pt"),
+    pytest.param(lambda c: CHK("safe_torch_load")(_crafted_file(c)), ValueError,
+                 r"evil\.pt holds objects other than tensors and plain values", id="crafted-safe-load"),
+    pytest.param(lambda c: _lazy("workbench.methods.robust_ft.cam_cache.TeacherCams").load(_crafted_file(c)),
+                 ValueError, r"teacher-CAM cache .*evil\.pt holds objects", id="crafted-teacher-cams"),
+    pytest.param(lambda c: _lazy("workbench.data.EventFeatures").load(_crafted_file(c)), ValueError,
+                 r"event-feature file .*evil\.pt holds objects", id="crafted-event-features"),
+    pytest.param(lambda c: _paper(c, _crafted_file(c, "v.pt")), ValueError, r"video feature file .*v\.pt holds objects",
+                 id="crafted-paper-pt"),
+    pytest.param(lambda c: _paper(c, _npy(c, np.array([{"a": 1}], dtype=object), allow_pickle=True)), ValueError,
+                 r"v\.npy' is corrupt .*Python objects, which are never unpickled", id="crafted-paper-npy"),
+    pytest.param(lambda c: _paper(c, _garbage_file(c, "v.npy")), ValueError, r"v\.npy' is corrupt",
+                 id="corrupt-paper-npy"),
+    pytest.param(lambda c: CHK("safe_torch_load")(_garbage_file(c, "junk.pt")), ValueError,
+                 r"junk\.pt is corrupt or not a torch file", id="corrupt-safe-load"),
+    pytest.param(lambda c: CHK("safe_torch_load")(c.tmp / "absent.pt"), FileNotFoundError, r"absent\.pt does not exist",
+                 id="missing-safe-load"),
+]
+
+EVAL_CASES = [
+    pytest.param(lambda c: E("top1")(torch.tensor([0, 1, 2, 0]), torch.tensor([0])), ValueError,
+                 r"preds have shape \(4,\) and targets \(1,\)", id="top1-4-vs-1"),
+    pytest.param(lambda c: E("top1")(torch.tensor([0, 1]), torch.tensor([[0, 1]])), ValueError,
+                 r"targets \(1, 2\)", id="top1-targets-2d"),
+    pytest.param(lambda c: E("top1")(torch.randn(2, 3), torch.tensor([0, 1])), TypeError,
+                 r"preds have dtype torch\.float32.*argmax", id="top1-logits"),
+    pytest.param(lambda c: E("top1")(torch.tensor([True]), torch.tensor([1])), TypeError, r"torch\.bool",
+                 id="top1-bool"),
+    pytest.param(lambda c: E("top1")([0, 1], torch.tensor([0, 1])), TypeError,
+                 r"preds must be a torch\.Tensor of class indices, got list",
+                 id="top1-list"),
+    pytest.param(lambda c: E("top1")(torch.tensor([0, 1]), torch.tensor([0.0, 1.0])), TypeError,
+                 r"targets have dtype torch\.float32", id="top1-float-targets"),
+    pytest.param(lambda c: E("classify_features")(_with_nan(A4), B4[:3]), ValueError,
+                 r"image_feats holds 1 non-finite values", id="classify-nan"),
+    pytest.param(lambda c: E("classify_features")(A4, torch.randn(3, 5)), ValueError,
+                 r"\(4, 8\) and class_weights \(3, 5\)",
+                 id="classify-dims"),
+    pytest.param(lambda c: E("localization_scores")(torch.full((2, 4, 4), NAN), MASKS), ValueError,
+                 r"cam holds 32 non-finite values.*nan", id="pointing-nan-cam"),
+    pytest.param(lambda c: E("localization_scores")(_with_nan(torch.rand(2, 4, 4), INF), MASKS), ValueError,
+                 r"cam holds 1 non-finite values of 32 \(first: inf", id="pointing-inf-cam"),
+    pytest.param(lambda c: E("localization_scores")(torch.rand(2, 4, 4), MASKS, threshold=NAN), ValueError,
+                 r"threshold=nan", id="pointing-threshold-nan"),
+    pytest.param(lambda c: E("localization_scores")(torch.rand(2, 4, 4), MASKS.long() + 2), ValueError,
+                 r"gt_masks hold values other than 0 and 1", id="pointing-masks-values"),
+    pytest.param(lambda c: E("centre_prior")(2, 8, sigma=0.0), ValueError, r"sigma=0\.0", id="centre-sigma"),
+    pytest.param(lambda c: E("centre_prior")(2, 0), ValueError, r"size=0", id="centre-size"),
+    pytest.param(lambda c: E("localization_table")(c.clf, c.world, n=0, progress=False), ValueError, r"n=0",
+                 id="loc-table-n"),
+    pytest.param(lambda c: E("localization_table")(c.clf, c.world, methods="gradcam", progress=False), ValueError,
+                 r"methods='gradcam' is one string", id="loc-table-methods-str"),
+    pytest.param(lambda c: E("localization_table")(c.clf, c.world, methods=("gradcam", "gradcam"), progress=False),
+                 ValueError, r"methods=\('gradcam', 'gradcam'\) repeat", id="loc-table-methods-repeat"),
+    pytest.param(lambda c: RET("retrieval_from_features")(_with_nan(A4), B4), ValueError,
+                 r"image_feats holds 1 non-finite", id="retrieval-nan"),
+    pytest.param(lambda c: RET("retrieval_from_features")(A4[:0], B4[:0]), ValueError, r"no pair \(shape \(0, D\)\)",
+                 id="retrieval-empty"),
+    pytest.param(lambda c: RET("recall_at_k")(A4 @ B4.T, torch.eye(4, dtype=torch.bool), 0), ValueError, r"k=0",
+                 id="recall-k-zero"),
+    pytest.param(lambda c: RET("recall_at_k")(A4 @ B4.T, torch.eye(4, dtype=torch.bool), 1.5), TypeError, r"k=1\.5",
+                 id="recall-k-float"),
+    pytest.param(lambda c: RET("positives")("abcd", 4), TypeError, r"captions='abcd' is one string",
+                 id="positives-str"),
+    pytest.param(lambda c: RET("positives")(["a", 2], 2), TypeError, r"captions hold 2 \(int\)", id="positives-int"),
+    pytest.param(lambda c: RET("evaluate_retrieval")(c.model, c.world, "heldout", n=0), ValueError, r"n=0",
+                 id="retrieval-n-zero"),
+    pytest.param(lambda c: RET("evaluate_retrieval")(c.model, c.world, "heldout", n=2.5), TypeError, r"n=2\.5",
+                 id="retrieval-n-float"),
+    pytest.param(lambda c: RET("encode_pairs")(c.model, c.x, "a circle"), TypeError, r"captions='a circle'",
+                 id="encode-pairs-str"),
+    pytest.param(lambda c: E("predict")(c.clf, c.world, "heldout", n=0), ValueError, r"n=0", id="predict-n"),
+    pytest.param(lambda c: E("predict")(c.clf, c.world, "heldout", n=4, batch_size=0), ValueError, r"batch_size=0",
+                 id="predict-batch"),
+    pytest.param(lambda c: GAP("centroid_gap")(_with_nan(A4), B4), ValueError, r"a \(the first modality's "
+                 r"embeddings\) holds 1 non-finite", id="gap-nan"),
+    pytest.param(lambda c: GAP("relative_gap")(A4, _with_nan(B4, INF)), ValueError, r"holds 1 non-finite values of 32 "
+                 r"\(first: inf", id="gap-inf"),
+    pytest.param(lambda c: GAP("uniformity")(A4, t=NAN), ValueError, r"t=nan", id="uniformity-t"),
+    pytest.param(lambda c: GAP("uniformity")(_with_nan(A4)), ValueError, r"x holds 1 non-finite", id="uniformity-nan"),
+    pytest.param(lambda c: GAP("contrastive_loss")(A4, B4, NAN), ValueError, r"temperature=nan",
+                 id="contrastive-temperature-nan"),
+    pytest.param(lambda c: GAP("contrastive_loss")(A4, B4, 0), ValueError, r"temperature=0", id="contrastive-temp-0"),
+    pytest.param(lambda c: GAP("contrastive_loss")(A4, B4, INF), ValueError, r"temperature=inf",
+                 id="contrastive-temp-inf"),
+    pytest.param(lambda c: GAP("shift")(A4, B4, NAN), ValueError, r"lam=nan", id="shift-lam-nan"),
+    pytest.param(lambda c: GAP("shift_curve")(A4, B4, 0.5), TypeError, r"lambdas=0\.5 is one number",
+                 id="shift-curve-number"),
+    pytest.param(lambda c: GAP("shift_curve")(A4, B4, [0.0, INF]), ValueError, r"lambdas\[1\]=inf",
+                 id="shift-curve-inf"),
+    pytest.param(lambda c: GAP("shift_curve")(A4, B4, [0.0], temperature=-1), ValueError, r"temperature=-1",
+                 id="shift-curve-temperature"),
+    pytest.param(lambda c: GAP("shift_curve")(A4, B4, [0.0], class_text=B4[:2], labels=torch.tensor([0, 1, 2, 0])),
+                 ValueError, r"labels hold values in \[0, 2\]; accepted: \[0, 1\]", id="shift-curve-labels"),
+    pytest.param(lambda c: _lazy("workbench.eval.captioning.score_captions")("a red circle", ["x"], [{}]), TypeError,
+                 r"predicted='a red circle'", id="captions-str"),
+    pytest.param(lambda c: _lazy("workbench.eval.captioning.score_captions")([3], ["x"], [{}]), TypeError,
+                 r"predicted holds 3 \(int\)", id="captions-int"),
+]
+
+DATA_CASES = [
+    pytest.param(lambda c: _feats(features={"video": _with_nan(torch.zeros(4, 3, 5))}, present={
+        "video": torch.ones(4, 3, dtype=torch.bool)}), ValueError, r"video features holds 1 non-finite values.*nan",
+                 id="event-features-nan"),
+    pytest.param(lambda c: _feats(features={"audio": torch.full((4, 3, 5), NAN)}, present={
+        "audio": torch.ones(4, 3, dtype=torch.bool)}), ValueError, r"audio features holds 60 non-finite",
+                 id="event-features-all-nan"),
+    pytest.param(lambda c: _feats(features={"video": _with_nan(torch.zeros(4, 3, 5), -INF)}, present={
+        "video": torch.ones(4, 3, dtype=torch.bool)}), ValueError, r"first: -inf", id="event-features-inf"),
+    pytest.param(lambda c: _feats(classes=("dog", "dog")), ValueError, r"classes=\('dog', 'dog'\)",
+                 id="event-features-classes-repeat"),
+    pytest.param(lambda c: _unicode(c, data={"video": torch.full((4, 3, 5), NAN), "audio": torch.zeros(4, 3, 5)}),
+                 ValueError, r"video features holds 60 non-finite", id="unicode-nan-dict"),
+    pytest.param(lambda c: _unicode(c, lr=0.0), ValueError, r"lr=0\.0", id="unicode-lr"),
+    pytest.param(lambda c: _unicode(c, steps=2.5), TypeError, r"steps=2\.5", id="unicode-steps-float"),
+    pytest.param(lambda c: _unicode(c, batch_size=0), ValueError, r"batch_size=0", id="unicode-batch"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, n_train=2.5), TypeError, r"n_train=2\.5",
+                 id="world-splits-n-train"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, batch_size=0), ValueError, r"batch_size=0",
+                 id="world-splits-batch"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, ood="ood_flipped"), ValueError,
+                 r"ood='ood_flipped' is one string", id="world-splits-ood-str"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, ood=("ood_style", "ood_style")), ValueError,
+                 r"ood=\('ood_style', 'ood_style'\).*repeats", id="world-splits-ood-repeat"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, seed=-1), ValueError, r"seed=-1",
+                 id="world-splits-seed"),
+]
+
+COMPARE_CASES = [
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": [ROW]})[:-5]), ValueError,
+                 r"A/01_x/result\.json is not valid JSON .*truncated", id="compare-truncated"),
+    pytest.param(lambda c: _runs(c, "[1, 2]"), ValueError, r"result\.json holds a JSON list", id="compare-list"),
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": {"a": 1}})), ValueError, r"'rows' is not a list .*dict",
+                 id="compare-rows-dict"),
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": [{"setting": 1, "seed": 0}]})), ValueError,
+                 r"rows\[0\] lacks 'method'", id="compare-row-no-method"),
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": [], "study": "world_and_model"})), ValueError,
+                 r"a world_and_model result without 'metrics'", id="compare-world-no-metrics"),
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": [], "environment": "x86"})), ValueError,
+                 r"'environment' is a JSON str", id="compare-environment-str"),
+    pytest.param(lambda c: _runs(c, json.dumps({"rows": [ROW]}), b"\x00\xff\xfe"), ValueError,
+                 r"B/01_x/result\.json is not a text file", id="compare-binary"),
+    pytest.param(lambda c: _vs_reference(c, '{"cells": {'), ValueError, r"ref/01_x\.json is not valid JSON",
+                 id="compare-reference-truncated"),
+    pytest.param(lambda c: _vs_reference(c, json.dumps({"numbers": 1})), ValueError,
+                 r"01_x\.json is not a reference file: no 'cells' and no 'study'", id="compare-reference-layout"),
+    pytest.param(lambda c: _vs_reference(c, "3"), ValueError, r"01_x\.json holds a JSON int",
+                 id="compare-reference-int"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(c.tmp, c.tmp, rtol=-1), ValueError, r"rtol=-1",
+                 id="compare-rtol"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(c.tmp, c.tmp, atol=NAN), ValueError, r"atol=nan",
+                 id="compare-atol-nan"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(c.tmp, c.tmp, notebooks="01_x"), ValueError,
+                 r"notebooks='01_x' is one string", id="compare-notebooks-str"),
+]
+
+API_CASES += ENGINE_CASES + CHECK_CASES + CONFIG_CASES + MODEL_CASES + EVAL_CASES + DATA_CASES + COMPARE_CASES
+
+
 @pytest.mark.parametrize("call,exc,match", API_CASES)
 def test_bad_api_input_is_refused_and_named(ctx, call, exc, match):
     with pytest.raises(exc, match=match):
@@ -337,7 +954,81 @@ def test_bad_cli_input_exits_2_and_names_it(argv, match, tmp_path, capsys, monke
 
 
 def test_the_table_is_big_enough():
-    assert len(API_CASES) + len(CLI_CASES) >= 60
+    """121 cases before issue 26; its API areas added 241 (engine, checks, configs, models, eval, data, compare)."""
+    assert len(API_CASES) + len(CLI_CASES) >= 362
+    areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES)
+    assert sum(map(len, areas)) >= 241 and all(len(a) >= 10 for a in areas)
+    ids = [p.id for p in API_CASES + CLI_CASES]
+    assert len(set(ids)) == len(ids), "case ids repeat"
+
+
+@pytest.mark.parametrize("call", [p.values[0] for p in MODEL_CASES if p.id.startswith(("crafted", "corrupt"))])
+def test_refused_files_never_advise_loading_unsafely(ctx, call):
+    """torch's refusal advises `weights_only=False`; the workbench's own message replaces it."""
+    with pytest.raises(ValueError) as err:
+        call(ctx)
+    assert "weights_only" not in str(err.value) and "False" not in str(err.value), str(err.value)
+
+
+def test_equal_infinities_and_nans_compare_same(tmp_path):
+    from workbench import compare
+
+    for name, row in (("A", {**ROW, "x": float("inf"), "y": float("nan"), "z": -float("inf")}),
+                      ("B", {**ROW, "x": float("inf"), "y": float("nan"), "z": -float("inf")}),
+                      ("C", {**ROW, "x": 1e300, "y": float("nan"), "z": -float("inf")})):
+        (tmp_path / name / "01_x").mkdir(parents=True)
+        (tmp_path / name / "01_x" / "result.json").write_text(json.dumps({"rows": [row]}))  # Infinity, NaN
+    assert all(c.ok for c in compare.compare(tmp_path / "A", tmp_path / "B"))
+    assert "SAME" in compare.report(compare.compare(tmp_path / "A", tmp_path / "B"))
+    loose = compare.compare(tmp_path / "A", tmp_path / "C", rtol=10.0, atol=10.0)  # no tolerance reaches inf
+    assert not loose[0].ok and [ln.key for ln in loose[0].lines if not ln.ok] == ["cells.m|1|0.x"]
+
+
+def test_a_diverged_run_saves_no_checkpoint(tmp_path):
+    from workbench.engine import train
+
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(FloatingPointError, match="at step 1 of 4"):
+        train(_NanObjective(), lambda step: {"x": torch.ones(2)},
+              TrainConfig(steps=4, lr=1e-2, log_every=100, checkpoint_every=2), checkpoint=ckpt, progress=False)
+    assert not ckpt.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_names_are_unique_and_leave_nothing(tmp_path):
+    from workbench.checks import atomic_path
+
+    target = tmp_path / "f.pt"
+    with atomic_path(target) as a, atomic_path(target) as b:
+        assert a != b and a.parent == b.parent == tmp_path
+        a.write_text("a")
+        b.write_text("b")
+    assert target.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["f.pt"]  # the last to finish
+    with pytest.raises(RuntimeError), atomic_path(target) as c:
+        c.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["f.pt"]
+
+
+def test_event_features_round_trip(tmp_path):
+    from workbench.data import EventFeatures
+
+    f = _feats()
+    back = EventFeatures.load(f.save(tmp_path / "feats.pt"))
+    assert torch.equal(back.features["video"], f.features["video"]) and back.classes == f.classes
+    assert [p.name for p in tmp_path.iterdir()] == ["feats.pt"]
+
+
+def test_checked_fields_keep_valid_values():
+    """Valid values pass unchanged (lists become tuples, numpy scalars Python ones); every default is valid."""
+    from workbench.checks import check_value
+
+    cfg = TrainConfig(betas=[0.9, 0.99], lr=np.float32(0.5), grad_clip=None, compile="eager")
+    assert cfg.betas == (0.9, 0.99) and type(cfg.lr) is float and cfg.grad_clip is None
+    assert ModeApproxConfig(towers="vision", train="head").towers == ("vision",)
+    assert check_value(TrainConfig, "steps", np.int64(3)) == 3
+    for make in (TrainConfig, ModeApproxConfig, CB, MOD, HEAD, FT, MASK, PRE):
+        make()
+    assert CB(quantizer="fsq", codes=1000, fsq_levels=(8, 5, 5, 5)).n_codes == 1000
 
 
 def test_valid_images_pass_unchanged(tiny_random):

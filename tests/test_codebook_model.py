@@ -196,12 +196,12 @@ def test_retrieval_and_toc():
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"codes": 0}, "codes must be a positive integer, got 0"),
-    ({"dim": -4}, "dim must be a positive integer, got -4"),
-    ({"quantizer": "kmeans"}, "unknown quantizer 'kmeans'; accepted: shared_ema"),
-    ({"encoder": "rnn"}, "unknown encoder 'rnn'"),
-    ({"decay": 1.5}, "decay must be in"),
-    ({"cross_weight": -0.1}, "cross_weight must be in"),
+    ({"codes": 0}, r"codes=0; accepted: an integer >= 2"),
+    ({"dim": -4}, r"dim=-4; accepted: an integer >= 1"),
+    ({"quantizer": "kmeans"}, "quantizer='kmeans'; accepted: one of shared_ema"),
+    ({"encoder": "rnn"}, "encoder='rnn'"),
+    ({"decay": 1.5}, r"decay=1\.5; accepted: a finite number in \[0, 1\)"),
+    ({"cross_weight": -0.1}, r"cross_weight=-0\.1; accepted: a finite number in \[0, 1\]"),
     ({"fsq_levels": (4, 1)}, "fsq_levels"),
 ])
 def test_bad_config_values_are_named(kw, match):

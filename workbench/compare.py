@@ -51,17 +51,59 @@ def cell_key(method: Any, setting: Any, seed: Any) -> str:
     return f"{method}|{setting}|{seed}"
 
 
-def canonical(result: dict) -> dict:
-    """The numbers of a result.json that a rerun must reproduce, in one plain form."""
+class ResultError(ValueError):
+    """A result.json or reference file that cannot be compared: unreadable, truncated or of another layout."""
+
+
+def canonical(result: dict, source: str | Path = "result") -> dict:
+    """The numbers of a result.json that a rerun must reproduce, in one plain form; ResultError naming
+    `source` when the result does not have the layout a study writes."""
+    if not isinstance(result, dict):
+        raise ResultError(f"{source} holds a JSON {type(result).__name__}; expected an object with 'rows'")
+    rows = result.get("rows", [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ResultError(f"{source}: 'rows' is not a list of objects (got {type(rows).__name__})")
+    for i, r in enumerate(rows):
+        missing = [k for k in ("method", "setting", "seed") if k not in r]
+        if missing:
+            raise ResultError(f"{source}: rows[{i}] lacks {', '.join(map(repr, missing))} (keys there: "
+                              f"{', '.join(map(str, r)) or 'none'})")
     cells = {cell_key(r["method"], r["setting"], r["seed"]):
              strip({k: v for k, v in r.items() if k not in ("method", "setting", "seed")})
-             for r in result.get("rows", [])}
+             for r in rows}
     study = {}
     if result.get("study") == "world_and_model":
-        study = {"zero_shot_accuracy": result["metrics"]["zero_shot_accuracy"],
-                 "per_class_heldout": result["tables"]["per_class_heldout"],
-                 "confusion_ood_flipped": result["tables"]["confusion_ood_flipped"]}
+        try:
+            study = {"zero_shot_accuracy": result["metrics"]["zero_shot_accuracy"],
+                     "per_class_heldout": result["tables"]["per_class_heldout"],
+                     "confusion_ood_flipped": result["tables"]["confusion_ood_flipped"]}
+        except (KeyError, TypeError) as e:
+            raise ResultError(f"{source}: a world_and_model result without {e} (metrics.zero_shot_accuracy, "
+                              "tables.per_class_heldout and tables.confusion_ood_flipped are compared)") from None
     return {"cells": cells, "study": study}
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in `path`, or ResultError naming the file (truncated, not text, not JSON)."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ResultError(f"{path} is not a text file; expected the JSON a workbench run writes") from None
+    except OSError as e:
+        raise ResultError(f"{path} cannot be read ({type(e).__name__}: {e.strerror or e})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ResultError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}; "
+                          f"{len(text)} characters): truncated or not written by the workbench; rerun the notebook "
+                          "or restore the file") from None
+
+
+def _environment(data: dict, path: Path) -> dict | None:
+    env = data.get("environment")
+    if env is not None and not isinstance(env, dict):
+        raise ResultError(f"{path}: 'environment' is a JSON {type(env).__name__}; expected an object or null")
+    return env
 
 
 def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, float | None]]:
@@ -95,6 +137,8 @@ class Line:
             return self.a is None and self.b is None
         if math.isnan(self.a) or math.isnan(self.b):
             return math.isnan(self.a) and math.isnan(self.b)
+        if math.isinf(self.a) or math.isinf(self.b):  # equal infinities agree; no tolerance reaches one
+            return self.a == self.b
         return abs(self.b - self.a) <= self.tol
 
 
@@ -129,12 +173,21 @@ def _load(folder: Path, stem: str) -> tuple[dict, dict | None] | None:
     """(canonical numbers, environment) of notebook `stem` in a run folder or a reference folder."""
     result = folder / stem / "result.json"
     if result.is_file():
-        data = json.loads(result.read_text())
-        return canonical(data), data.get("environment")
+        data = _read_json(result)
+        numbers = canonical(data, result)
+        return numbers, _environment(data, result)
     ref = folder / f"{stem}.json"
     if ref.is_file():
-        data = json.loads(ref.read_text())
-        env = data.pop("environment", None)
+        data = _read_json(ref)
+        if not isinstance(data, dict):
+            raise ResultError(f"{ref} holds a JSON {type(data).__name__}; expected a reference object with "
+                              "'cells' and 'study'")
+        env = _environment(data, ref)
+        data = {k: v for k, v in data.items() if k != "environment"}
+        missing = [k for k in ("cells", "study") if not isinstance(data.get(k), dict)]
+        if missing:
+            raise ResultError(f"{ref} is not a reference file: no {' and no '.join(map(repr, missing))} object "
+                              f"(keys there: {', '.join(map(str, data)) or 'none'})")
         return data, env
     return None
 
@@ -181,7 +234,16 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
     """Every metric of every notebook of `run_b` against `run_a` (a reference when it is one).
 
     `rtol` / `atol` given: that tolerance everywhere. Else exact within one environment and
-    `across` (rtol, atol) between two."""
+    `across` (rtol, atol) between two. A result or reference file that cannot be read or has another
+    layout raises ResultError (a ValueError) naming the file. Equal infinities and NaN against NaN
+    agree; an infinity against anything else does not, whatever the tolerance."""
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}={value!r}; accepted: a finite number >= 0, or None (exact within one "
+                             "environment, the cross-machine tolerance between two)")
+    if isinstance(notebooks, str):
+        raise ValueError(f"notebooks={notebooks!r} is one string; accepted: a list of notebook stems")
     run_a, run_b = Path(run_a), Path(run_b)
     for folder in (run_a, run_b):
         if not folder.is_dir():
@@ -206,7 +268,7 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
         cmp.missing += [f"only in B: {k}" for k in fb if k not in fa]
         for key in (k for k in fa if k in fb):
             va, vb = fa[key], fb[key]
-            scale = max(abs(va or 0.0), abs(vb or 0.0))
+            scale = max([abs(v) for v in (va, vb) if v is not None and math.isfinite(v)], default=0.0)
             cmp.lines.append(Line(key, va, vb, max(cmp.atol, cmp.rtol * scale)))
         ca, cb = claim_verdicts(run_a, stem), claim_verdicts(run_b, stem)
         if ca is not None and cb is not None:

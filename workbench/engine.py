@@ -25,14 +25,12 @@
 from __future__ import annotations
 
 import math
-import os
-import pickle
 import random
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -40,6 +38,8 @@ import torch.nn as nn
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+
+from workbench.checks import Check, atomic_path, check_fields, check_number, load_error, refused_objects
 
 _TRUSTED = [False]  # one flag for the process (not per thread): the engine's loop is single-threaded
 INPUT_CHECKS = ("auto", "every", "first")
@@ -76,36 +76,32 @@ class Loss(NamedTuple):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup: float = 0.02  # fraction of steps spent warming up, then cosine to zero
-    grad_clip: float | None = 1.0
-    betas: tuple[float, float] = (0.9, 0.98)
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end
-    mixed_precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "no", "bf16", "fp16"
+    """Every knob of a training run; each field declares what it accepts (workbench.checks), checked on
+    construction: a negative lr would ascend the loss, a negative weight decay grow the weights, a
+    negative grad_clip reverse the gradient, NaN or infinity anywhere give NaN weights."""
+
+    steps: Annotated[int, Check(ge=0)] = 1000
+    lr: Annotated[float, Check(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Check(ge=0)] = 0.1
+    # fraction of steps spent warming up, then cosine to zero
+    warmup: Annotated[float, Check(ge=0, lt=1, note="a fraction of the steps")] = 0.02
+    grad_clip: Annotated[float | None, Check(gt=0, note="the largest gradient norm; None disables clipping")] = 1.0
+    betas: Annotated[tuple[float, float], Check(ge=0, lt=1)] = (0.9, 0.98)
+    seed: Annotated[int, Check(ge=0)] = 0
+    log_every: Annotated[int, Check(ge=1)] = 10
+    checkpoint_every: Annotated[int, Check(ge=0, note="0 = only at the end")] = 0  # steps between checkpoints
+    # "auto" (bf16 on GPU, fp32 on CPU), "no", "bf16", "fp16"
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     # execution options (EXECUTION_FIELDS): speed only, not part of what a checkpoint records
     fused_adamw: bool | None = None  # None: fused AdamW on CUDA, the foreach one elsewhere
     channels_last: bool = False  # 4-D tensors of the batch (images) and 4-D weights channels-last
-    compile: bool | str = False  # torch.compile the objective (True: inductor, a str: that backend)
-    input_checks: str = "auto"  # "every" step, "first" step only, "auto": first on CUDA, every elsewhere
+    # torch.compile the objective (True: inductor, a str: that backend)
+    compile: Annotated[bool | str, Check(note="False, True (inductor) or a torch.compile backend name")] = False
+    # "every" step, "first" step only, "auto": first on CUDA, every elsewhere
+    input_checks: Literal["auto", "every", "first"] = "auto"
 
     def __post_init__(self):
-        if self.steps < 0:
-            raise ValueError(f"steps={self.steps!r} must be >= 0")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup={self.warmup!r} is a fraction of the steps, in [0, 1)")
-        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision={self.mixed_precision!r}; accepted: auto, no, bf16, fp16")
-        if self.input_checks not in INPUT_CHECKS:
-            raise ValueError(f"input_checks={self.input_checks!r}; accepted: {', '.join(INPUT_CHECKS)}")
-        if not isinstance(self.compile, (bool, str)):
-            raise ValueError(f"compile={self.compile!r}; accepted: False, True (inductor) or a torch.compile "
-                             "backend name")
-        if self.fused_adamw not in (None, True, False):
-            raise ValueError(f"fused_adamw={self.fused_adamw!r}; accepted: None (auto), True, False")
+        check_fields(self)
 
 
 @dataclass
@@ -132,12 +128,20 @@ def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     return f
 
 
-def param_groups(params: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
-    """Decay matrices only: biases, norms, scales and embeddings' 1-D cousins are left alone."""
+def param_groups(params: Iterable[tuple[str, nn.Parameter]], weight_decay: float,
+                 lr: float | None = None) -> list[dict]:
+    """Decay matrices only: biases, norms, scales and embeddings' 1-D cousins are left alone.
+
+    `weight_decay` (and `lr`, when given: it is then set on both groups) are checked here, since
+    an optimiser built from groups never checks a group's own values: weight_decay >= 0, lr > 0,
+    both finite."""
+    weight_decay = check_number(weight_decay, "weight_decay", ge=0)
+    extra = {} if lr is None else {"lr": check_number(lr, "lr", gt=0)}
     decay, no_decay = [], []
     for _, p in params:
         (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay, **extra},
+            {"params": no_decay, "weight_decay": 0.0, **extra}]
 
 
 def _shard(value: Any, rank: int, world: int) -> Any:
@@ -216,12 +220,9 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save to a unique temporary file in the same folder, then rename over the target."""
+    with atomic_path(path) as tmp:  # a unique temporary name: two writers never share one
+        torch.save(obj, tmp)
 
 
 def train(
@@ -263,12 +264,15 @@ def train(
     t0 = time.perf_counter() - result.seconds
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps,
                disable=not (progress and acc.is_local_main_process), leave=False, dynamic_ncols=True)
+    watch = _LossWatch(acc.device)
     for step in bar:
         batch = {k: _to(_shard(v, acc.process_index, acc.num_processes), acc.device, cfg.channels_last)
                  for k, v in batches(step).items()}
         with trusted_inputs(not every and step > start):  # the first step's batch is checked in full
             out = training_step(acc, model, batch, opt, sched, clip, cfg.grad_clip)
+        watch.see(out.loss, step)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            watch.check(cfg, desc)  # a host read here costs nothing more: the loss is read just below
             row = {"step": step + 1, "loss": float(out.loss.detach()), "lr": sched.get_last_lr()[0],
                    **{k: float(v.detach() if isinstance(v, torch.Tensor) else v)
                       for k, v in out.metrics.items()}}
@@ -276,15 +280,44 @@ def train(
             bar.set_postfix(loss=f"{row['loss']:.4f}")
         done = step + 1
         if ckpt and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            watch.check(cfg, desc)  # never checkpoint non-finite weights
             result.steps, result.seconds = done, time.perf_counter() - t0
             _save(ckpt, acc, objective, opt, sched, result, trainable, decides)
     bar.close()
+    watch.check(cfg, desc)
     result.steps = cfg.steps
     result.seconds = time.perf_counter() - t0
     if ckpt and start < cfg.steps:
         _save(ckpt, acc, objective, opt, sched, result, trainable, decides)
     acc.wait_for_everyone()
     return result
+
+
+class _LossWatch:
+    """The first step whose loss was NaN or infinite, kept on the device (no host sync per step) and read
+    where the loop reads anyway (log steps, checkpoints, the end): a diverged run stops with an error
+    instead of training on, and saving, NaN weights."""
+
+    def __init__(self, device: torch.device):
+        self.step = torch.full((), -1, dtype=torch.long, device=device)
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def see(self, loss: torch.Tensor, step: int) -> None:
+        loss = loss.detach()
+        bad = ~torch.isfinite(loss).all()
+        first = bad & (self.step < 0)
+        self.step = torch.where(first, torch.full_like(self.step, step), self.step)
+        self.value = torch.where(first, loss.float().reshape(-1)[0] if loss.numel() else self.value, self.value)
+
+    def check(self, cfg: TrainConfig, desc: str) -> None:
+        step = int(self.step)
+        if step >= 0:
+            raise FloatingPointError(
+                f"{desc}: training diverged, the loss was {float(self.value)} at step {step + 1} of {cfg.steps} "
+                f"(lr={cfg.lr!r}, weight_decay={cfg.weight_decay!r}, grad_clip={cfg.grad_clip!r}, "
+                f"mixed_precision={cfg.mixed_precision!r}); the weights are no longer finite, so the run stopped "
+                "and saved nothing more. Lower lr, keep grad_clip on, or look for NaN or infinite values in the "
+                "batches")
 
 
 def _trainable_state(module: nn.Module, trainable: set[int]) -> dict[str, torch.Tensor]:
@@ -319,7 +352,7 @@ def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, t
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, foreign, or holding objects only a pickle could build: stop
         why = ("it holds objects other than tensors and plain values, which a safe load (weights_only=True) "
-               "refuses to build" if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {e}")
+               "refuses to build" if refused_objects(e) else load_error(e))
         raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({why}); nothing was "
                          "loaded and the file was left as it is: move it away to start afresh") from None
     saved_cfg = state.get("config")

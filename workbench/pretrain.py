@@ -12,9 +12,11 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from workbench.checks import Check, atomic_path, check_fields
 from workbench.engine import TrainConfig, train
 from workbench.eval import zero_shot_accuracy
 from workbench.methods.contrastive import ContrastiveObjective
@@ -25,15 +27,18 @@ from workbench.world import EVAL_SPLITS, World, WorldConfig
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    world_seed: int = 0
-    seed: int = 0
-    steps: int = 7000
-    batch_size: int = 60  # a multiple of the pretrain split's group (10), so groups stay whole
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup: float = 0.05
-    eval_n: int = 2000  # images per split for the reported zero-shot accuracy
+    world_seed: Annotated[int, Check(ge=0)] = 0
+    seed: Annotated[int, Check(ge=0)] = 0
+    steps: int = 7000  # checked by TrainConfig (steps >= 0) and by `workbench pretrain --steps` (>= 1)
+    batch_size: Annotated[int, Check(ge=1)] = 60  # a multiple of the pretrain split's group (10), so groups stay whole
+    lr: Annotated[float, Check(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Check(ge=0)] = 0.1
+    warmup: Annotated[float, Check(ge=0, lt=1)] = 0.05
+    eval_n: Annotated[int, Check(ge=1)] = 2000  # images per split for the reported zero-shot accuracy
     model_cfg: dict = field(default_factory=lambda: TINY_MODEL_CFG)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) -> dict:
@@ -66,7 +71,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress: bool = True) ->
         "history": result.history,
         "torch_threads": torch.get_num_threads(),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1))
     (out / "pretrain_state.pt").unlink(missing_ok=True)
     return metrics
 
@@ -76,11 +82,11 @@ def save_tiny(model, cfg: PretrainConfig, out: Path) -> None:
 
     state = {k: (v.half() if v.is_floating_point() else v).contiguous()
              for k, v in model.model.state_dict().items()}
-    tmp = out / ".open_clip_model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt", "recipe": "workbench.pretrain"})
-    tmp.replace(out / "open_clip_model.safetensors")
+    with atomic_path(out / "open_clip_model.safetensors") as tmp:  # a unique temporary name, then renamed
+        save_file(state, str(tmp), metadata={"format": "pt", "recipe": "workbench.pretrain"})
     config = {"model_cfg": cfg.model_cfg,
               "preprocess_cfg": {"mean": list(TINY_MEAN), "std": list(TINY_STD), "interpolation": "bicubic",
                                  "resize_mode": "shortest"}}
-    (out / "open_clip_config.json").write_text(json.dumps(config, indent=1))
-    (out / "recipe.json").write_text(json.dumps(asdict(cfg), indent=1))
+    for name, data in (("open_clip_config.json", config), ("recipe.json", asdict(cfg))):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))

@@ -19,6 +19,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import torch
 
+from workbench.checks import atomic_path, check_device, check_finite, safe_torch_load
+
 MODALITIES = ("video", "audio", "text")
 PAPER_SHAPES = {"video": (7, 7, 512), "audio": (128,), "text": (768,)}  # per step (text: per token)
 FEATURE_SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".h5", ".hdf5")
@@ -67,6 +69,10 @@ class EventFeatures:
                 raise ValueError(f"{m} features have shape {tuple(x.shape)}; accepted (N, T, ...) = "
                                  f"({N}, {T}, ...) as the step labels")
         self.features = {m: x.float() for m, x in self.features.items()}
+        for m, x in self.features.items():  # NaN features train to NaN losses; one min/max pass, no copy
+            check_finite(x, f"{m} features")
+        if len(set(self.classes)) != len(self.classes) or not all(isinstance(c, str) for c in self.classes):
+            raise ValueError(f"classes={self.classes!r}; accepted: distinct class names (strings)")
         check_modalities(self.present, "modality in present")
         missing = [m for m in self.features if m not in self.present]
         if missing:
@@ -123,6 +129,7 @@ class EventFeatures:
                              {m: self.present[m] for m in mods}, self.classes, self.index, dict(self.info))
 
     def to(self, device: str | torch.device) -> EventFeatures:
+        device = check_device(device)
         move = lambda d: {m: x.to(device) for m, x in d.items()}
         return EventFeatures(move(self.features), self.step_labels.to(device), self.labels.to(device),
                              move(self.present), self.classes,
@@ -133,6 +140,23 @@ class EventFeatures:
         return {"features": self.features, "step_labels": self.step_labels, "labels": self.labels,
                 "present": self.present, "classes": list(self.classes), "index": self.index,
                 "info": {k: v for k, v in self.info.items() if isinstance(v, (str, int, float, bool))}}
+
+    def save(self, path: str | Path) -> Path:
+        """`state()` to `path` with torch.save, through a unique temporary file in the same folder renamed over
+        `path`: two writers never share a temporary file, an interruption never leaves a half-written one."""
+        with atomic_path(path) as tmp:
+            torch.save(self.state(), tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EventFeatures:
+        """What `save` wrote (tensors and plain values only; anything else is refused, never unpickled)."""
+        state = safe_torch_load(path, "event-feature file")
+        needed = {"features", "step_labels", "labels", "present", "classes"}
+        if not isinstance(state, Mapping) or not needed <= set(state):
+            raise ValueError(f"event-feature file {path} does not hold EventFeatures.state() (keys: "
+                             f"{', '.join(map(str, state)) if isinstance(state, Mapping) else type(state).__name__})")
+        return cls.from_state(state)
 
     @classmethod
     def from_state(cls, state: Mapping) -> EventFeatures:
@@ -153,13 +177,21 @@ def _read_array(path: str | Path, what: str, key: str | None = None) -> np.ndarr
     if not path.is_file():
         raise FileNotFoundError(f"{what} feature file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return _pick(dict(z), key, path)
+    if suffix in (".npy", ".npz"):
+        try:
+            if suffix == ".npy":
+                return np.load(path, allow_pickle=False)
+            with np.load(path, allow_pickle=False) as z:
+                return _pick(dict(z), key, path)
+        except (ValueError, OSError, EOFError) as e:
+            if str(e).startswith(str(path)):  # _pick's own message
+                raise
+            why = ("it holds Python objects, which are never unpickled (a crafted file could run code)"
+                   if "allow_pickle" in str(e) else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r}")
+            raise ValueError(f"{what} feature file {str(path)!r} is corrupt or not a numeric array file ({why})"
+                             ) from None
     if suffix in (".pt", ".pth"):
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = safe_torch_load(path, f"{what} feature file")
         obj = _pick(obj, key, path) if isinstance(obj, dict) else obj
         return obj.numpy() if isinstance(obj, torch.Tensor) else np.asarray(obj)
     if suffix in (".h5", ".hdf5"):

@@ -20,6 +20,7 @@ from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from workbench.checks import check_number, check_template
 from workbench.world import zero_shot_templates
 
 from .base import ClassificationData
@@ -64,6 +65,10 @@ class ImageFolderSplits(ClassificationData):
                  image_size: int | None = None, batch_size: int = 32, seed: int = 0,
                  id_split: str | None = None, num_workers: int = 4,
                  templates: Sequence[Callable | str] | None = None):
+        for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0), ("num_workers", num_workers, 0)):
+            check_number(value, name, integer=True, ge=low)
+        if image_size is not None:
+            check_number(image_size, "image_size", integer=True, ge=1)
         if not isinstance(test_dirs, Mapping) or not test_dirs:
             raise ValueError(f"test_dirs must be a non-empty dict name -> folder, got {test_dirs!r}")
         self.train_dir = _check_dir(train_dir, "train_dir")
@@ -75,6 +80,11 @@ class ImageFolderSplits(ClassificationData):
         # zero-shot prompts; by default the world's (what heads on this data were always built from);
         # for ImageNet, e.g. open_clip.OPENAI_IMAGENET_TEMPLATES
         self.templates = tuple(templates) if templates is not None else zero_shot_templates()
+        if isinstance(templates, str) or not self.templates:
+            raise ValueError(f"templates={templates!r}; accepted: a non-empty sequence of prompts (callables "
+                             "name -> prompt or strings with one {})")
+        for i, t in enumerate(self.templates):
+            check_template(t, f"templates[{i}]")
         if preprocess is None:
             preprocess = default_preprocess(image_size or 224)
         self.preprocess = preprocess
@@ -88,6 +98,9 @@ class ImageFolderSplits(ClassificationData):
                 raise ValueError(f"classnames has {len(classnames)} names but {self.train_dir} has "
                                  f"{len(folders)} class folders: {', '.join(folders[:10])}")
             self.classnames = tuple(classnames)
+            twice = [c for i, c in enumerate(self.classnames) if c in self.classnames[:i]]
+            if twice:
+                raise ValueError(f"classnames={self.classnames!r}: {twice[0]!r} repeats; accepted: distinct names")
         self.test_sets = {k: self._test_set(k, p, folders) for k, p in self.test_dirs.items()}
         self.batch_size, self.seed, self.num_workers = int(batch_size), int(seed), int(num_workers)
         probe = self.train_set[0][0]

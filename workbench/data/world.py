@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from workbench.checks import check_number
 from workbench.world import SPLITS, World, WorldConfig, zero_shot_templates
 
 from .base import ClassificationData, EvalSet
@@ -26,6 +27,16 @@ class WorldSplits(ClassificationData):
                  ood: Sequence[str] = OOD_SPLITS, n_train: int = 2048, batch_size: int = 64,
                  image_size: int | None = None, seed: int = 0):
         self.world = world or World(WorldConfig())
+        if isinstance(ood, str):
+            raise ValueError(f"ood={ood!r} is one string; accepted: a sequence of splits, e.g. ({ood!r},)")
+        ood = tuple(ood)
+        if len(set(ood)) != len(ood) or id_test in ood:
+            raise ValueError(f"ood={ood!r} (id_test={id_test!r}) repeats a split; accepted: distinct splits")
+        check_number(n_train, "n_train", integer=True, ge=1)
+        check_number(batch_size, "batch_size", integer=True, ge=1)
+        check_number(seed, "seed", integer=True, ge=0)
+        if image_size is not None:
+            check_number(image_size, "image_size", integer=True, ge=1)
         for name, split in [("train", train), ("id_test", id_test), *[("ood", s) for s in ood]]:
             if split not in SPLITS:
                 raise ValueError(f"{name}={split!r} is not a world split; accepted: {', '.join(SPLITS)}")

@@ -66,6 +66,12 @@ def score_captions(predicted: Sequence[str], references: Sequence[str] | Sequenc
                    slots: Sequence[dict[str, str]]) -> CaptionScores:
     """Per-slot accuracy against `slots` (one dict per caption) and the corpus metrics against `references`
     (one reference caption, or a list of them, per prediction)."""
+    if isinstance(predicted, str) or isinstance(slots, dict):
+        raise TypeError(f"predicted={predicted!r} / slots: give sequences, one entry per caption (a single "
+                        "caption goes in a list)")
+    bad = [p for p in predicted if not isinstance(p, str)]
+    if bad:
+        raise TypeError(f"predicted holds {bad[0]!r} ({type(bad[0]).__name__}); accepted: caption strings")
     if not (len(predicted) == len(references) == len(slots)):
         raise ValueError(f"{len(predicted)} predictions, {len(references)} references and {len(slots)} slot "
                          "dicts: give one of each per caption")

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from workbench.checks import check_finite, check_number
 from workbench.models import ImageClassifier, eval_mode
 from workbench.world import World, zero_shot_templates
 
@@ -37,18 +38,38 @@ def predictions(classifier: nn.Module, batches: Iterable[tuple[torch.Tensor, tor
 
 
 def top1(preds: torch.Tensor, targets: torch.Tensor) -> float:
-    """Top-1 accuracy in [0, 1]: the number of hits over the number of targets (0 for none)."""
-    return int((preds == targets).sum()) / max(len(targets), 1)
+    """Top-1 accuracy in [0, 1]: the number of hits over the number of targets (0 for none).
+
+    `preds` and `targets` are class indices of one shape (N,): a mismatch would broadcast (4 predictions
+    against 1 target gave 4.0), logits (N, C) or float labels would compare the wrong things."""
+    for name, t in (("preds", preds), ("targets", targets)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(t).__name__}")
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"{name} have dtype {t.dtype}; accepted: integer class indices (logits? take "
+                            f"logits.argmax(-1))")
+    if preds.ndim != 1 or preds.shape != targets.shape:
+        raise ValueError(f"preds have shape {tuple(preds.shape)} and targets {tuple(targets.shape)}; accepted: "
+                         "one prediction per target, both (N,)")
+    return int((preds == targets.to(preds.device)).sum()) / max(len(targets), 1)
 
 
 def classify_features(image_feats: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
     """Image features (B, D) and class embeddings (C, D) -> predicted class indices (B,) by cosine."""
+    check_finite(image_feats, "image_feats")
+    check_finite(class_weights, "class_weights")
+    if image_feats.ndim != 2 or class_weights.ndim != 2 or image_feats.shape[1] != class_weights.shape[1]:
+        raise ValueError(f"image_feats have shape {tuple(image_feats.shape)} and class_weights "
+                         f"{tuple(class_weights.shape)}; accepted: (B, D) and (C, D) with the same D")
     return (F.normalize(image_feats.float(), dim=-1) @ F.normalize(class_weights.float(), dim=-1).T).argmax(-1)
 
 
 # -- a ClassificationData (workbench.data) ------------------------------------------------------
 def split_accuracy(classifier: nn.Module, data, split: str, n: int | None = None, batch_size: int = 250) -> float:
     """Top-1 accuracy of `classifier` (pixels -> logits over data.classnames) on an evaluation split."""
+    if n is not None:
+        check_number(n, "n", integer=True, ge=1)
+    check_number(batch_size, "batch_size", integer=True, ge=1)
     return top1(*predictions(classifier, data.eval_batches(split, n, batch_size)))
 
 
@@ -72,6 +93,9 @@ def _world_batches(world: World, split: str, n: int, batch_size: int, offset: in
 def predict(classifier: nn.Module, world: World, split: str, n: int, batch_size: int = 250,
             offset: int = 0, label_map: dict[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(predictions, targets), each (n,): targets are indices into the classifier's classes."""
+    check_number(n, "n", integer=True, ge=1)
+    check_number(batch_size, "batch_size", integer=True, ge=1)
+    check_number(offset, "offset", integer=True, ge=0)
     resize = getattr(getattr(classifier, "model", None), "resize", None)
     return predictions(classifier, _world_batches(world, split, n, batch_size, offset, label_map), resize)
 

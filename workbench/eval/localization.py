@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from workbench.checks import check_device, check_finite, check_number
 from workbench.methods.cam import ALL_CAM_METHODS, CAM_METHODS, check_method, compute_cam, library_cam, normalize_max
 from workbench.world import World
 
@@ -39,8 +40,10 @@ def localization_scores(cam: torch.Tensor, gt_masks: torch.Tensor, threshold: fl
     if cam.ndim != 3 or gt_masks.ndim != 3 or cam.shape[0] != gt_masks.shape[0]:
         raise ValueError(f"cam (B, h, w) and gt_masks (B, H, W) must share B; got {tuple(cam.shape)} "
                          f"and {tuple(gt_masks.shape)}")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold={threshold!r} is outside (0, 1)")
+    threshold = check_number(threshold, "threshold", gt=0, lt=1)
+    check_finite(cam, "cam")  # a NaN CAM's argmax lands anywhere: it scored pointing 1.0
+    if gt_masks.dtype != torch.bool and not torch.isin(gt_masks.unique(), torch.tensor([0, 1])).all():
+        raise ValueError("gt_masks hold values other than 0 and 1; accepted: object masks (B, H, W), bool or 0/1")
     gt = gt_masks.to(cam.device).bool()
     up = upsample_cam(cam, tuple(gt.shape[-2:]))  # (B, H, W)
     pred = up > threshold
@@ -55,6 +58,10 @@ def localization_scores(cam: torch.Tensor, gt_masks: torch.Tensor, threshold: fl
 def centre_prior(batch: int, size: int, sigma: float = 0.25, device=None) -> torch.Tensor:
     """A fixed isotropic Gaussian blob (B, size, size), peak 1 at the centre, sigma as a
     fraction of the side. A reference: objects in the world are often near the middle."""
+    check_number(batch, "batch", integer=True, ge=1)
+    check_number(size, "size", integer=True, ge=1)
+    sigma = check_number(sigma, "sigma", gt=0)
+    device = check_device(device) if device is not None else None
     r = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size - 0.5
     blob = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma ** 2))
     return blob.expand(batch, size, size)
@@ -84,7 +91,13 @@ def localization_table(classifier: nn.Module, world: World, split: str = "id_tes
     CAMs are taken for the true class, on the first `n` images of `split`; images are resized
     to the model's resolution, CAMs compared at the world's mask resolution.
     """
+    if isinstance(methods, str):
+        raise ValueError(f"methods={methods!r} is one string; accepted: a sequence of methods, e.g. ({methods!r},)")
     methods = tuple(DEFAULT_METHODS if methods is None else methods)
+    check_number(n, "n", integer=True, ge=1)
+    check_number(batch_size, "batch_size", integer=True, ge=1)
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods={methods!r} repeat a method; accepted: distinct methods")
     for m in methods:
         if m != CENTRE_PRIOR:
             check_method(m)

@@ -31,6 +31,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from workbench.checks import check_finite, check_number
+
 UNIFORMITY_T = 2.0
 
 
@@ -39,6 +41,8 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
         raise ValueError(f"need paired (B, D) embeddings of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) < 2:
         raise ValueError(f"need at least 2 pairs, got {len(a)}")
+    check_finite(a, "a (the first modality's embeddings)")
+    check_finite(b, "b (the second modality's embeddings)")
     return F.normalize(a.detach().double(), dim=-1), F.normalize(b.detach().double(), dim=-1)
 
 
@@ -73,6 +77,8 @@ def uniformity(x: torch.Tensor, t: float = UNIFORMITY_T) -> float:
     """log mean over distinct items of exp(-t ||x_i - x_j||^2) (x normalised here; (N, D), N >= 2)."""
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"need (N, D) embeddings with N >= 2, got {tuple(x.shape)}")
+    check_finite(x, "x")
+    t = check_number(t, "t", gt=0)
     x = F.normalize(x.detach().double(), dim=-1)
     return float(torch.pdist(x).pow(2).mul(-t).exp().mean().log())
 
@@ -138,9 +144,12 @@ def gap_metrics(a: torch.Tensor, b: torch.Tensor, captions: Sequence[str] | None
 def shift(a: torch.Tensor, b: torch.Tensor, lam: float, *, delta: torch.Tensor | None = None,
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(norm(a - lam Delta/2), norm(b + lam Delta/2)), Delta = mean(norm a) - mean(norm b) unless given."""
+    lam = check_number(lam, "lam")
     if delta is None:
         na, nb = _check_pair(a, b)
         delta = na.mean(0) - nb.mean(0)
+    else:
+        check_finite(delta, "delta")
     delta = delta.to(a.dtype)
     return (F.normalize(F.normalize(a, dim=-1) - lam * delta / 2, dim=-1),
             F.normalize(F.normalize(b, dim=-1) + lam * delta / 2, dim=-1))
@@ -148,8 +157,9 @@ def shift(a: torch.Tensor, b: torch.Tensor, lam: float, *, delta: torch.Tensor |
 
 def contrastive_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> float:
     """Symmetric InfoNCE of normalised pairs at `temperature` (CLIP's loss, targets on the diagonal)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature!r} must be > 0")
+    temperature = check_number(temperature, "temperature", gt=0)
+    check_finite(a, "a")
+    check_finite(b, "b")
     logits = F.normalize(a.double(), dim=-1) @ F.normalize(b.double(), dim=-1).T / temperature
     target = torch.arange(len(a))
     return float((F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
@@ -169,7 +179,21 @@ def shift_curve(a: torch.Tensor, b: torch.Tensor, lambdas: Sequence[float], temp
     prompt embeddings (C, D) and labels (B,) of `a`'s items) the zero-shot accuracy."""
     if (class_text is None) != (labels is None):
         raise ValueError("give both class_text (C, D) and labels (B,) for zero-shot accuracy, or neither")
+    if isinstance(lambdas, (int, float)):
+        raise TypeError(f"lambdas={lambdas!r} is one number; accepted: a sequence of numbers, e.g. ({lambdas!r},)")
+    lambdas = [check_number(lam, f"lambdas[{i}]") for i, lam in enumerate(lambdas)]
+    temperature = check_number(temperature, "temperature", gt=0)
     na, nb = _check_pair(a, b)
+    if class_text is not None:
+        check_finite(class_text, "class_text")
+        if class_text.ndim != 2 or class_text.shape[1] != a.shape[1]:
+            raise ValueError(f"class_text has shape {tuple(class_text.shape)}; accepted: (C, {a.shape[1]})")
+        if tuple(labels.shape) != (len(a),) or labels.is_floating_point():
+            raise ValueError(f"labels have shape {tuple(labels.shape)} and dtype {labels.dtype}; accepted: "
+                             f"({len(a)},) integer class indices")
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(class_text)):
+            raise ValueError(f"labels hold values in [{int(labels.min())}, {int(labels.max())}]; accepted: "
+                             f"[0, {len(class_text) - 1}] (one row of class_text per class)")
     delta = na.mean(0) - nb.mean(0)
     out = []
     for lam in lambdas:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from workbench.checks import check_finite, check_number
 from workbench.models import ClipBackend, eval_mode
 from workbench.world import World
 
@@ -49,8 +50,13 @@ def positives(captions: Sequence[str] | None, n: int, device: torch.device | Non
     """(n, n) bool: P[i, j] = caption j is a correct answer for image i (same text, or i == j)."""
     if captions is None:
         return torch.eye(n, dtype=torch.bool, device=device)
+    if isinstance(captions, str):
+        raise TypeError(f"captions={captions!r} is one string; accepted: a sequence of {n} captions")
     if len(captions) != n:
         raise ValueError(f"{len(captions)} captions for {n} pairs: give one caption per image")
+    bad = [c for c in captions if not isinstance(c, str)]
+    if bad:
+        raise TypeError(f"captions hold {bad[0]!r} ({type(bad[0]).__name__}); accepted: strings")
     ids = {c: k for k, c in enumerate(dict.fromkeys(captions))}
     code = torch.tensor([ids[c] for c in captions], device=device)  # (n,)
     return code.view(-1, 1) == code.view(1, -1)
@@ -60,8 +66,7 @@ def recall_at_k(sim: torch.Tensor, pos: torch.Tensor, k: int) -> torch.Tensor:
     """Share of rows whose top-k columns (by `sim`, (Q, N)) hold at least one positive (pos (Q, N))."""
     if sim.shape != pos.shape:
         raise ValueError(f"similarity {tuple(sim.shape)} and positives {tuple(pos.shape)} differ in shape")
-    if k < 1:
-        raise ValueError(f"k={k!r}: recall@k needs k >= 1")
+    k = check_number(k, "k", integer=True, ge=1)
     top = sim.topk(min(k, sim.shape[1]), dim=1).indices  # (Q, k)
     return pos.gather(1, top).any(dim=1).float().mean()
 
@@ -72,6 +77,10 @@ def retrieval_from_features(image_feats: torch.Tensor, text_feats: torch.Tensor,
     if image_feats.shape != text_feats.shape or image_feats.ndim != 2:
         raise ValueError(f"need (B, D) image and text features of one shape, got "
                          f"{tuple(image_feats.shape)} and {tuple(text_feats.shape)}")
+    check_finite(image_feats, "image_feats")
+    check_finite(text_feats, "text_feats")
+    if len(image_feats) == 0:
+        raise ValueError("image_feats and text_feats hold no pair (shape (0, D)); accepted: at least one pair")
     img, txt = F.normalize(image_feats.float(), dim=-1), F.normalize(text_feats.float(), dim=-1)
     sim = img @ txt.T  # (B_img, B_txt)
     pos = positives(captions, len(img), sim.device)  # symmetric: same relation both ways
@@ -94,8 +103,11 @@ def encode_images(model: ClipBackend, images: torch.Tensor, batch_size: int = 25
 def encode_pairs(model: ClipBackend, images: torch.Tensor, captions: Sequence[str], batch_size: int = 256,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (B, 3, H, W) in [0, 1] and B captions -> (image feats (B, D), text feats (B, D))."""
+    if isinstance(captions, str):
+        raise TypeError(f"captions={captions!r} is one string; accepted: a sequence of captions, one per image")
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions: retrieval needs pairs")
+    check_number(batch_size, "batch_size", integer=True, ge=1)
     device = next(model.parameters()).device
     with eval_mode(model):
         txt = [model.encode_text(model.tokenize(list(captions[s:s + batch_size])).to(device))
@@ -112,8 +124,8 @@ def retrieval(model: ClipBackend, images: torch.Tensor, captions: Sequence[str],
 def evaluate_retrieval(model: ClipBackend, world: World, split: str, n: int = 500, offset: int = 0,
                        ) -> RetrievalResult:
     """Retrieval over samples offset..offset+n of a world split (images with their own captions)."""
-    if n < 1:
-        raise ValueError(f"n={n!r}: retrieval needs at least one pair")
+    check_number(n, "n", integer=True, ge=1)
+    check_number(offset, "offset", integer=True, ge=0)
     b = world.batch(split, range(offset, offset + n))
     return retrieval(model, b.images, b.captions)
 

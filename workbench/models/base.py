@@ -88,6 +88,21 @@ def check_pixels(images, name: str = "images") -> None:
         raise ValueError(f"{name} have values in [{lo:.6g}, {hi:.6g}]; accepted: pixels in [0, 1]{hint}")
 
 
+def check_mean_std(mean, std, where: str = "") -> None:
+    """ValueError naming the values unless `mean` and `std` are 3 finite numbers each and every std > 0
+    (a zero std divides the pixels by zero, a negative one flips them: both load silently otherwise)."""
+    import math
+    import numbers
+
+    for name, values in (("mean", mean), ("std", std)):
+        ok = (isinstance(values, (list, tuple)) and len(values) == 3
+              and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values))
+        if not ok:
+            raise ValueError(f"{where}{name}={values!r}; accepted: 3 finite numbers (one per RGB channel)")
+    if not all(v > 0 for v in std):
+        raise ValueError(f"{where}std={std!r}; accepted: 3 finite numbers > 0 (pixels are divided by them)")
+
+
 class ClipBackend(nn.Module):
     """Base class: a CLIP-like model with an image tower and a text tower."""
 
@@ -114,6 +129,7 @@ class ClipBackend(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
+        check_mean_std(tuple(mean), tuple(std), f"{type(self).__name__}: pixel ")
         self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -243,12 +259,22 @@ class ClipBackend(nn.Module):
                             f"got {type(images).__name__}")
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
+        if images.shape[0] == 0:
+            raise ValueError(f"images hold no image (shape {tuple(images.shape)}); accepted: a batch of at least one")
         if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
             raise ValueError(
                 f"images are {images.shape[-2]}x{images.shape[-1]} but {self.name} takes "
                 f"{self.image_size}x{self.image_size}; resize them with model.resize(images)"
             )
         check_pixels(images)
+        weight = next(self.model.parameters(), None)
+        if weight is not None:
+            if images.dtype != weight.dtype and not torch.is_autocast_enabled(images.device.type):
+                raise TypeError(f"images have dtype {images.dtype} but the weights of {self.name} are {weight.dtype}; "
+                                f"accepted: {weight.dtype} pixels in [0, 1] (images.to({weight.dtype}))")
+            if images.device != weight.device:
+                raise ValueError(f"images are on {images.device} but {self.name} is on {weight.device}; "
+                                 f"move them with images.to({str(weight.device)!r})")
 
     def normalize_pixels(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .base import ClipBackend
+from .base import ClipBackend, check_mean_std
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -54,9 +54,16 @@ class HFClipModel(ClipBackend):
         if proc.is_file():
             import json
 
-            cfg = json.loads(proc.read_text())
-            mean, std = tuple(cfg.get("image_mean", mean)), tuple(cfg.get("image_std", std))
-        return cls(model, name=f"hf:{name_or_dir}", tokenizer=tok, mean=mean, std=std)
+            try:
+                cfg = json.loads(proc.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise ValueError(f"{proc} is not valid JSON ({e}); expected transformers' image processor "
+                                 "config with image_mean and image_std") from None
+            if not isinstance(cfg, dict):
+                raise ValueError(f"{proc} holds a JSON {type(cfg).__name__}; expected an object")
+            mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
+            check_mean_std(mean, std, f"{proc}: image_")
+        return cls(model, name=f"hf:{name_or_dir}", tokenizer=tok, mean=tuple(mean), std=tuple(std))
 
     @classmethod
     def from_config(cls, config) -> HFClipModel:

@@ -20,6 +20,10 @@ import torch
 import torch.nn as nn
 import torchvision.transforms.functional as TF
 
+from workbench.checks import check_device, safe_torch_load
+
+from .base import check_pixels
+
 PHOTO_SIZE = 224
 RESIZE_TO = 256
 # name -> skimage.data function; all ship inside scikit-image (no pooch download)
@@ -49,9 +53,17 @@ class PhotoClassifier(nn.Module):
         return self.net.bn2
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        if pixels.ndim != 4 or pixels.shape[1] != 3 or tuple(pixels.shape[-2:]) != (PHOTO_SIZE, PHOTO_SIZE):
-            raise ValueError(f"EfficientNet-Lite0 takes pixels (B, 3, {PHOTO_SIZE}, {PHOTO_SIZE}) in [0, 1], "
+        if not isinstance(pixels, torch.Tensor):
+            raise TypeError(f"EfficientNet-Lite0 takes a torch.Tensor of pixels, got {type(pixels).__name__}")
+        if pixels.ndim != 4 or pixels.shape[1] != 3 or tuple(pixels.shape[-2:]) != (PHOTO_SIZE, PHOTO_SIZE) \
+                or pixels.shape[0] == 0:
+            raise ValueError(f"EfficientNet-Lite0 takes pixels (B >= 1, 3, {PHOTO_SIZE}, {PHOTO_SIZE}) in [0, 1], "
                              f"got shape {tuple(pixels.shape)}; use preprocess_photo(array)")
+        check_pixels(pixels)
+        weight = next(self.net.parameters())
+        if pixels.dtype != weight.dtype and not torch.is_autocast_enabled(pixels.device.type):
+            raise TypeError(f"pixels have dtype {pixels.dtype} but EfficientNet-Lite0's weights are {weight.dtype}; "
+                            f"accepted: {weight.dtype} pixels in [0, 1] (pixels.to({weight.dtype}))")
         return self.net(pixels * 2 - 1)
 
 
@@ -88,8 +100,9 @@ def load_efficientnet_lite0(device: str | torch.device = "cpu") -> PhotoClassifi
     """timm `tf_efficientnet_lite0` with the packaged ImageNet weights, in eval mode."""
     import timm
 
+    device = check_device(device)
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    state = torch.load(_weight_file(), map_location="cpu", weights_only=True)
+    state = safe_torch_load(_weight_file(), "the EfficientNet-Lite0 weight file")
     net.load_state_dict(_renamed(state, net.state_dict()), strict=True)
     return PhotoClassifier(net, imagenet_classnames()).to(device).eval()
 

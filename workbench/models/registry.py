@@ -16,7 +16,9 @@ from pathlib import Path
 import open_clip
 import torch
 
-from .base import ClipBackend
+from workbench.checks import check_device, check_finite, load_error
+
+from .base import ClipBackend, check_mean_std
 from .hf_clip import HFClipModel
 from .open_clip_backend import OpenClipModel
 
@@ -31,6 +33,7 @@ def list_models() -> list[str]:
 
 def load_model(name, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBackend:
     """Build a model by name; see the module docstring for what `name` accepts."""
+    device = check_device(device)  # before minutes of loading: "gpu", "cuda:0" without CUDA, ...
     if not isinstance(name, str):
         from transformers import CLIPConfig
 
@@ -53,12 +56,14 @@ def load_model(name, pretrained: str | None = None, device: str | torch.device =
 
 def _load_hf(name_or_dir: str) -> HFClipModel:
     try:
-        return HFClipModel.from_pretrained(name_or_dir)
+        model = HFClipModel.from_pretrained(name_or_dir)
     except OSError as e:
         raise OSError(
             f"could not load a transformers CLIPModel from {name_or_dir!r}: pass a local folder with "
             f"config.json and weights, or a hub name when online ({e.__class__.__name__}: {e})"
         ) from None
+    check_finite_weights(model.model, f"hf:{name_or_dir}")
+    return model
 
 
 def _load_open_clip(name: str, pretrained: str | None) -> OpenClipModel:
@@ -86,8 +91,9 @@ def _load_open_clip(name: str, pretrained: str | None) -> OpenClipModel:
     except Exception as e:  # a corrupt file: unpickling, truncated zip or safetensors header, ...
         if not is_file:
             raise
-        raise ValueError(f"checkpoint {pretrained} is corrupt or not a {name} weights file "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r})") from None
+        raise ValueError(f"checkpoint {pretrained} is corrupt or not a {name} weights file ({_why(e)})") from None
+    if is_file:
+        check_finite_weights(model, f"checkpoint {pretrained}")
     mean, std = _mean_std(val)
     return OpenClipModel(model, name, open_clip.get_tokenizer(name), mean, std)
 
@@ -107,19 +113,21 @@ def load_open_clip_dir(path: Path, name: str, weights: Path | None = None) -> Op
     if not weights:
         raise FileNotFoundError(f"no *.safetensors weights in {path}")
     cfg, model_cfg = read_open_clip_config(cfg_path)
+    pre = cfg.get("preprocess_cfg") or {}
+    if not isinstance(pre, dict):
+        raise ValueError(f"{cfg_path}: preprocess_cfg is a JSON {type(pre).__name__}; accepted: an object with "
+                         "'mean' and 'std' (3 numbers each)")
+    mean = pre.get("mean", open_clip.OPENAI_DATASET_MEAN)
+    std = pre.get("std", open_clip.OPENAI_DATASET_STD)
+    check_mean_std(mean, std, f"{cfg_path}: preprocess_cfg ")  # before building: a bad std costs nothing yet
     try:
         model = open_clip.model.CLIP(**model_cfg)
     except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise ValueError(f"{cfg_path}: model_cfg does not describe an open_clip CLIP ({type(e).__name__}: {e})"
                          ) from None
     load_weights(model, weights[0])
-    pre = cfg.get("preprocess_cfg") or {}
-    mean = tuple(pre.get("mean", open_clip.OPENAI_DATASET_MEAN))
-    std = tuple(pre.get("std", open_clip.OPENAI_DATASET_STD))
-    if len(mean) != 3 or len(std) != 3:
-        raise ValueError(f"{cfg_path}: preprocess_cfg mean and std need 3 values each, got {mean!r} and {std!r}")
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
-    return OpenClipModel(model, name, tok, mean, std)
+    return OpenClipModel(model, name, tok, tuple(mean), tuple(std))
 
 
 def read_open_clip_config(cfg_path: Path) -> tuple[dict, dict]:
@@ -156,11 +164,43 @@ def load_weights(model: torch.nn.Module, file: Path) -> None:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"checkpoint {file} is corrupt or not a safetensors file ({e})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         raise ValueError(
             f"checkpoint {file} does not fit the model: {len(missing)} missing keys "
             f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+    shapes = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    if shapes:
+        k = shapes[0]
+        raise ValueError(
+            f"checkpoint {file} does not fit the model described in {file.parent}: {len(shapes)} tensors differ in "
+            f"shape, the first {k!r} is {tuple(state[k].shape)} in the file but {tuple(own[k].shape)} in the model "
+            f"(the config and the weights of {file.parent} come from different models)")
+    for k, t in state.items():
+        if t.is_floating_point():
+            try:
+                check_finite(t, f"tensor {k!r}")
+            except ValueError as e:
+                raise ValueError(f"checkpoint {file} holds non-finite weights: {e} (a diverged training run?); "
+                                 "nothing was loaded") from None
+    model.load_state_dict(state, strict=True)
+
+
+def check_finite_weights(model: torch.nn.Module, source: str) -> None:
+    """ValueError naming `source` and the first parameter or buffer holding NaN or an infinity."""
+    for k, t in model.state_dict().items():
+        if t.is_floating_point():
+            try:
+                check_finite(t, f"tensor {k!r}")
+            except ValueError as e:
+                raise ValueError(f"{source} holds non-finite weights: {e} (a diverged training run?)") from None
+
+
+def _why(e: Exception) -> str:
+    """An exception in one line for a loader's message, never passing on torch's advice to load unsafely."""
+    return load_error(e)
 
 
 def _mean_std(transform) -> tuple[tuple, tuple]:

@@ -13,6 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from open_clip import build_zero_shot_classifier
 
+from workbench.checks import check_finite, check_number, check_template
+
 from .modes import eval_mode
 
 # `model` below is a workbench.models.ClipBackend; base.py imports this module, not the other way round
@@ -24,9 +26,14 @@ class ZeroShotHead(nn.Module):
     def __init__(self, weight: torch.Tensor, classnames: Sequence[str], scale: float = 100.0,
                  templates: Sequence[Callable | str] | None = None):
         super().__init__()
+        check_finite(weight, "weight")
+        classnames = _check_classnames(classnames)
+        if weight.ndim != 2 or weight.shape[0] != len(classnames):
+            raise ValueError(f"weight has shape {tuple(weight.shape)} for {len(classnames)} classnames; accepted: "
+                             f"(C, D) with C = {len(classnames)}, one row per class")
         self.weight = nn.Parameter(weight.clone())  # (C, D)
-        self.classnames = tuple(classnames)
-        self.scale = float(scale)
+        self.classnames = classnames
+        self.scale = float(check_number(float(scale) if isinstance(scale, torch.Tensor) else scale, "scale", gt=0))
         self.templates = tuple(templates) if templates is not None else None  # the prompts W came from
 
     @classmethod
@@ -34,12 +41,13 @@ class ZeroShotHead(nn.Module):
     def from_text(cls, model: nn.Module, classnames: Sequence[str],
                   templates: Sequence[Callable | str]) -> ZeroShotHead:
         """The mean normalised text embedding of each class over `templates`, in eval mode."""
-        if isinstance(classnames, str) or len(classnames) == 0:
-            raise ValueError(f"classnames must be a non-empty list of names, got {classnames!r}")
+        classnames = _check_classnames(classnames)
         if templates is None or isinstance(templates, str) or len(templates) == 0:
             raise ValueError(f"templates must be a non-empty list of prompts (callables name -> prompt or "
                              f"strings with one {{}}), got {templates!r}; the world's are "
                              "workbench.world.zero_shot_templates()")
+        for i, t in enumerate(templates):
+            check_template(t, f"templates[{i}]")
         device = next(model.parameters()).device
         with eval_mode(model):
             w = build_zero_shot_classifier(model, model.tokenize, list(classnames), list(templates),
@@ -53,6 +61,20 @@ class ZeroShotHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.scale * F.normalize(features, dim=-1) @ F.normalize(self.weight, dim=-1).T
+
+
+def _check_classnames(classnames) -> tuple[str, ...]:
+    """Class names as a tuple of distinct non-empty strings (a repeat would make two classes one name)."""
+    if isinstance(classnames, str) or not isinstance(classnames, Sequence) or len(classnames) == 0:
+        raise ValueError(f"classnames must be a non-empty list of names, got {classnames!r}")
+    names = tuple(classnames)
+    bad = [c for c in names if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise ValueError(f"classnames={names!r}: {bad[0]!r} is not a name; accepted: non-empty strings")
+    twice = [c for i, c in enumerate(names) if c in names[:i]]
+    if twice:
+        raise ValueError(f"classnames={names!r}: {twice[0]!r} repeats; accepted: distinct names")
+    return names
 
 
 class ImageClassifier(nn.Module):

@@ -25,6 +25,7 @@ from typing import Sequence
 
 import torch.nn as nn
 
+from workbench.checks import BadValue, check_number
 from workbench.models import ClipBackend
 from workbench.models.params import refuse_second_adapter
 
@@ -37,6 +38,9 @@ def target_modules(model: ClipBackend, leaf_names: Sequence[str], towers: Sequen
     towers = check_towers(towers)
     if isinstance(leaf_names, str):
         leaf_names = (leaf_names,)
+    leaf_names = tuple(leaf_names)
+    if len(set(leaf_names)) != len(leaf_names) or not all(isinstance(t, str) and t for t in leaf_names):
+        raise ValueError(f"targets={leaf_names!r}; accepted: distinct non-empty module names")
     modules = dict(model.model.named_modules())
     found = list(model.layers_named(leaf_names, towers))
     if not found:
@@ -69,8 +73,26 @@ def _inject(model: ClipBackend, config) -> None:
 
 
 def _check_rank(r: int, name: str = "r") -> None:
-    if not isinstance(r, int) or r < 1:
-        raise ValueError(f"{name}={r!r}: a rank is a positive integer")
+    check_number(r, name, integer=True, ge=1)
+
+
+def _check_fits(model: ClipBackend, names: list[str], r: int, method: str) -> None:
+    """A rank above the smaller side of a target matrix adds parameters and nothing an update can express
+    (its rank is at most that side): refused, naming the layer."""
+    modules = dict(model.model.named_modules())
+    for n in names:
+        m = modules[n]
+        side = m.embed_dim if isinstance(m, nn.MultiheadAttention) else min(m.in_features, m.out_features) \
+            if isinstance(m, nn.Linear) else None
+        if side is not None and r > side:
+            raise BadValue(f"{method} r={r} is larger than {n} ({type(m).__name__}, smaller side {side}) of "
+                           f"{model.name}: an update of that matrix has rank at most {side}; accepted: r <= {side}")
+
+
+def _check_knobs(alpha: float | None, dropout: float = 0.0) -> None:
+    if alpha is not None:
+        check_number(alpha, "alpha", gt=0)
+    check_number(dropout, "dropout", ge=0, lt=1)
 
 
 def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: float = 0.0,
@@ -85,8 +107,10 @@ def apply_lora(model: ClipBackend, r: int, alpha: float | None = None, dropout: 
     from peft import LoraConfig
 
     _check_rank(r)
+    _check_knobs(alpha, dropout)
     refuse_second_adapter(model, "LoRA")
     names = target_modules(model, targets or model.lora_targets, towers)
+    _check_fits(model, names, r, "LoRA")
     alpha = float((1 if rslora else r) if alpha is None else alpha)
     _inject(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=names,
                               use_rslora=rslora))
@@ -100,8 +124,10 @@ def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoHaConfig
 
     _check_rank(r)
+    _check_knobs(alpha)
     refuse_second_adapter(model, "LoHa")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
+    _check_fits(model, names, r, "LoHa")
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoHaConfig(r=r, alpha=alpha, target_modules=names))
     return make_report("loha", model, names, r=r, alpha=alpha)
@@ -114,6 +140,7 @@ def apply_lokr(model: ClipBackend, r: int, alpha: float | None = None,
     from peft import LoKrConfig
 
     _check_rank(r)
+    _check_knobs(alpha)
     refuse_second_adapter(model, "LoKr")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
     alpha = float(r if alpha is None else alpha)
@@ -133,8 +160,10 @@ def apply_vera(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
     from peft.tuners.vera import VeraModel
 
     _check_rank(r)
+    check_number(projection_seed, "projection_seed", integer=True, ge=0)
     refuse_second_adapter(model, "VeRA")
     names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
+    _check_fits(model, names, r, "VeRA")
     freeze(model)
     VeraModel(model.model, VeraConfig(r=r, target_modules=names, projection_prng_key=projection_seed),
               "default")

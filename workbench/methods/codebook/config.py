@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Annotated, Literal, get_args
 
+from workbench.checks import BadValue, Check, check_fields
 from workbench.data.event_features import MODALITIES
 
-QUANTIZERS = ("shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality")
+Quantizer = Literal["shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality"]
+QUANTIZERS: tuple[str, ...] = get_args(Quantizer)
 ENCODERS = ("transformer", "mlp")
+FSQ_LEVELS = (5, 5, 4, 4)  # the default FSQ levels: 400 codes
 
 # The paper's Table 2 rows (and the baselines) as switch settings on top of the full model.
 VARIANTS: dict[str, dict] = {
@@ -37,66 +41,58 @@ class CodebookConfig:
     expiry, rotation trick), "fsq", "rvq" (vector-quantize-pytorch FSQ / ResidualVQ), "per_modality"
     (one EMA codebook per modality, aligned by index through the MM-EMA and cross-commitment terms).
     masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used.
+
+    With quantizer="fsq" the number of codes is the product of fsq_levels (`n_codes`), not `codes`:
+    a `codes` other than 400 with the default levels is refused (it would be ignored); with levels of
+    your own, `codes` names the size they stand for (study 03 picks the FSQ paper's level set nearest
+    to it) and `n_codes` says how many there are.
     """
 
-    dim: int = 256
-    codes: int = 400
-    decay: float = 0.99
-    commitment: float = 0.25
-    eps: float = 1e-5
-    quantizer: str = "shared_ema"
+    dim: Annotated[int, Check(ge=1)] = 256
+    codes: Annotated[int, Check(ge=2, note="with quantizer='fsq', the product of fsq_levels")] = 400
+    decay: Annotated[float, Check(ge=0, lt=1)] = 0.99
+    commitment: Annotated[float, Check(ge=0)] = 0.25
+    eps: Annotated[float, Check(gt=0)] = 1e-5
+    quantizer: Quantizer = "shared_ema"
     mm_ema: bool = True
-    cross_weight: float = 0.5  # share of the EMA sum from the other modalities (authors: 0.5)
+    # share of the EMA sum from the other modalities (authors: 0.5)
+    cross_weight: Annotated[float, Check(ge=0, le=1)] = 0.5
     cross_commit: bool = True  # own code 2 : other modalities' codes 1 (split among them)
     reset: bool = True
-    reset_after: int = 300  # batches unused by every modality before a code is re-initialised
-    reset_recent: int = 100  # a code used within this many batches counts as recently used
-    reset_noise: float = 1 / 1024
+    reset_after: Annotated[int, Check(ge=1)] = 300  # batches unused by every modality before a code is re-initialised
+    reset_recent: Annotated[int, Check(ge=1)] = 100  # a code used within this many batches counts as recently used
+    reset_noise: Annotated[float, Check(ge=0)] = 1 / 1024
     club: bool = True
-    club_steps: int = 5
-    club_lr: float = 1e-3
-    club_hidden: int = 256
+    club_steps: Annotated[int, Check(ge=1)] = 5
+    club_lr: Annotated[float, Check(gt=0)] = 1e-3
+    club_hidden: Annotated[int, Check(ge=1)] = 256
     cpc: bool = True
-    cpc_k: int = 1
-    cpc_cross: float = 1.0
-    cpc_within: float = 0.1
+    cpc_k: Annotated[int, Check(ge=1)] = 1
+    cpc_cross: Annotated[float, Check(ge=0)] = 1.0
+    cpc_within: Annotated[float, Check(ge=0)] = 0.1
     recon: bool = True
     masked_infonce: bool = False
-    mask_ratio: float = 0.3
-    temperature: float = 0.1
-    encoder: str = "transformer"
-    layers: int = 2
-    heads: int = 4
-    specific_dim: int = 256
-    fsq_levels: tuple[int, ...] = (5, 5, 4, 4)  # 400 codes
-    rvq_depth: int = 4
-    vqtorch_dead_threshold: float = 2.0
+    mask_ratio: Annotated[float, Check(ge=0, le=1)] = 0.3
+    temperature: Annotated[float, Check(gt=0)] = 0.1
+    encoder: Literal["transformer", "mlp"] = "transformer"
+    layers: Annotated[int, Check(ge=1)] = 2
+    heads: Annotated[int, Check(ge=1)] = 4
+    specific_dim: Annotated[int, Check(ge=1)] = 256
+    fsq_levels: Annotated[tuple[int, ...], Check(ge=2, nonempty=True)] = FSQ_LEVELS  # 400 codes
+    rvq_depth: Annotated[int, Check(ge=1)] = 4
+    vqtorch_dead_threshold: Annotated[float, Check(ge=0)] = 2.0
 
     def __post_init__(self):
-        for name in ("dim", "codes", "club_steps", "cpc_k", "layers", "heads", "specific_dim", "club_hidden",
-                     "rvq_depth", "reset_after", "reset_recent"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"CodebookConfig.{name} must be a positive integer, got {value!r}")
-        if self.quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer {self.quantizer!r}; accepted: {', '.join(QUANTIZERS)}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {self.encoder!r}; accepted: {', '.join(ENCODERS)}")
-        for name in ("decay", "cross_weight", "mask_ratio"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0 or (name == "decay" and value == 1.0):
-                raise ValueError(f"CodebookConfig.{name} must be in [0, 1{')' if name == 'decay' else ']'}, "
-                                 f"got {value!r}")
-        for name in ("commitment", "eps", "club_lr", "cpc_cross", "cpc_within", "temperature", "reset_noise",
-                     "vqtorch_dead_threshold"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0) or (name in ("eps", "club_lr", "temperature") and value == 0):
-                raise ValueError(f"CodebookConfig.{name} must be a finite number >= 0 (> 0 for eps, club_lr, "
-                                 f"temperature), got {value!r}")
+        check_fields(self)
         if self.dim % self.heads:
-            raise ValueError(f"CodebookConfig.dim ({self.dim}) must be divisible by heads ({self.heads})")
-        if len(self.fsq_levels) == 0 or any(not isinstance(v, int) or v < 2 for v in self.fsq_levels):
-            raise ValueError(f"CodebookConfig.fsq_levels must be integers >= 2, got {self.fsq_levels!r}")
+            raise BadValue(f"CodebookConfig.dim={self.dim} is not divisible by heads={self.heads}; accepted: a dim "
+                           f"that is a multiple of heads (each head takes dim / heads)")
+        if self.quantizer == "fsq" and self.fsq_levels == FSQ_LEVELS and self.codes != math.prod(FSQ_LEVELS):
+            raise BadValue(
+                f"CodebookConfig.codes={self.codes} with quantizer='fsq', whose codes are the product of "
+                f"fsq_levels={self.fsq_levels} ({math.prod(self.fsq_levels)}): codes would be ignored; accepted: "
+                f"fsq_levels for the codes you want (e.g. (8, 5, 5, 5) for 1000, (8, 8, 4, 4) for 1024), or "
+                f"codes={math.prod(self.fsq_levels)}")
 
     @classmethod
     def variant(cls, name: str, **overrides) -> CodebookConfig:

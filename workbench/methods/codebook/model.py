@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench.checks import check_finite
 from workbench.models.modes import eval_mode
 
 from .baselines import build_quantizer
@@ -41,6 +42,9 @@ def features_of(data: Any) -> dict[str, Tensor]:
     lead = {m: tuple(x.shape[:2]) for m, x in feats.items()}
     if len(set(lead.values())) != 1:
         raise ValueError(f"modalities disagree on (sequences, steps): {lead}")
+    if not hasattr(data, "features"):  # EventFeatures checked theirs when built
+        for m, x in feats.items():
+            check_finite(x, f"{m} features")
     return dict(feats)
 
 

@@ -1,6 +1,7 @@
 """train_unicode: the whole training loop (main Adam, CLUB's inner steps inside UniCode.step), with snapshots."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -8,6 +9,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from workbench.checks import check_number
 
 from .model import UniCode, features_of
 from .quantizer import batch_perplexity
@@ -44,8 +47,10 @@ def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, l
     codebook resets). checkpoints: steps (0 = before training, up to `steps`) at which the state is kept.
     callback(step, losses) runs after every step.
     """
-    if steps < 0 or batch_size <= 0:
-        raise ValueError(f"steps must be >= 0 and batch_size > 0, got steps={steps}, batch_size={batch_size}")
+    steps = check_number(steps, "steps", integer=True, ge=0)
+    batch_size = check_number(batch_size, "batch_size", integer=True, ge=1)
+    lr = check_number(lr, "lr", gt=0)
+    seed = check_number(seed, "seed", integer=True, ge=0)
     checkpoints = sorted(set(int(c) for c in checkpoints))
     bad = [c for c in checkpoints if not 0 <= c <= steps]
     if bad:
@@ -66,6 +71,11 @@ def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, l
         idx = order[pos: pos + batch_size]
         pos += batch_size
         losses = model.step({m: x[idx] for m, x in feats.items()})
+        total = float(losses.total.detach())  # read every step anyway (_record)
+        if not math.isfinite(total):
+            raise FloatingPointError(f"Uni-Code training diverged: the loss was {total} at step {step} of {steps} "
+                                     f"(lr={lr!r}); the run stopped before updating the weights with it. Lower lr "
+                                     "or look for NaN or infinite values in the features")
         opt.zero_grad(set_to_none=True)
         losses.total.backward()
         opt.step()

@@ -10,30 +10,28 @@ Also retrieval across modalities through the codes, and TOC's training-free sele
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench.checks import Check, check_fields
+
 from .model import UniCode
 
 
 @dataclass(frozen=True)
 class HeadConfig:
-    steps: int = 300
-    lr: float = 1e-3
-    batch_size: int = 64
-    hidden: int = 256
-    seed: int = 0
+    steps: Annotated[int, Check(ge=1)] = 300
+    lr: Annotated[float, Check(gt=0)] = 1e-3
+    batch_size: Annotated[int, Check(ge=1)] = 64
+    hidden: Annotated[int, Check(ge=1)] = 256
+    seed: Annotated[int, Check(ge=0)] = 0
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "hidden"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"HeadConfig.{name} must be positive, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"HeadConfig.lr must be > 0, got {self.lr!r}")
+        check_fields(self)
 
 
 class TransferResult(NamedTuple):

@@ -14,7 +14,9 @@ Targets are matrix kinds, optionally restricted to one tower with a ``"tower:"``
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from workbench.checks import Check, check_fields
 
 PREFIX = "mode_approx_"  # every adapter parameter's name contains it: freezing/saving is a name filter
 FORMS = ("tucker", "cp")
@@ -31,18 +33,6 @@ PAPER_TARGETS = ("vision:attn", "vision:mlp", "text:q", "text:k", "text:v")
 GATE_FACTOR = 0.1  # the authors' fixed factor on the gated scale/shift (not learned)
 GATE_INIT_STD = 2e-4  # N(0, 2e-4) init of the gate's scale and shift vectors
 CONTEXT_WEIGHT = 0.1  # informative context enhancement: + 0.1 * batch-mean text feature
-
-
-def _as_tuple(value: Any, field: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = (value,)
-    try:
-        out = tuple(value)
-    except TypeError:
-        raise TypeError(f"{field}={value!r} must be a tuple of strings") from None
-    if not out or not all(isinstance(v, str) for v in out):
-        raise ValueError(f"{field}={value!r} must be a non-empty tuple of strings")
-    return out
 
 
 @dataclass(frozen=True)
@@ -70,32 +60,24 @@ class ModeApproxConfig:
     seed:    seed of the adapter initialisation (same seed, same adapters).
     """
 
-    rank: int = 32
-    form: str = "tucker"
-    targets: tuple[str, ...] = ("attn", "mlp")
-    towers: tuple[str, ...] = TOWERS
+    rank: Annotated[int, Check(ge=1, note="R, at most the hidden width of the adapted towers")] = 32
+    form: Literal["tucker", "cp"] = "tucker"
+    targets: Annotated[tuple[str, ...], Check(nonempty=True, unique=True, nonblank=True)] = ("attn", "mlp")
+    towers: Annotated[tuple[Literal["vision", "text"], ...], Check(nonempty=True, unique=True)] = TOWERS
     share: bool = True
-    dropout: float = 0.1
+    dropout: Annotated[float, Check(ge=0, lt=1)] = 0.1
     scale: float = 1.0
     gated: bool = False
     context: bool = False
-    train: tuple[str, ...] = ()
-    seed: int = 0
+    train: Annotated[tuple[str, ...], Check(unique=True, nonblank=True, note="'head', 'logit_scale' or a part of "
+                                            "a parameter name; an empty string would match every parameter")] = ()
+    seed: Annotated[int, Check(ge=0)] = 0
 
     def __post_init__(self):
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank <= 0:
-            raise ValueError(f"rank={self.rank!r} must be a positive integer (R >= 1)")
-        if self.form not in FORMS:
-            raise ValueError(f"form={self.form!r}; accepted: {', '.join(map(repr, FORMS))}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
-        object.__setattr__(self, "towers", _as_tuple(self.towers, "towers"))
-        object.__setattr__(self, "targets", _as_tuple(self.targets, "targets"))
-        object.__setattr__(self, "train", tuple(self.train) if not isinstance(self.train, str)
-                           else (self.train,))
-        bad = [t for t in self.towers if t not in TOWERS]
-        if bad or len(set(self.towers)) != len(self.towers):
-            raise ValueError(f"towers={self.towers!r}; accepted: a subset of {TOWERS}, no repeats")
+        for name in ("targets", "towers", "train"):  # one name for a tuple of one
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
+        check_fields(self)
         for target in self.targets:
             self._parse_target(target)
         if self.gated and "text" not in self.towers:

@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from workbench.checks import check_device
+
 from .config import PAPER_TARGETS, ModeApproxConfig
 from .model import block_sites, count_adapter_params, inject_mode_approx, site_width, tower_blocks, unload
 
@@ -96,6 +98,7 @@ def blip_base_stand_in(device: str = "cpu") -> nn.Module:
 
     from workbench.models import HFClipModel
 
+    device = check_device(device)
     tower = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
     text = dict(tower, vocab_size=30524, max_position_embeddings=512, bos_token_id=101, eos_token_id=102)
     cfg = CLIPConfig(text_config=text, vision_config=dict(tower, image_size=224, patch_size=16),
@@ -110,6 +113,7 @@ def open_clip_architecture(name: str = "ViT-B-32", device: str = "cpu") -> nn.Mo
 
     from workbench.models import OpenClipModel
 
+    device = check_device(device)
     cfg = open_clip.get_model_config(name)
     if cfg is None:
         raise ValueError(f"unknown open_clip architecture {name!r}; see open_clip.list_models()")

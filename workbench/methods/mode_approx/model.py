@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
+from workbench.checks import BadValue
 from workbench.engine import Loss
 from workbench.models import ClipBackend, count_all, count_trainable
 from workbench.models.params import AdapterError, refuse_second_adapter
@@ -164,6 +165,19 @@ def _check_site(p: _Planned) -> None:
             f"leave {p.site.matrices[0]!r} out of targets (e.g. targets=('attn',))")
 
 
+def _check_rank(model: nn.Module, plan: list[_Planned], cfg: ModeApproxConfig) -> None:
+    """R above a tower's hidden width d gives factors U (d -> R), V (R -> d) and a core R^3 larger than the
+    matrices they adapt, and no more expressive update (its rank is at most d): refused."""
+    widths = {p.tower: p.width for p in plan if p.matrices}
+    if widths and cfg.rank > min(widths.values()):
+        tower, width = min(widths.items(), key=lambda kv: kv[1])
+        name = getattr(model, "name", "the model")
+        raise BadValue(f"ModeApproxConfig.rank={cfg.rank} is larger than the hidden width {width} of the {tower} "
+                       f"tower of {name}: an update of a {width} x {width} block has rank at most {width}, so a larger "
+                       f"R only adds parameters (U, V and an R^3 core: {cfg.rank ** 3:,} values for the core "
+                       f"alone); accepted: rank <= {width}")
+
+
 def _factors_for(model: nn.Module, plan: list[_Planned], cfg: ModeApproxConfig,
                  gen: torch.Generator, dtype: torch.dtype, device) -> dict[int, ModeFactors]:
     """id(block) -> the factors its matrices use; registers them on the model or on the blocks."""
@@ -225,6 +239,7 @@ def inject_mode_approx(model: nn.Module, cfg: ModeApproxConfig) -> InjectionRepo
     plan = _plan(model, cfg)
     for p in plan:
         _check_site(p)
+    _check_rank(model, plan, cfg)
     flags = [(prm, prm.requires_grad) for prm in model.parameters()]
     try:
         adapted = _wrap_all(model, plan, cfg)

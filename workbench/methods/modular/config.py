@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from workbench.checks import Check, check_fields
 
 ROUTINGS: tuple[str, ...] = ("path", "token")
 
@@ -25,36 +28,21 @@ class ModularConfig:
     seed           seeds the initialisation of every new module (same seed, same numbers)
     """
 
-    shared_layers: int | str = 2
-    latents: int = 16
+    shared_layers: Annotated[int | Literal["all"], Check(ge=0, note="at most the text depth")] = 2
+    latents: Annotated[int, Check(ge=1)] = 16
     temporal: bool = True
-    routing: str = "path"
-    fusion_layers: int = 1
-    decoder_layers: int = 1
-    vocab: tuple[int, ...] | None = None
-    classes: int = 10
-    answers: int = 16
-    seed: int = 0
+    routing: Literal["path", "token"] = "path"
+    fusion_layers: Annotated[int, Check(ge=0)] = 1
+    decoder_layers: Annotated[int, Check(ge=0)] = 1
+    vocab: Annotated[tuple[int, ...] | None, Check(ge=0, nonempty=True, note="token ids")] = None
+    classes: Annotated[int, Check(ge=1)] = 10
+    answers: Annotated[int, Check(ge=1)] = 16
+    seed: Annotated[int, Check(ge=0)] = 0
 
     def __post_init__(self):
-        k = self.shared_layers
-        if not (k == "all" or (isinstance(k, int) and not isinstance(k, bool) and k >= 0)):
-            raise ValueError(f"shared_layers={k!r}; accepted: an integer 0 ... text depth, or 'all'")
-        if self.routing not in ROUTINGS:
-            raise ValueError(f"routing={self.routing!r}; accepted: {', '.join(map(repr, ROUTINGS))}")
-        for name in ("latents", "fusion_layers", "decoder_layers", "classes", "answers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name in ("latents", "classes", "answers")
-                                                                     else 0):
-                raise ValueError(f"{name}={v!r}; accepted: an integer >= "
-                                 f"{1 if name in ('latents', 'classes', 'answers') else 0}")
-        if not isinstance(self.temporal, bool):
-            raise ValueError(f"temporal={self.temporal!r}; accepted: True or False")
+        check_fields(self)
         if self.vocab is not None:
-            if isinstance(self.vocab, (str, bytes)) or not all(
-                    isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in self.vocab):
-                raise ValueError(f"vocab={self.vocab!r}; accepted: None or a tuple of token ids (ints >= 0)")
-            object.__setattr__(self, "vocab", tuple(sorted(set(self.vocab))))
+            object.__setattr__(self, "vocab", tuple(sorted(set(self.vocab))))  # a set of ids: order and repeats moot
 
     def depth(self, text_depth: int) -> int:
         """k as a number for a text encoder of `text_depth` layers; raises when k is larger."""

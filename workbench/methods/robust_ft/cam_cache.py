@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from workbench.checks import check_device, safe_torch_load
 from workbench.engine import save_atomic
 from workbench.methods.cam import compute_cam
 from workbench.models import ImageClassifier
@@ -33,6 +34,7 @@ class TeacherCams:
 
     def lookup(self, index: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
         """CAMs (B, g, g) of training images `index` (B,)."""
+        device = check_device(device) if device is not None else None
         idx = torch.as_tensor(index, dtype=torch.long).cpu()
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self.done)):
             raise IndexError(f"index {int(idx.max())} is outside the cached pool of {len(self.done)} images")
@@ -46,7 +48,7 @@ class TeacherCams:
 
     @classmethod
     def load(cls, path: str | Path) -> TeacherCams:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = safe_torch_load(path, "teacher-CAM cache")
         return cls(state["cams"], state["done"], state["method"], state.get("seconds", 0.0))
 
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Annotated, Iterator, Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from workbench.checks import Check, check_fields
 from workbench.engine import Loss
 from workbench.methods.cam import (
     CAM_METHODS,
@@ -52,23 +53,15 @@ CAM_SOURCES = ("student", "cached")
 class MaskSpec:
     """How counterfactual images are made (paper headline: object mask, single fill, threshold 0.3)."""
 
-    kind: str = "object"  # "object" | "context" | "random"
-    fill: str = "single"  # "constant" | "mean" | "single" | "multi"
-    threshold: float = 0.3  # object mask = CAM > threshold
-    p: float = 0.5  # random mask: each patch with probability p
-    cam_method: str = "rollout"  # "rollout" (the paper's code) | "gradcam"
+    kind: Literal[MASK_KINDS] = "object"  # "object" | "context" | "random"
+    fill: Literal[FILLS] = "single"  # "constant" | "mean" | "single" | "multi"
+    # object mask = CAM > threshold (CAMs are normalised to [0, 1])
+    threshold: Annotated[float, Check(gt=0, lt=1, note="CAMs are normalised to [0, 1]")] = 0.3
+    p: Annotated[float, Check(ge=0, le=1, note="a probability")] = 0.5  # random mask: each patch with probability p
+    cam_method: Literal[CAM_METHODS] = "rollout"  # "rollout" (the paper's code) | "gradcam"
 
     def __post_init__(self):
-        if self.kind not in MASK_KINDS:
-            raise ValueError(f"unknown mask kind {self.kind!r}; accepted: {', '.join(MASK_KINDS)}")
-        if self.fill not in FILLS:
-            raise ValueError(f"unknown fill {self.fill!r}; accepted: {', '.join(FILLS)}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold={self.threshold!r} is outside (0, 1); CAMs are normalised to [0, 1]")
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p={self.p!r} is not a probability; accepted: 0 <= p <= 1")
-        if self.cam_method not in CAM_METHODS:
-            raise ValueError(f"cam_method={self.cam_method!r} cannot train; accepted: {', '.join(CAM_METHODS)}")
+        check_fields(self)
 
 
 @contextmanager

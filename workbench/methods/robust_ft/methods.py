@@ -18,10 +18,11 @@ under 2x an FT step; not in the paper).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 
+from workbench.checks import Check, check_fields
 from workbench.data import ClassificationData
 from workbench.engine import TrainConfig, TrainResult, train
 from workbench.models import ImageClassifier, eval_mode
@@ -81,16 +82,20 @@ def with_dependencies(methods) -> tuple[str, ...]:
 class FineTuneConfig:
     """Optimisation (AdamW, cosine with warm-up, grad clip) and the distillation knobs."""
 
-    steps: int = 100
-    lr: float = 1e-4
-    weight_decay: float = 0.1
-    warmup: float = 0.05
-    grad_clip: float = 1.0
-    w: float = 30.0  # distillation weight (paper default)
+    steps: Annotated[int, Check(ge=0)] = 100
+    lr: Annotated[float, Check(gt=0)] = 1e-4
+    weight_decay: Annotated[float, Check(ge=0)] = 0.1
+    warmup: Annotated[float, Check(ge=0, lt=1, note="a fraction of the steps")] = 0.05
+    grad_clip: Annotated[float | None, Check(gt=0, note="None disables clipping")] = 1.0
+    w: Annotated[float, Check(ge=0)] = 30.0  # distillation weight (paper default)
     mask: MaskSpec = field(default_factory=MaskSpec)
-    distill_fraction: float = 1.0  # share of each batch distilled on masked images (1 = the paper)
-    seed: int = 0
-    log_every: int = 10
+    # share of each batch distilled on masked images (1 = the paper)
+    distill_fraction: Annotated[float, Check(ge=0, le=1)] = 1.0
+    seed: Annotated[int, Check(ge=0)] = 0
+    log_every: Annotated[int, Check(ge=1)] = 10
+
+    def __post_init__(self):
+        check_fields(self)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, lr=self.lr, weight_decay=self.weight_decay, warmup=self.warmup,
