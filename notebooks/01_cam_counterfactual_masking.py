@@ -54,7 +54,8 @@ output_dir = None
 quick = False
 model = "tiny-world-clip"
 pretrained = None
-seeds = None  # None: the study's default (0, 1, 2); the quick preset uses (0,)
+seeds = None  # None: every method on (0, 1); quick mode: the quick preset's seeds
+claim_seeds = None  # None: (2, ..., 7) more for the cells the headline claims compare (8 in all); quick: ()
 steps = None  # None: the study's default (or the quick preset's)
 batch_size = None
 lr = None
@@ -88,7 +89,7 @@ from workbench.viz import robust_ft as rviz
 from workbench.viz.world import markdown_table
 
 out = kit.output_dir(output_dir, study.NAME)
-sizes = dict(seeds=seeds, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
+sizes = dict(seeds=seeds, claim_seeds=claim_seeds, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
              methods=methods)
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, w=w, threshold=threshold,
                           mask_kind=mask_kind, fill=fill, cam_method=cam_method,

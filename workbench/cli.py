@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a parameter; VALUE is read as a Python literal, else as a string")
     run.add_argument("--runs-dir", type=Path, default=None, help="where run folders go (default: runs/)")
     run.add_argument("--notebooks-dir", type=Path, default=None, help="where NN_*.ipynb are (default: notebooks/)")
-    run.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: no limit)")
+    run.add_argument("--timeout", type=int, default=None, help="whole seconds allowed per cell (default: no limit)")
     run.add_argument("--list", action="store_true", help="list the available notebooks and their parameters")
     run.add_argument("--no-progress", action="store_true", help="no per-notebook progress output")
     run.add_argument("--against", type=Path, default=None, metavar="REF",

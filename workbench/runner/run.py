@@ -42,7 +42,7 @@ def run_notebooks(notebooks: Sequence[str] | None = None, quick: bool = False, p
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
     paths = resolve_notebooks(notebooks, notebooks_dir)
-    plan = plan_parameters(paths, params)
+    plan = plan_parameters(paths, params, quick)
     run_dir = new_run_dir(runs_dir if runs_dir is not None else RUNS_DIR).resolve()
     summary = RunSummary(run_dir, [], run_dir / "summary.md", run_dir / "summary.html", quick=bool(quick),
                          params=dict(params or {}))

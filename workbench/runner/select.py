@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -68,19 +70,40 @@ def _match_notebook(name: str, available: list[Path]) -> Path | None:
     return None
 
 
+PLAIN = (str, int, float, bool, type(None))  # what a -p value (or an element of one) may be
+
+
 def parse_value(text: str, name: str = "VALUE") -> Any:
     """A -p VALUE: a Python literal if it parses as one ("3", "0.5", "True", "(8, 32)"), else the string.
 
     Text that opens like a literal container or a quoted string but does not parse ("[1, 2") is an
-    error naming the parameter, not a string passed on.
+    error naming the parameter, not a string passed on. Only str, int, float, bool and None, and
+    tuples, lists, sets and dicts of them, are accepted: a bytes or complex literal is refused (papermill
+    writes values into the notebook's code, and only these kinds round-trip safely).
     """
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
         if text.strip()[:1] in ("(", "[", "{", "'", '"'):
             raise ValueError(f"-p {name} {text!r} is not a valid Python literal ({type(e).__name__}: {e}); "
                              "write e.g. \"(1, 2)\", \"[1, 2]\", \"{'a': 1}\" or \"'text'\"") from None
         return text
+    bad = _unplain(value)
+    if bad is not None:
+        raise ValueError(f"-p {name} {text!r}: a {type(bad).__name__} value ({bad!r}) is not accepted; "
+                         "accepted: str, int, float, bool, None and tuples, lists, sets or dicts of them")
+    return value
+
+
+def _unplain(value: Any) -> Any:
+    """The first element of `value` (itself included) that is not a plain value or container, else None."""
+    if isinstance(value, PLAIN):
+        return None
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return next((b for b in map(_unplain, value) if b is not None), None)
+    if isinstance(value, dict):
+        return next((b for b in map(_unplain, [*value.keys(), *value.values()]) if b is not None), None)
+    return value
 
 
 def _kind(value: Any) -> str:
@@ -124,8 +147,9 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
         raise ValueError(f"cannot read the parameters cell of {path}: {type(e).__name__}: {e}") from None
 
 
-def plan_parameters(notebooks: Sequence[Path], params: dict | None) -> dict[Path, dict]:
-    """Which overrides go to which notebook; a name no selected notebook declares is an error."""
+def plan_parameters(notebooks: Sequence[Path], params: dict | None, quick: bool = False) -> dict[Path, dict]:
+    """Which overrides go to which notebook; a name no selected notebook declares is an error, and so is a value
+    its study's Config refuses (type, range, duplicates: the Config is built here, before any notebook runs)."""
     params = dict(params or {})
     for name in params:
         if name in RESERVED:
@@ -141,7 +165,41 @@ def plan_parameters(notebooks: Sequence[Path], params: dict | None) -> dict[Path
         for name, value in params.items():
             if name in d:
                 check_parameter(nb.stem, name, value, str(d[name].get("default")))
-    return {nb: {k: v for k, v in params.items() if k in declared[nb]} for nb in notebooks}
+    plan = {nb: {k: v for k, v in params.items() if k in declared[nb]} for nb in notebooks}
+    for nb, given in plan.items():
+        if given:
+            check_config(nb, given, quick)
+    return plan
+
+
+STUDY_IMPORT = re.compile(r"from workbench\.studies import (\w+) as study")
+
+
+def study_of(notebook: Path) -> Any:
+    """The study module a notebook runs (`from workbench.studies import X as study` in its code), or None."""
+    py = notebook.with_suffix(".py")
+    text = py.read_text() if py.exists() else notebook.read_text()
+    match = STUDY_IMPORT.search(text)
+    if match is None:
+        return None
+    import importlib
+
+    return importlib.import_module(f"workbench.studies.{match.group(1)}")
+
+
+def check_config(notebook: Path, params: dict, quick: bool) -> None:
+    """Build the notebook's study Config from the -p values that name its fields, as the notebook does
+    (`Config.preset(quick, **params)`): a value it refuses is a ValueError naming the notebook, now."""
+    study = study_of(notebook)
+    config = getattr(study, "Config", None)
+    if config is None:
+        return
+    fields = {f.name for f in dataclasses.fields(config)}
+    given = {k: v for k, v in params.items() if k in fields}
+    try:
+        config.preset(quick, **given)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{notebook.stem}: {e}") from None
 
 
 def stale_pair(ipynb: Path) -> bool:

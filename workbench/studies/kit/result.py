@@ -14,13 +14,17 @@ these into the run's summary. Outside the runner a notebook writes to runs/adhoc
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import os
+import math
 import platform
 import time
+import types
+import typing
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,15 +74,77 @@ def tuple_fields(cfg: Any, names: Iterable[str], scalars: tuple[type, ...] = (st
         object.__setattr__(cfg, name, tuple(value))
 
 
+def check_seeds(cfg: Any, names: Iterable[str]) -> None:
+    """Seed fields as tuples of distinct integers (a repeated seed would fake the statistics: one seed counted
+    twice gives a zero-width interval)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, (str, bytes, int, float)) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{name}={value!r} must be a tuple of integer seeds, e.g. {name}=(0, 1)")
+        value = tuple(value)
+        bad = [s for s in value if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        if bad:
+            raise ValueError(f"{name}={value!r}: seeds are integers >= 0, got {bad}")
+        dupes = sorted({s for s in value if value.count(s) > 1})
+        if dupes:
+            raise ValueError(f"{name}={value!r}: seed(s) {dupes} given twice; each seed counts once")
+        object.__setattr__(cfg, name, value)
+
+
 def preset(cls, quick: bool, quick_overrides: dict[str, Any], overrides: dict[str, Any]):
     """`cls(**overrides)`, shrunk by `quick_overrides` when `quick`; None values keep the default
-    (a notebook's parameters cell passes None for "the study's default")."""
+    (a notebook's parameters cell passes None for "the study's default"). Every given value is checked
+    against its field's type first (`check_types`), so `steps=2.5` fails here, not inside training."""
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise TypeError(f"{cls.__module__}.{cls.__name__} has no field(s) {', '.join(unknown)}; accepted: "
                         + ", ".join(f.name for f in dataclasses.fields(cls)))
+    check_types(cls, given)
     return cls(**({**quick_overrides, **given} if quick else given))
+
+
+def check_types(cls: type, values: dict[str, Any]) -> None:
+    """A ValueError naming the field, the value and its declared type when a value does not fit the field's
+    annotation (int, float (an int is fine), str, bool, None, tuples / mappings of those, unions)."""
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        hint = hints.get(name)
+        if hint is not None and not _fits(value, hint):
+            raise ValueError(f"{name}={value!r} ({type(value).__name__}) does not fit {cls.__name__}.{name}: "
+                             f"{_hint_name(hint)}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool):
+        return isinstance(value, hint)
+    if origin in (tuple, list, collections.abc.Sequence):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+        return not args or all(_fits(v, args[0]) for v in value)
+    if origin in (dict, collections.abc.Mapping, typing.Mapping):
+        return isinstance(value, dict) and (not args or all(_fits(k, args[0]) and _fits(v, args[1])
+                                                             for k, v in value.items()))
+    return isinstance(value, origin or hint) if isinstance(origin or hint, type) else True
+
+
+def _hint_name(hint: Any) -> str:
+    if hint is float:
+        return "a finite float"
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "").replace("NoneType", "None")
 
 
 def to_jsonable(obj: Any) -> Any:
