@@ -138,7 +138,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from workbench import compare
 
         ok = [r.name for r in summary.results if r.status == "ok"]
-        comparisons = compare.compare(args.against, summary.run_dir, notebooks=ok)
+        try:
+            comparisons = compare.compare(args.against, summary.run_dir, notebooks=ok)
+        except (FileNotFoundError, compare.ResultError) as e:
+            return _error("run --against", str(e))
         print(compare.report(comparisons, show="failures"))
         if not all(c.ok for c in comparisons):
             return 1
@@ -153,7 +156,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return _error("compare", f"{name} {value!r} must be >= 0")
     try:
         comparisons = compare.compare(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, compare.ResultError) as e:  # a missing, truncated or odd result.json: named
         return _error("compare", str(e))
     print(compare.report(comparisons, show="failures" if args.failures else "all"))
     return 0 if all(c.ok for c in comparisons) else 1
@@ -195,7 +198,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     try:
         cfg = PretrainConfig(**overrides)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         return _error("pretrain", str(e))
     if cfg.steps < 1:
         return _error("pretrain", f"--steps must be >= 1, got {cfg.steps}")

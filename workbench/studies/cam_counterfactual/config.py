@@ -58,6 +58,7 @@ class Config:
 
     def __post_init__(self):
         kit.check_seeds(self, ("seeds", "claim_seeds"))
+        kit.check_config(self)  # every field against its annotation: types, finite floats
         for name in ("methods", "seeds", "wise_alphas", "save_models"):
             value = getattr(self, name)
             if name == "methods" and value == "all":

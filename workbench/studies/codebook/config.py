@@ -66,6 +66,11 @@ class Config:
 
     def __post_init__(self):
         kit.check_seeds(self, ("seeds", "claim_seeds"))
+        kit.check_config(self)  # every field against its annotation: types, finite floats
+        for name in ('codebook_sizes',):
+            values = tuple(getattr(self, name))
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}={values!r}: a value is given twice; each runs once")
         kit.tuple_fields(self, ("seeds", "codebook_sizes", "modalities"))
         if self.methods != "all":
             kit.tuple_fields(self, ("methods",))

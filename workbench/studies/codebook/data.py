@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-import torch
-
 from workbench.data import EventFeatures
 from workbench.models import ClipBackend, load_model
 from workbench.world import World, WorldConfig
@@ -61,9 +59,7 @@ def event_features(cfg: Config, encoder: ClipBackend | None = None, use_cache: b
             feats = extract_features(encoder, world, cfg.split, split_indices(cfg, part), cfg.event_config(),
                                      video=cfg.video, grid=cfg.grid, bands=cfg.bands)
             spent += time.perf_counter() - t0
-            tmp = path.with_name(path.name + ".tmp")
-            torch.save(feats.state(), tmp)
-            tmp.replace(path)
+            feats.save(path)  # a unique temporary name, renamed over the path: two writers never collide
         else:
             feats = EventFeatures.from_state(state)
         out[part] = feats.select(cfg.modalities)

@@ -74,6 +74,11 @@ class Config:
 
     def __post_init__(self):
         kit.check_seeds(self, ("seeds", "claim_seeds"))
+        kit.check_config(self)  # every field against its annotation: types, finite floats
+        for name in ('ranks', 'ablation_ranks'):
+            values = tuple(getattr(self, name))
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}={values!r}: a value is given twice; each runs once")
         kit.tuple_fields(self, ("ranks", "seeds", "ablation_ranks") + (() if self.methods == "all" else ("methods",)))
         if not self.methods:
             raise ValueError("methods=() : give at least one method id, or 'all'")

@@ -27,6 +27,7 @@ from .registry import Method, Registry, check_methods
 from .result import (
                      REPO_ROOT,
                      Result,
+                     check_config,
                      check_seeds,
                      device,
                      environment,
@@ -41,7 +42,7 @@ from .stats import Comparisons, Paired, Summary, fmt, paired, paired_values, sum
 from .study import Report, Study
 
 __all__ = [
-    "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
+    "check_config", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",

@@ -19,8 +19,8 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import os
 import math
+import os
 import platform
 import time
 import types
@@ -102,6 +102,11 @@ def preset(cls, quick: bool, quick_overrides: dict[str, Any], overrides: dict[st
                         + ", ".join(f.name for f in dataclasses.fields(cls)))
     check_types(cls, given)
     return cls(**({**quick_overrides, **given} if quick else given))
+
+
+def check_config(cfg: Any) -> None:
+    """Every field of a Config checked against its annotation (`check_types`): a Config's __post_init__ calls it."""
+    check_types(type(cfg), {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
 
 
 def check_types(cls: type, values: dict[str, Any]) -> None:

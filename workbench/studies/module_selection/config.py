@@ -70,6 +70,7 @@ class Config:
 
     def __post_init__(self):
         kit.check_seeds(self, ("seeds", "claim_seeds"))
+        kit.check_config(self)  # every field against its annotation: types, finite floats
         kit.tuple_fields(self, ("seeds", "shared_layers", "tasks", "temperatures", "shift_lambdas")
                          + (() if self.methods == "all" else ("methods",)), scalars=(str, int, float))
         if not self.methods:
@@ -87,6 +88,15 @@ class Config:
         if any(t <= 0 for t in self.temperatures) or self.shift_temperature <= 0:
             raise ValueError(f"temperatures={self.temperatures!r}, shift_temperature={self.shift_temperature!r}: "
                              "temperatures are > 0")
+        for name in ("lr", "new_lr", "direction_new_lr", "temperature_lr"):  # its own param groups skip torch's check
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)!r}; accepted: a learning rate > 0")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay={self.weight_decay!r}; accepted: >= 0")
+        dupes = [name for name in ("shared_layers", "tasks", "temperatures")
+                 if len(set(getattr(self, name))) != len(getattr(self, name))]
+        if dupes:
+            raise ValueError(f"{dupes[0]}={getattr(self, dupes[0])!r}: a value is given twice; each runs once")
         for name in ("batch_size", "n_eval", "latents", "flops_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
