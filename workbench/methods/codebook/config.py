@@ -58,6 +58,7 @@ class CodebookConfig:
     club_hidden: int = 256
     cpc: bool = True
     cpc_k: int = 1
+    cpc_layers: int = 2  # LSTM layers of each context network (authors: 2)
     cpc_cross: float = 1.0
     cpc_within: float = 0.1
     recon: bool = True
@@ -74,7 +75,7 @@ class CodebookConfig:
 
     def __post_init__(self):
         for name in ("dim", "codes", "club_steps", "cpc_k", "layers", "heads", "specific_dim", "club_hidden",
-                     "rvq_depth", "reset_after", "reset_recent"):
+                     "rvq_depth", "reset_after", "reset_recent", "cpc_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"CodebookConfig.{name} must be a positive integer, got {value!r}")
@@ -93,6 +94,9 @@ class CodebookConfig:
             if not (math.isfinite(value) and value >= 0) or (name in ("eps", "club_lr", "temperature") and value == 0):
                 raise ValueError(f"CodebookConfig.{name} must be a finite number >= 0 (> 0 for eps, club_lr, "
                                  f"temperature), got {value!r}")
+        if self.club_hidden < 2:
+            raise ValueError(f"CodebookConfig.club_hidden must be >= 2 (CLUB's layers are club_hidden // 2 wide), "
+                             f"got {self.club_hidden}")
         if self.dim % self.heads:
             raise ValueError(f"CodebookConfig.dim ({self.dim}) must be divisible by heads ({self.heads})")
         if len(self.fsq_levels) == 0 or any(not isinstance(v, int) or v < 2 for v in self.fsq_levels):

@@ -73,7 +73,7 @@ class UniCode(nn.Module):
         self.quantizer = build_quantizer(cfg, self.modalities)
         self.clubs = nn.ModuleDict({m: CLUB(cfg.dim, cfg.specific_dim, cfg.club_hidden, cfg.club_lr)
                                     for m in self.modalities} if cfg.uses_club else {})
-        self.cpc = (CrossCPC(self.modalities, cfg.dim, cfg.cpc_k, cfg.cpc_cross, cfg.cpc_within)
+        self.cpc = (CrossCPC(self.modalities, cfg.dim, cfg.cpc_k, cfg.cpc_cross, cfg.cpc_within, cfg.cpc_layers)
                     if cfg.uses_cpc else None)
 
     @property

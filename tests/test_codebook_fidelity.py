@@ -1,0 +1,139 @@
+"""Uni-Code as the authors' code computes it (haihuangcode/CMG): L_cmcm, Cross-CPC with one predictor per source,
+disjoint reset windows and the every-modality rule, gradient clipping, CLUB's q-network, the plain-VQ row,
+per-loss gradient norms, exact nearest-code search. Names added by this work are imported inside the tests."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from workbench.methods.codebook import CLUB, CodebookConfig, CrossCPC, UniCode
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one thread is faster than two fighting (and than spinning on a loaded machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SHAPES = {"video": (6,), "audio": (5,)}
+
+
+def tiny_cfg(**kw) -> CodebookConfig:
+    base = dict(dim=8, codes=8, specific_dim=8, club_hidden=16, layers=1, heads=2, reset_after=30, encoder="mlp")
+    return CodebookConfig(**{**base, **kw})
+
+
+def tiny_data(n: int = 12, t: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(n, t, *s, generator=g) for m, s in SHAPES.items()}
+
+
+# ---------------------------------------------------------------- Cross-CPC
+
+def _pair_loss(cpc: CrossCPC, z: dict, pair_predictors: dict) -> torch.Tensor:
+    """The old design, for contrast: a predictor per (source, target) pair, on the module's context LSTMs."""
+    total = 0.0
+    for a in z:
+        ctx, _ = cpc.context[a](z[a])
+        for b in z:
+            pred = ctx[:, :-1] @ pair_predictors[a, b].t()
+            w = cpc.within if a == b else cpc.cross
+            total = total + w * _scored(z[b][:, 1:], pred)
+    return total
+
+
+def _scored(future: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """Mean over steps and sequences of -log softmax over the batch's predictions of the true pairing."""
+    out = []
+    for t in range(future.shape[1]):
+        logits = future[:, t] @ pred[:, t].t()  # rows: true futures; columns: predictions
+        out.append(-torch.diagonal(F.log_softmax(logits, dim=1)).mean())
+    return torch.stack(out).mean()
+
+
+def test_cross_cpc_has_one_predictor_per_source_scored_against_every_modality():
+    torch.manual_seed(0)
+    cpc = CrossCPC(("audio", "video"), 4).double()
+    assert len(cpc.predict) == 2 and set(cpc.predict) == {"audio", "video"}
+    g = torch.Generator().manual_seed(1)
+    z = {m: torch.randn(6, 5, 4, generator=g, dtype=torch.float64) for m in ("audio", "video")}
+    expect = 0.0
+    for a in z:  # one prediction per source, scored against both futures (weights 1 across, 0.1 within)
+        ctx, _ = cpc.context[a](z[a])
+        pred = cpc.predict[a](ctx[:, :-1])
+        for b in z:
+            expect = expect + (0.1 if a == b else 1.0) * _scored(z[b][:, 1:], pred)
+    torch.testing.assert_close(cpc(z), expect)
+
+
+def test_cross_cpc_is_not_blind_to_an_invertible_map_of_one_modality():
+    """Map video's features by an invertible M and fold M^-1 into video's LSTM input weights (its context is
+    then unchanged). A per-pair design also folds M^-T into its predictors towards video and gives the very
+    same loss: it cannot tell aligned from misaligned spaces. With one predictor per source, audio's single
+    predictor must serve audio's and video's futures alike, and video's its own future and audio's, so the
+    loss changes (as long as the within-modality terms are on)."""
+    torch.manual_seed(0)
+    d = 4
+    cpc = CrossCPC(("audio", "video"), d).double()
+    g = torch.Generator().manual_seed(1)
+    z = {m: torch.randn(8, 5, d, generator=g, dtype=torch.float64) for m in ("audio", "video")}
+    m_map = torch.eye(d, dtype=torch.float64) + 0.5 * torch.randn(d, d, generator=g, dtype=torch.float64)
+    mapped = dict(z, video=z["video"] @ m_map.t())
+    folded = CrossCPC(("audio", "video"), d).double()
+    folded.load_state_dict(cpc.state_dict())
+    with torch.no_grad():
+        folded.context["video"].weight_ih_l0.copy_(cpc.context["video"].weight_ih_l0 @ torch.linalg.inv(m_map))
+    ctx_before, _ = cpc.context["video"](z["video"])
+    ctx_after, _ = folded.context["video"](mapped["video"])
+    torch.testing.assert_close(ctx_after, ctx_before)  # the fold is exact
+
+    pairs = {(a, b): torch.randn(d, d, generator=g, dtype=torch.float64) for a in z for b in z}
+    pairs_folded = {(a, b): (torch.linalg.inv(m_map).t() @ p if b == "video" else p) for (a, b), p in pairs.items()}
+    torch.testing.assert_close(_pair_loss(folded, mapped, pairs_folded), _pair_loss(cpc, z, pairs),
+                               atol=1e-12, rtol=0)  # blind: the same loss to rounding
+
+    with torch.no_grad():
+        before, after = float(cpc(z)), float(folded(mapped))
+    assert abs(after - before) > 1e-5, (before, after)  # float64: far above rounding
+    # the best the per-source design can do is fold M^-T into one predictor, which moves the other terms
+    for src in ("audio", "video"):
+        best = CrossCPC(("audio", "video"), d).double()
+        best.load_state_dict(folded.state_dict())
+        with torch.no_grad():
+            best.predict[src].weight.copy_(torch.linalg.inv(m_map).t() @ folded.predict[src].weight)
+            best.predict[src].bias.copy_(torch.linalg.inv(m_map).t() @ folded.predict[src].bias)
+        with torch.no_grad():
+            assert abs(float(best(mapped)) - before) > 1e-5
+    # without the within-modality terms the per-source design is blind too: the authors' 0.1 is what pins it
+    cross_only = CrossCPC(("audio", "video"), d, within=0.0).double()
+    cross_only.load_state_dict(folded.state_dict())
+    with torch.no_grad():
+        cross_only.predict["audio"].weight.copy_(torch.linalg.inv(m_map).t() @ folded.predict["audio"].weight)
+        cross_only.predict["audio"].bias.copy_(torch.linalg.inv(m_map).t() @ folded.predict["audio"].bias)
+    plain = CrossCPC(("audio", "video"), d, within=0.0).double()
+    plain.load_state_dict(cpc.state_dict())
+    torch.testing.assert_close(cross_only(mapped), plain(z), atol=1e-12, rtol=0)
+
+
+def test_cross_cpc_context_is_the_authors_two_layer_lstm_in_the_model():
+    model = UniCode(tiny_cfg(), SHAPES, seed=0)
+    assert model.cfg.cpc_layers == 2
+    assert all(lstm.num_layers == 2 and lstm.hidden_size == 8 for lstm in model.cpc.context.values())
+
+
+# ---------------------------------------------------------------- CLUB
+
+def test_club_q_network_is_the_authors_four_layers_of_half_hidden_width():
+    club = CLUB(6, 5, hidden=32)
+    for net, tail in ((club.mu, None), (club.logvar, nn.Tanh)):
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        assert [(lin.in_features, lin.out_features) for lin in linears] == [(6, 16), (16, 16), (16, 16), (16, 5)]
+        assert sum(isinstance(m, nn.ReLU) for m in net) == 3
+        assert (tail is None and isinstance(net[-1], nn.Linear)) or isinstance(net[-1], tail)
+    with pytest.raises(ValueError, match="club_hidden must be >= 2"):
+        CodebookConfig(club_hidden=1)
+
+
