@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workbench.methods.codebook import CLUB, CodebookConfig, CrossCPC, UniCode
+from workbench.methods.codebook import CLUB, VARIANTS, CodebookConfig, CrossCPC, EMACodebook, UniCode
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,6 +24,12 @@ SHAPES = {"video": (6,), "audio": (5,)}
 def tiny_cfg(**kw) -> CodebookConfig:
     base = dict(dim=8, codes=8, specific_dim=8, club_hidden=16, layers=1, heads=2, reset_after=30, encoder="mlp")
     return CodebookConfig(**{**base, **kw})
+
+
+def tiny_variant(name: str, **kw) -> CodebookConfig:
+    """A named variant on tiny_cfg's sizes (the variant's own fields win)."""
+    small = {k: v for k, v in tiny_cfg(**kw).__dict__.items() if k not in VARIANTS[name]}
+    return CodebookConfig.variant(name, **small)
 
 
 def tiny_data(n: int = 12, t: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -124,6 +130,65 @@ def test_cross_cpc_context_is_the_authors_two_layer_lstm_in_the_model():
     assert all(lstm.num_layers == 2 and lstm.hidden_size == 8 for lstm in model.cpc.context.values())
 
 
+# ---------------------------------------------------------------- reset windows and rule
+
+def test_overlapping_reset_windows_are_refused_naming_both_values():
+    with pytest.raises(ValueError, match=r"reset_recent \(8\).*reset_after \(8\)"):
+        CodebookConfig(reset_after=8, reset_recent=8)
+    with pytest.raises(ValueError, match=r"reset_recent \(100\).*reset_after \(8\)"):
+        CodebookConfig(reset_after=8, reset_recent=100)
+    with pytest.raises(ValueError, match=r"reset_recent \(300\).*reset_after \(300\)"):
+        EMACodebook(("audio",), 4, 2, reset_after=300, reset_recent=300)
+    # the default scales with reset_after: the authors' 300 / 100, and 8 -> 3 for a short run
+    assert CodebookConfig().recent_window == 100 and CodebookConfig(reset_after=8).recent_window == 3
+    assert CodebookConfig(reset_after=8, reset_recent=2).recent_window == 2
+    assert EMACodebook(("audio",), 4, 2, reset_after=8).reset_recent == 3
+
+
+def test_reset_never_copies_a_code_unused_longer_than_the_recent_window():
+    torch.manual_seed(0)
+    k = 12
+    cb = EMACodebook(("audio", "video"), k, 2, reset_after=8, reset_noise=0.0).train()  # recent window 3
+    rows = torch.stack([torch.tensor([10.0 * i, 0.0]) for i in range(k)])
+    with torch.no_grad():
+        cb.embedding[0], cb.ema_weight[0], cb.ema_count[0] = rows, rows.clone(), 1.0
+        # batches unused so far; the next batch adds 1 (code 0 is used again): recent {0, 1, 2}, stale {3..6},
+        # dead {7..11}
+        cb.unused[:] = torch.tensor([0, 0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 12])
+    cb({m: 0.01 * torch.randn(3, 4, 2) for m in ("audio", "video")})
+    new = cb.codebook()
+    for code in range(7, k):  # each dead code now sits on one of the recent codes
+        nearest_old = int((rows - new[code]).norm(dim=1).argmin())
+        assert nearest_old in (0, 1, 2), (code, new[code], nearest_old)
+        assert float((rows[nearest_old] - new[code]).norm()) < 0.5
+    torch.testing.assert_close(new[3:7], rows[3:7], atol=0.05, rtol=0)  # stale codes are left alone
+    assert (cb.unused[:, 7:] == 0).all() and (cb.unused[:, 3:7] == torch.tensor([4, 5, 6, 7])).all()
+
+
+def test_every_rule_resets_a_code_that_one_modality_never_uses():
+    assert VARIANTS["reset_every"] == {"reset_rule": "every"}
+    assert UniCode(tiny_cfg(reset_rule="every"), SHAPES, seed=0).quantizer.reset_rule == "every"
+    rows = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]])
+    g = torch.Generator().manual_seed(0)
+    audio = torch.cat([0.01 * torch.randn(2, 3, 2, generator=g), rows[1] + 0.01 * torch.randn(2, 3, 2, generator=g)])
+    video = 0.01 * torch.randn(4, 3, 2, generator=g)  # video uses code 0 only; audio codes 0 and 1
+    after = {}
+    for rule in ("any", "every"):
+        torch.manual_seed(0)
+        cb = EMACodebook(("audio", "video"), 4, 2, reset_after=3, reset_noise=0.0, reset_rule=rule).train()
+        with torch.no_grad():
+            cb.embedding[0], cb.ema_weight[0], cb.ema_count[0] = rows, rows.clone(), 1.0
+        for _ in range(4):  # the 4th batch: video has not used code 1 for 4 > 3 batches
+            cb({"audio": audio, "video": video})
+        after[rule] = cb.codebook().clone()
+    anyr, every = after["any"], after["every"]
+    assert float((anyr[1] - anyr[0]).norm()) > 5  # audio keeps code 1 alive under the authors' rule
+    torch.testing.assert_close(every[1], every[0])  # re-initialised from code 0, the one both modalities use
+    for code in (2, 3):  # unused by everyone: reset under both rules, from a code the rule counts as recent
+        torch.testing.assert_close(every[code], every[0])
+        assert min(float((anyr[code] - anyr[src]).norm()) for src in (0, 1)) < 1e-6
+
+
 # ---------------------------------------------------------------- CLUB
 
 def test_club_q_network_is_the_authors_four_layers_of_half_hidden_width():
@@ -137,3 +202,25 @@ def test_club_q_network_is_the_authors_four_layers_of_half_hidden_width():
         CodebookConfig(club_hidden=1)
 
 
+# ---------------------------------------------------------------- exact nearest code
+
+def test_nearest_code_ties_go_to_the_lowest_index():
+    from workbench.methods.codebook.quantizer import nearest
+
+    book = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, 0.5], [-1.0, 0.0], [0.0, 1.0]])
+    assert nearest(z, book).tolist() == [0, 0, 0, 3, 1]
+
+
+def test_nearest_code_is_exact_where_float32_distances_would_tie():
+    """Codes 0.49 and 0.25 away from a feature of norm 4096: float32 rounds both squared norms to 2^24, so a
+    float32 search sees a tie and picks code 0; float64 sees code 1 is nearer."""
+    from workbench.methods.codebook.quantizer import nearest
+
+    z = torch.tensor([[4096.0, 0.0]])
+    book = torch.tensor([[4096.0, 0.7], [4096.0, 0.5]])
+    assert nearest(z, book).tolist() == [1]
+    cb = EMACodebook(("audio",), 2, 2)
+    with torch.no_grad():
+        cb.embedding[0] = book
+    assert cb.lookup({"audio": z[None]})[1]["audio"].tolist() == [[1]]

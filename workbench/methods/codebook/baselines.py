@@ -32,7 +32,7 @@ def build_quantizer(cfg: CodebookConfig, modalities: tuple[str, ...]) -> nn.Modu
             cross_weight=cfg.cross_weight if (cfg.mm_ema and not plain) else 0.0,
             cross_commit=cfg.cross_commit and not plain, reset=cfg.reset and not plain,
             reset_after=cfg.reset_after, reset_recent=cfg.reset_recent, reset_noise=cfg.reset_noise,
-            separate=cfg.quantizer == "per_modality")
+            separate=cfg.quantizer == "per_modality", reset_rule=cfg.reset_rule)
     return LibraryQuantizer(cfg, modalities)
 
 

@@ -8,8 +8,11 @@ from workbench.data.event_features import MODALITIES
 
 QUANTIZERS = ("shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality")
 ENCODERS = ("transformer", "mlp")
+RESET_RULES = ("any", "every")
 
-# The paper's Table 2 rows (and the baselines) as switch settings on top of the full model.
+# The paper's Table 2 / 3 rows (and the baselines) as switch settings on top of the full model.
+# reset_every is not a paper row: the paper's wording of the reset rule (a code is kept only while every
+# modality uses it).
 VARIANTS: dict[str, dict] = {
     "full": {},
     "no_club": {"club": False},
@@ -18,6 +21,7 @@ VARIANTS: dict[str, dict] = {
     "no_mm_ema": {"mm_ema": False},
     "no_reset": {"reset": False},
     "no_mm_ema_reset": {"mm_ema": False, "reset": False},
+    "reset_every": {"reset_rule": "every"},
     "plain_vq": {"quantizer": "vq_ema"},
     "vqtorch": {"quantizer": "vqtorch"},
     "fsq": {"quantizer": "fsq"},
@@ -37,6 +41,12 @@ class CodebookConfig:
     expiry, rotation trick), "fsq", "rvq" (vector-quantize-pytorch FSQ / ResidualVQ), "per_modality"
     (one EMA codebook per modality, aligned by index through the MM-EMA and cross-commitment terms).
     masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used.
+    Reset windows: a code whose batches-unused count exceeds reset_after is re-initialised from a code
+    unused for fewer than reset_recent batches (authors: 300 and 100). The windows must be disjoint
+    (reset_recent < reset_after); reset_recent=None scales with reset_after: round(reset_after / 3), at
+    least 1 (300 -> 100, 8 -> 3). reset_rule "any" (the authors' code): a code counts as used when any
+    modality used it; "every" (the paper's wording): a code is re-initialised unless every modality used it
+    within reset_after batches, and only codes every modality used within reset_recent are copied.
     """
 
     dim: int = 256
@@ -49,8 +59,9 @@ class CodebookConfig:
     cross_weight: float = 0.5  # share of the EMA sum from the other modalities (authors: 0.5)
     cross_commit: bool = True  # own code 2 : other modalities' codes 1 (split among them)
     reset: bool = True
-    reset_after: int = 300  # batches unused by every modality before a code is re-initialised
-    reset_recent: int = 100  # a code used within this many batches counts as recently used
+    reset_after: int = 300  # a code unused for more than this many batches is re-initialised
+    reset_recent: int | None = None  # copied from codes unused for fewer batches; None: round(reset_after / 3)
+    reset_rule: str = "any"  # "any": used if any modality used it (authors' code); "every": the paper's wording
     reset_noise: float = 1 / 1024
     club: bool = True
     club_steps: int = 5
@@ -75,12 +86,19 @@ class CodebookConfig:
 
     def __post_init__(self):
         for name in ("dim", "codes", "club_steps", "cpc_k", "layers", "heads", "specific_dim", "club_hidden",
-                     "rvq_depth", "reset_after", "reset_recent", "cpc_layers"):
+                     "rvq_depth", "reset_after", "cpc_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"CodebookConfig.{name} must be a positive integer, got {value!r}")
         if self.quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {self.quantizer!r}; accepted: {', '.join(QUANTIZERS)}")
+        if self.reset_recent is not None and (isinstance(self.reset_recent, bool)
+                                              or not isinstance(self.reset_recent, int) or self.reset_recent <= 0):
+            raise ValueError(f"CodebookConfig.reset_recent must be a positive integer or None, "
+                             f"got {self.reset_recent!r}")
+        recent_window(self.reset_after, self.reset_recent, "CodebookConfig.")
+        if self.reset_rule not in RESET_RULES:
+            raise ValueError(f"unknown reset_rule {self.reset_rule!r}; accepted: {', '.join(RESET_RULES)}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; accepted: {', '.join(ENCODERS)}")
         for name in ("decay", "cross_weight", "mask_ratio"):
@@ -118,6 +136,11 @@ class CodebookConfig:
         return self.cpc and not self.masked_infonce
 
     @property
+    def recent_window(self) -> int:
+        """reset_recent, or its default scaled with reset_after."""
+        return recent_window(self.reset_after, self.reset_recent)
+
+    @property
     def ema_family(self) -> bool:
         """Our own EMA codebook (shared_ema, vq_ema, per_modality): MM-EMA, cross commit and reset apply."""
         return self.quantizer in ("shared_ema", "vq_ema", "per_modality")
@@ -126,6 +149,19 @@ class CodebookConfig:
     def n_codes(self) -> int:
         """How many distinct code indices codes() can return (fsq: the product of its levels)."""
         return math.prod(self.fsq_levels) if self.quantizer == "fsq" else self.codes
+
+
+def recent_window(reset_after: int, reset_recent: int | None, owner: str = "") -> int:
+    """The recent window of the dead-code reset: reset_recent, or round(reset_after / 3) (at least 1) when
+    None; it must lie below reset_after so that no code is both dead (unused > reset_after) and a source
+    to copy (unused < reset_recent), as in the authors' 300 / 100."""
+    recent = max(1, round(reset_after / 3)) if reset_recent is None else int(reset_recent)
+    if recent >= reset_after:
+        given = f"{recent}" if reset_recent is not None else f"{recent}, the default round(reset_after / 3)"
+        raise ValueError(f"{owner}reset_recent ({given}) must be smaller than {owner}reset_after ({reset_after}): "
+                         f"a code unused for more than reset_after batches is re-initialised from a code unused for "
+                         f"fewer than reset_recent batches, and the two windows must not overlap (authors: 100 < 300)")
+    return recent
 
 
 def check_modalities(names) -> tuple[str, ...]:
