@@ -1,6 +1,9 @@
 """Uni-Code as the authors' code computes it (haihuangcode/CMG): L_cmcm, Cross-CPC with one predictor per source,
 disjoint reset windows and the every-modality rule, gradient clipping, CLUB's q-network, the plain-VQ row,
 per-loss gradient norms, exact nearest-code search. Names added by this work are imported inside the tests."""
+import itertools
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -35,6 +38,77 @@ def tiny_variant(name: str, **kw) -> CodebookConfig:
 def tiny_data(n: int = 12, t: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {m: torch.randn(n, t, *s, generator=g) for m, s in SHAPES.items()}
+
+
+# ---------------------------------------------------------------- L_cmcm
+
+def _authors_cmcm(z: dict, book: list[list[float]]) -> float:
+    """The authors' L_cmcm written out in plain Python, step by step, from main_model_2.py's formulas."""
+    def soft(seqs):  # per sequence: mean over steps of softmax(-euclidean distance to every code)
+        out = []
+        for steps in seqs:
+            acc = [0.0] * len(book)
+            for x in steps:
+                d = [math.sqrt(sum((xi - ei) ** 2 for xi, ei in zip(x, e))) for e in book]
+                w = [math.exp(-v) for v in d]
+                for k in range(len(book)):
+                    acc[k] += w[k] / sum(w) / len(steps)
+            out.append(acc)
+        return out
+
+    p = {m: soft(v) for m, v in z.items()}
+    total = 0.0
+    for a, b in itertools.combinations(list(z), 2):
+        pa, pb, n = p[a], p[b], len(p[a])
+        s = [[sum(pa[i][k] * math.log(pb[j][k] + 1e-10) + pb[i][k] * math.log(pa[j][k] + 1e-10)
+                  for k in range(len(book))) for j in range(n)] for i in range(n)]
+        shift = max(-v for row in s for v in row)  # torch.max(-Scode)
+        e = [[math.exp(v + shift) for v in row] for row in s]
+        total += -sum(math.log(e[i][i] / (sum(e[i]) + 1e-5)) for i in range(n)) / n
+    return 0.5 * total
+
+
+def test_cmcm_matches_the_authors_formula_on_a_hand_made_example():
+    from workbench.methods.codebook import cmcm_loss
+
+    book = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]]
+    z = {"audio": [[[0.1, 0.0], [0.9, 0.2]], [[0.0, 1.5], [0.2, 1.9]], [[1.0, 1.0], [0.5, 0.0]]],
+         "video": [[[0.0, 0.3], [1.2, 0.0]], [[0.1, 2.2], [0.0, 1.0]], [[0.8, 0.1], [0.6, 0.9]]],
+         "text": [[[0.4, 0.4], [1.0, 0.1]], [[0.3, 1.7], [0.0, 0.5]], [[0.9, 0.0], [0.2, 0.3]]]}
+    zt = {m: torch.tensor(v, dtype=torch.float64) for m, v in z.items()}
+    books = {m: torch.tensor(book, dtype=torch.float64) for m in z}
+    two = {m: z[m] for m in ("audio", "video")}
+    got2 = cmcm_loss({m: zt[m] for m in two}, books)
+    assert float(got2) == pytest.approx(_authors_cmcm(two, book), rel=1e-10)
+    got3 = cmcm_loss(zt, books)  # 0.5 * (L_av + L_at + L_tv)
+    assert float(got3) == pytest.approx(_authors_cmcm(z, book), rel=1e-10)
+    # the three-modality term is the sum of the pair terms
+    pairs = sum(float(cmcm_loss({a: zt[a], b: zt[b]}, books)) for a, b in itertools.combinations(z, 2))
+    assert float(got3) == pytest.approx(pairs, rel=1e-12)
+    # matched sequences give a smaller loss than the same sequences shuffled across the batch
+    shuffled = dict(zt, video=zt["video"][[1, 2, 0]])
+    assert float(cmcm_loss({"audio": zt["audio"], "video": zt["audio"]}, books)) < float(
+        cmcm_loss({"audio": zt["audio"], "video": shuffled["audio"][[1, 2, 0]]}, books))
+
+
+def test_cmcm_is_in_the_model_loss_with_gradient_on_the_semantic_encoders_and_switchable():
+    from workbench.methods.codebook import cmcm_loss
+
+    assert CodebookConfig().cmcm is True and VARIANTS["no_cmcm"] == {"cmcm": False}
+    data = tiny_data()
+    model = UniCode(tiny_cfg(), SHAPES, seed=0).train()  # mlp encoders: no dropout, so z is reproducible
+    books = {m: model.codebook(m).clone() for m in SHAPES}
+    losses = model.step(data)
+    assert not torch.equal(model.codebook(), books["video"])  # the step updated the codebook ...
+    with torch.no_grad():  # ... and L_cmcm used the codebook from before the update, as the authors
+        expect = cmcm_loss(model.semantic(data), books, model.cfg.eps)
+    torch.testing.assert_close(losses.cmcm, expect)
+    parts = losses.recon + losses.commitment + losses.club + losses.cpc + losses.infonce + losses.cmcm
+    torch.testing.assert_close(losses.total, parts)
+    grads = torch.autograd.grad(losses.cmcm, list(model.semantic_encoders.parameters()))
+    assert sum(float(g.norm()) for g in grads) > 0
+    off = UniCode(tiny_variant("no_cmcm"), SHAPES, seed=0)
+    assert float(off.step(data).cmcm) == 0.0
 
 
 # ---------------------------------------------------------------- Cross-CPC
@@ -200,6 +274,23 @@ def test_club_q_network_is_the_authors_four_layers_of_half_hidden_width():
         assert (tail is None and isinstance(net[-1], nn.Linear)) or isinstance(net[-1], tail)
     with pytest.raises(ValueError, match="club_hidden must be >= 2"):
         CodebookConfig(club_hidden=1)
+
+
+# ---------------------------------------------------------------- the plain-VQ row
+
+def test_plain_vq_is_shared_vq_ema_with_reconstruction_and_commitment_only():
+    cfg = tiny_variant("plain_vq")
+    model = UniCode(cfg, SHAPES, seed=0).train()
+    q = model.quantizer
+    assert len(model.clubs) == 0 and model.cpc is None and not cfg.uses_cmcm
+    assert q.cross_weight == 0.0 and not q.cross_commit and not q.reset and not q.separate
+    losses = model.step(tiny_data())
+    assert float(losses.club) == float(losses.cpc) == float(losses.cmcm) == float(losses.infonce) == 0.0
+    torch.testing.assert_close(losses.total, losses.recon + losses.commitment)
+    # the previous plain_vq (DCID kept, cross-modal codebook terms off) is still there under its own name
+    dcid = UniCode(tiny_variant("vq_ema_dcid"), SHAPES, seed=0)
+    assert len(dcid.clubs) == 2 and dcid.cpc is not None and not dcid.cfg.uses_cmcm
+    assert dcid.quantizer.cross_weight == 0.0 and not dcid.quantizer.reset
 
 
 # ---------------------------------------------------------------- exact nearest code

@@ -4,6 +4,7 @@
 """
 from .baselines import LibraryQuantizer, build_quantizer
 from .club import CLUB
+from .cmcm import cmcm_loss, soft_codes
 from .config import MODALITIES, QUANTIZERS, RESET_RULES, VARIANTS, CodebookConfig
 from .cpc import CrossCPC
 from .infonce import masked_infonce
@@ -33,8 +34,8 @@ from .usage import (
 __all__ = [
     "CLUB", "MODALITIES", "QUANTIZERS", "RESET_RULES", "VARIANTS", "CodebookConfig", "CrossCPC", "EMACodebook",
     "FeatureAlignment", "HeadConfig", "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction",
-    "TrainHistory", "TransferResult", "UniCode", "build_quantizer", "code_retrieval", "code_usage",
+    "TrainHistory", "TransferResult", "UniCode", "build_quantizer", "cmcm_loss", "code_retrieval", "code_usage",
     "dead_codes", "ema_step", "feature_alignment", "features_of", "masked_infonce",
-    "nearest", "perplexity", "purity", "restore", "shared_fraction", "toc_dimensions", "toc_scores",
+    "nearest", "perplexity", "purity", "restore", "shared_fraction", "soft_codes", "toc_dimensions", "toc_scores",
     "train_unicode", "transfer_matrix",
 ]

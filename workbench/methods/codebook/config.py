@@ -11,8 +11,12 @@ ENCODERS = ("transformer", "mlp")
 RESET_RULES = ("any", "every")
 
 # The paper's Table 2 / 3 rows (and the baselines) as switch settings on top of the full model.
-# reset_every is not a paper row: the paper's wording of the reset rule (a code is kept only while every
-# modality uses it).
+# plain_vq is the paper's plain-VQ row: one shared VQ-EMA codebook trained by reconstruction and commitment
+# only (no CLUB, Cross-CPC, MM-EMA, cross commitment, reset or L_cmcm; the encoders and decoders are the
+# same as the full model's, the decoder still reads the specific features). vq_ema_dcid is what plain_vq
+# meant before: the same plain codebook but CLUB and Cross-CPC kept (DCID without the cross-modal codebook
+# terms). reset_every is not a paper row: the paper's wording of the reset rule (a code is kept only
+# while every modality uses it).
 VARIANTS: dict[str, dict] = {
     "full": {},
     "no_club": {"club": False},
@@ -21,8 +25,11 @@ VARIANTS: dict[str, dict] = {
     "no_mm_ema": {"mm_ema": False},
     "no_reset": {"reset": False},
     "no_mm_ema_reset": {"mm_ema": False, "reset": False},
+    "no_cmcm": {"cmcm": False},
     "reset_every": {"reset_rule": "every"},
-    "plain_vq": {"quantizer": "vq_ema"},
+    "plain_vq": {"quantizer": "vq_ema", "club": False, "cpc": False, "mm_ema": False, "reset": False,
+                 "cross_commit": False, "cmcm": False},
+    "vq_ema_dcid": {"quantizer": "vq_ema"},
     "vqtorch": {"quantizer": "vqtorch"},
     "fsq": {"quantizer": "fsq"},
     "rvq": {"quantizer": "rvq"},
@@ -36,11 +43,14 @@ class CodebookConfig:
     """Uni-Code's settings (defaults: the authors' code) and the switches for every ablation.
 
     quantizer: "shared_ema" (ours: one codebook, EMA, MM-EMA cross term, cross commitment, reset),
-    "vq_ema" (plain shared VQ-EMA: the same codebook with mm_ema, cross_commit and reset forced off),
+    "vq_ema" (plain shared VQ-EMA: the same codebook with mm_ema, cross_commit, reset and cmcm forced off;
+    CLUB and Cross-CPC follow their own switches, see VARIANTS plain_vq / vq_ema_dcid),
     "vqtorch" (vector-quantize-pytorch VectorQuantize: k-means init, cosine similarity, dead-code
     expiry, rotation trick), "fsq", "rvq" (vector-quantize-pytorch FSQ / ResidualVQ), "per_modality"
     (one EMA codebook per modality, aligned by index through the MM-EMA and cross-commitment terms).
-    masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used.
+    masked_infonce replaces CLUB + Cross-CPC (MICU-style): when on, club and cpc are not used (L_cmcm stays).
+    cmcm: the authors' L_cmcm (cross-modal code matching; see cmcm.py), weight 1; it needs code vectors, so
+    it is off for "vq_ema" (plain) and "fsq" (no learned codebook).
     Reset windows: a code whose batches-unused count exceeds reset_after is re-initialised from a code
     unused for fewer than reset_recent batches (authors: 300 and 100). The windows must be disjoint
     (reset_recent < reset_after); reset_recent=None scales with reset_after: round(reset_after / 3), at
@@ -63,6 +73,7 @@ class CodebookConfig:
     reset_recent: int | None = None  # copied from codes unused for fewer batches; None: round(reset_after / 3)
     reset_rule: str = "any"  # "any": used if any modality used it (authors' code); "every": the paper's wording
     reset_noise: float = 1 / 1024
+    cmcm: bool = True
     club: bool = True
     club_steps: int = 5
     club_lr: float = 1e-3
@@ -134,6 +145,11 @@ class CodebookConfig:
     @property
     def uses_cpc(self) -> bool:
         return self.cpc and not self.masked_infonce
+
+    @property
+    def uses_cmcm(self) -> bool:
+        """L_cmcm is on: switched on and the quantizer has code vectors beyond the plain VQ-EMA row."""
+        return self.cmcm and self.quantizer not in ("vq_ema", "fsq")
 
     @property
     def recent_window(self) -> int:

@@ -1,4 +1,13 @@
-"""UniCode: semantic + specific encoders per modality, a quantizer, CLUB, Cross-CPC, decoders; all switchable."""
+"""UniCode: semantic + specific encoders per modality, a quantizer, CLUB, Cross-CPC, L_cmcm, decoders; all switchable.
+
+The losses and their weights follow the authors' pretraining (haihuangcode/CMG, pretrain.py): reconstruction +
+commitment (with the cross terms) + CLUB bound + Cross-CPC + L_cmcm, all weight 1. Remaining departures from
+their code, besides those stated in quantizer.py, cpc.py, club.py and cmcm.py: the encoders are smaller (a
+temporal transformer or MLP on spatially pooled features, not their video attention over the 7x7 grid and
+their text LSTM); the specific encoder is a per-step MLP and the decoder a linear map of [quantised ;
+specific]; there is no learning-rate schedule (theirs halves at epochs 10, 20, 30, after their 6 epochs:
+none in effect either).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -13,6 +22,7 @@ from workbench.models.modes import eval_mode
 
 from .baselines import build_quantizer
 from .club import CLUB
+from .cmcm import cmcm_loss
 from .config import MODALITIES, CodebookConfig, check_modalities
 from .cpc import CrossCPC
 from .encoders import Decoder, SemanticEncoder, SpecificEncoder, pool_steps, step_dim
@@ -28,6 +38,7 @@ class Losses(NamedTuple):
     club: Tensor
     cpc: Tensor
     infonce: Tensor
+    cmcm: Tensor
 
 
 def features_of(data: Any) -> dict[str, Tensor]:
@@ -121,7 +132,8 @@ class UniCode(nn.Module):
         and runs CLUB's inner steps with its own optimiser; backward() on .total is the caller's."""
         cfg, x = self.cfg, self._inputs(features)
         z = {m: self.semantic_encoders[m](v) for m, v in x.items()}
-        out = self.quantizer(z)
+        books = {m: self.quantizer.codebook(m).detach().clone() for m in z} if cfg.uses_cmcm else {}
+        out = self.quantizer(z)  # updates the codebook in training: L_cmcm uses the copy from before, as the authors
         self.last_indices = {m: i.detach() for m, i in out.indices.items()}  # the batch's codes, for histories
         zero = out.commitment.new_zeros(())
         specific = {m: self.specific_encoders[m](v) for m, v in x.items()} if len(self.specific_encoders) else {}
@@ -139,5 +151,6 @@ class UniCode(nn.Module):
                 club = club + self.clubs[m](q, s)
         cpc = self.cpc(z) if self.cpc is not None else zero
         nce = masked_infonce(z, cfg.mask_ratio, cfg.temperature) if cfg.masked_infonce else zero
-        total = recon + out.commitment + club + cpc + nce
-        return Losses(total, recon, out.commitment, club, cpc, nce)
+        cmcm = cmcm_loss(z, books, cfg.eps) if cfg.uses_cmcm else zero
+        total = recon + out.commitment + club + cpc + nce + cmcm
+        return Losses(total, recon, out.commitment, club, cpc, nce, cmcm)
