@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workbench.methods.codebook import CLUB, VARIANTS, CodebookConfig, CrossCPC, EMACodebook, UniCode
+from workbench.methods.codebook import CLUB, VARIANTS, CodebookConfig, CrossCPC, EMACodebook, UniCode, train_unicode
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -263,6 +263,28 @@ def test_every_rule_resets_a_code_that_one_modality_never_uses():
         assert min(float((anyr[code] - anyr[src]).norm()) for src in (0, 1)) < 1e-6
 
 
+# ---------------------------------------------------------------- gradient clipping
+
+def test_training_clips_each_parts_gradient_norm_at_the_authors_0_5():
+    assert CodebookConfig().grad_clip == 0.5
+    data = tiny_data(16, 5)
+    norms = {}
+    for clip in (0.5, 0.0):
+        model = UniCode(tiny_cfg(grad_clip=clip), SHAPES, seed=0)
+        seen = []
+
+        def record(step, losses, model=model, seen=seen):
+            seen.append({name: float(torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in ps if p.grad is not None])))
+                for name, ps in model.clip_groups().items()})
+
+        train_unicode(model, data, steps=3, batch_size=8, lr=1e-2, callback=record)
+        assert set(seen[0]) == {"encoders", "cpc", "decoders"}
+        norms[clip] = seen
+    assert max(v for s in norms[0.5] for v in s.values()) <= 0.5 + 1e-5
+    assert max(v for s in norms[0.0] for v in s.values()) > 0.5  # without the clip they are larger
+
+
 # ---------------------------------------------------------------- CLUB
 
 def test_club_q_network_is_the_authors_four_layers_of_half_hidden_width():
@@ -291,6 +313,55 @@ def test_plain_vq_is_shared_vq_ema_with_reconstruction_and_commitment_only():
     dcid = UniCode(tiny_variant("vq_ema_dcid"), SHAPES, seed=0)
     assert len(dcid.clubs) == 2 and dcid.cpc is not None and not dcid.cfg.uses_cmcm
     assert dcid.quantizer.cross_weight == 0.0 and not dcid.quantizer.reset
+
+
+# ---------------------------------------------------------------- diagnostics
+
+def test_grad_norms_give_each_loss_terms_pull_on_the_semantic_encoders_without_changing_the_model():
+    from workbench.methods.codebook import grad_norms
+
+    data = tiny_data()
+    model = UniCode(tiny_cfg(), SHAPES, seed=0).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    club_state = {k: v.clone() for k, v in model.clubs.state_dict().items()}
+    rng = torch.get_rng_state()
+    norms = grad_norms(model, data)
+    assert set(norms) == {"total", "recon", "commitment", "club", "cpc", "infonce", "cmcm"}
+    assert norms["infonce"] == 0.0 and all(norms[t] > 0 for t in ("recon", "commitment", "club", "cpc", "cmcm"))
+    assert model.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(v, club_state[k]) for k, v in model.clubs.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    # recon's entry is the norm of recon's own gradient, computed the long way
+    model.eval()
+    model.step(data).recon.backward()
+    by_hand = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.semantic_encoders.parameters()]))
+    assert norms["recon"] == pytest.approx(float(by_hand), rel=1e-5)
+
+
+def test_club_specific_only_keeps_the_club_gradient_off_the_semantic_encoders():
+    from workbench.methods.codebook import grad_norms
+
+    assert VARIANTS["club_specific_only"] == {"club_detach_semantic": True}
+    data = tiny_data()
+    full = UniCode(tiny_cfg(), SHAPES, seed=0)
+    only = UniCode(tiny_cfg(club_detach_semantic=True), SHAPES, seed=0)
+    assert grad_norms(full, data)["club"] > 0 and grad_norms(only, data)["club"] == 0.0
+    assert grad_norms(only, data, params=only.specific_encoders.parameters())["club"] > 0
+
+
+def test_training_records_grad_norms_every_n_steps_without_changing_the_run():
+    data = tiny_data(16, 5)
+    runs = []
+    for every in (0, 2):
+        model = UniCode(tiny_cfg(), SHAPES, seed=0)
+        runs.append(train_unicode(model, data, steps=4, batch_size=8, seed=0, grad_norm_every=every))
+    plain, recorded = runs
+    assert plain.grad_norm_steps == [] and recorded.grad_norm_steps == [2, 4]
+    assert all(len(v) == 2 for v in recorded.grad_norms.values()) and recorded.grad_norms["cmcm"][0] > 0
+    assert plain.losses == recorded.losses
+    with pytest.raises(ValueError, match="grad_norm_every"):
+        train_unicode(UniCode(tiny_cfg(), SHAPES, seed=0), data, steps=1, grad_norm_every=-1)
 
 
 # ---------------------------------------------------------------- exact nearest code

@@ -15,8 +15,8 @@ RESET_RULES = ("any", "every")
 # only (no CLUB, Cross-CPC, MM-EMA, cross commitment, reset or L_cmcm; the encoders and decoders are the
 # same as the full model's, the decoder still reads the specific features). vq_ema_dcid is what plain_vq
 # meant before: the same plain codebook but CLUB and Cross-CPC kept (DCID without the cross-modal codebook
-# terms). reset_every is not a paper row: the paper's wording of the reset rule (a code is kept only
-# while every modality uses it).
+# terms). reset_every and club_specific_only are not paper rows: the paper's wording of the reset rule
+# (a code is kept only while every modality uses it) and CLUB shaping the specific encoder alone.
 VARIANTS: dict[str, dict] = {
     "full": {},
     "no_club": {"club": False},
@@ -27,6 +27,7 @@ VARIANTS: dict[str, dict] = {
     "no_mm_ema_reset": {"mm_ema": False, "reset": False},
     "no_cmcm": {"cmcm": False},
     "reset_every": {"reset_rule": "every"},
+    "club_specific_only": {"club_detach_semantic": True},
     "plain_vq": {"quantizer": "vq_ema", "club": False, "cpc": False, "mm_ema": False, "reset": False,
                  "cross_commit": False, "cmcm": False},
     "vq_ema_dcid": {"quantizer": "vq_ema"},
@@ -57,6 +58,10 @@ class CodebookConfig:
     least 1 (300 -> 100, 8 -> 3). reset_rule "any" (the authors' code): a code counts as used when any
     modality used it; "every" (the paper's wording): a code is re-initialised unless every modality used it
     within reset_after batches, and only codes every modality used within reset_recent are copied.
+    grad_clip: the gradient norm of each part (encoders + quantizer, Cross-CPC, decoders) is clipped to
+    this value after backward, as the authors clip each of their modules (0.5; 0 turns it off).
+    club_detach_semantic: CLUB's bound sees the quantised semantic features detached, so it shapes only
+    the specific encoder (not the authors' setting).
     """
 
     dim: int = 256
@@ -74,7 +79,9 @@ class CodebookConfig:
     reset_rule: str = "any"  # "any": used if any modality used it (authors' code); "every": the paper's wording
     reset_noise: float = 1 / 1024
     cmcm: bool = True
+    grad_clip: float = 0.5  # per-part gradient norm clip after backward (authors: 0.5); 0 = off
     club: bool = True
+    club_detach_semantic: bool = False
     club_steps: int = 5
     club_lr: float = 1e-3
     club_hidden: int = 256
@@ -118,7 +125,7 @@ class CodebookConfig:
                 raise ValueError(f"CodebookConfig.{name} must be in [0, 1{')' if name == 'decay' else ']'}, "
                                  f"got {value!r}")
         for name in ("commitment", "eps", "club_lr", "cpc_cross", "cpc_within", "temperature", "reset_noise",
-                     "vqtorch_dead_threshold"):
+                     "vqtorch_dead_threshold", "grad_clip"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0) or (name in ("eps", "club_lr", "temperature") and value == 0):
                 raise ValueError(f"CodebookConfig.{name} must be a finite number >= 0 (> 0 for eps, club_lr, "

@@ -1,12 +1,12 @@
 """UniCode: semantic + specific encoders per modality, a quantizer, CLUB, Cross-CPC, L_cmcm, decoders; all switchable.
 
 The losses and their weights follow the authors' pretraining (haihuangcode/CMG, pretrain.py): reconstruction +
-commitment (with the cross terms) + CLUB bound + Cross-CPC + L_cmcm, all weight 1. Remaining departures from
-their code, besides those stated in quantizer.py, cpc.py, club.py and cmcm.py: the encoders are smaller (a
-temporal transformer or MLP on spatially pooled features, not their video attention over the 7x7 grid and
-their text LSTM); the specific encoder is a per-step MLP and the decoder a linear map of [quantised ;
-specific]; there is no learning-rate schedule (theirs halves at epochs 10, 20, 30, after their 6 epochs:
-none in effect either).
+commitment (with the cross terms) + CLUB bound + Cross-CPC + L_cmcm, all weight 1; each part's gradient norm
+is clipped at 0.5 (train.py, clip_groups). Remaining departures from their code, besides those stated in
+quantizer.py, cpc.py, club.py and cmcm.py: the encoders are smaller (a temporal transformer or MLP on
+spatially pooled features, not their video attention over the 7x7 grid and their text LSTM); the specific
+encoder is a per-step MLP and the decoder a linear map of [quantised ; specific]; there is no learning-rate
+schedule (theirs halves at epochs 10, 20, 30, after their 6 epochs: none in effect either).
 """
 from __future__ import annotations
 
@@ -100,6 +100,19 @@ class UniCode(nn.Module):
         club = {id(p) for p in self.clubs.parameters()}
         return [p for p in self.parameters() if id(p) not in club]
 
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The parts whose gradient norms are clipped separately, as the authors clip each of their modules:
+        encoders (semantic, specific and the quantizer's own parameters, their `Encoder`), Cross-CPC, decoders."""
+        groups = {"encoders": [*self.semantic_encoders.parameters(), *self.specific_encoders.parameters(),
+                               *self.quantizer.parameters()],
+                  "cpc": list(self.cpc.parameters()) if self.cpc is not None else [],
+                  "decoders": list(self.decoders.parameters())}
+        return {name: ps for name, ps in groups.items() if ps}
+
+    def clip_gradients(self, max_norm: float) -> dict[str, float]:
+        """Clip each part's gradient norm to max_norm (torch.nn.utils.clip_grad_norm_); returns the norms before."""
+        return {name: float(torch.nn.utils.clip_grad_norm_(ps, max_norm)) for name, ps in self.clip_groups().items()}
+
     def codebook(self, modality: str | None = None) -> Tensor:
         """(K, D) code vectors (per_modality: that modality's codebook)."""
         return self.quantizer.codebook(modality)
@@ -146,6 +159,8 @@ class UniCode(nn.Module):
         if cfg.uses_club:
             for m in x:
                 q, s = out.quantized[m].reshape(-1, cfg.dim), specific[m].reshape(-1, cfg.specific_dim)
+                if cfg.club_detach_semantic:  # the bound then shapes the specific encoder only
+                    q = q.detach()
                 if self.training:
                     self.clubs[m].fit(q, s, cfg.club_steps)
                 club = club + self.clubs[m](q, s)
