@@ -118,7 +118,7 @@ def test_a_code_unused_past_the_threshold_is_reset_near_a_recently_used_one():
     moved = cb.codebook()[1:] - cb.codebook()[0]
     assert moved.abs().max() <= 0.01 + 1e-6, moved
     assert (cb.unused[0] == 0).all()
-    off = EMACodebook(("audio",), 4, 2, reset=False, reset_after=1).train()
+    off = EMACodebook(("audio",), 4, 2, reset=False, reset_after=2).train()  # unused 3 > 2: would be dead
     before = off.codebook().clone()
     for _ in range(3):
         off({"audio": before[0].expand(1, 2, 2).clone()})

@@ -4,11 +4,13 @@
 """
 from .baselines import LibraryQuantizer, build_quantizer
 from .club import CLUB
-from .config import MODALITIES, QUANTIZERS, VARIANTS, CodebookConfig
+from .cmcm import cmcm_loss, soft_codes
+from .config import MODALITIES, QUANTIZERS, RESET_RULES, VARIANTS, CodebookConfig
 from .cpc import CrossCPC
+from .diagnostics import grad_norms, loss_grad_norms
 from .infonce import masked_infonce
 from .model import Losses, UniCode, features_of
-from .quantizer import EMACodebook, QuantOut, ema_step
+from .quantizer import EMACodebook, QuantOut, ema_step, nearest
 from .train import TrainHistory, restore, train_unicode
 from .transfer import (
     HeadConfig,
@@ -31,10 +33,10 @@ from .usage import (
 )
 
 __all__ = [
-    "CLUB", "MODALITIES", "QUANTIZERS", "VARIANTS", "CodebookConfig", "CrossCPC", "EMACodebook", "HeadConfig",
-    "FeatureAlignment", "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction", "TrainHistory",
-    "TransferResult", "UniCode", "build_quantizer", "code_retrieval", "code_usage", "dead_codes", "ema_step",
-    "feature_alignment", "features_of",
-    "masked_infonce", "perplexity", "purity", "restore", "shared_fraction", "toc_dimensions", "toc_scores",
+    "CLUB", "MODALITIES", "QUANTIZERS", "RESET_RULES", "VARIANTS", "CodebookConfig", "CrossCPC", "EMACodebook",
+    "FeatureAlignment", "HeadConfig", "LibraryQuantizer", "Losses", "QuantOut", "RetrievalResult", "SharedFraction",
+    "TrainHistory", "TransferResult", "UniCode", "build_quantizer", "cmcm_loss", "code_retrieval", "code_usage",
+    "dead_codes", "ema_step", "feature_alignment", "features_of", "grad_norms", "loss_grad_norms", "masked_infonce",
+    "nearest", "perplexity", "purity", "restore", "shared_fraction", "soft_codes", "toc_dimensions", "toc_scores",
     "train_unicode", "transfer_matrix",
 ]

@@ -1,6 +1,8 @@
 """Quantizer baselines on the same encoders, behind EMACodebook's interface, and the factory choosing one.
 
-- "vq_ema": our EMACodebook with MM-EMA, cross commitment and reset off (the paper's plain-VQ row).
+- "vq_ema": our EMACodebook with MM-EMA, cross commitment and reset off (and the model's L_cmcm off).
+  The paper's plain-VQ row is the variant "plain_vq" (this quantizer with CLUB and Cross-CPC off too:
+  reconstruction and commitment only); "vq_ema_dcid" keeps CLUB and Cross-CPC.
 - "vqtorch": vector-quantize-pytorch's VectorQuantize with k-means init, cosine similarity, dead-code
   expiry and the rotation trick, one codebook shared by every modality.
 - "fsq": its FSQ (levels from the config; the flat index is the code).
@@ -32,7 +34,7 @@ def build_quantizer(cfg: CodebookConfig, modalities: tuple[str, ...]) -> nn.Modu
             cross_weight=cfg.cross_weight if (cfg.mm_ema and not plain) else 0.0,
             cross_commit=cfg.cross_commit and not plain, reset=cfg.reset and not plain,
             reset_after=cfg.reset_after, reset_recent=cfg.reset_recent, reset_noise=cfg.reset_noise,
-            separate=cfg.quantizer == "per_modality")
+            separate=cfg.quantizer == "per_modality", reset_rule=cfg.reset_rule)
     return LibraryQuantizer(cfg, modalities)
 
 

@@ -8,6 +8,13 @@ with its own Adam (as Uni-Code does, 5 steps at lr 1e-3 per batch); forward() re
 (the second mean over all pairs of the batch, in closed form), which the main loss minimises.
 For jointly Gaussian x, y with correlation rho per dimension and the exact conditional, the bound is
 rho^2 / (1 - rho^2) per dimension, above the true -0.5 * log(1 - rho^2): an upper bound, not an estimate.
+
+The q-network is the authors' (haihuangcode/CMG, CLUB.py `CLUBSample_group`, read, not copied): mu and
+logvar each an MLP of 4 linear layers, hidden // 2 units wide with ReLU between (hidden = 256 in their
+pretraining: 128 units), logvar ending in tanh. Departures: the bound is the CLUB paper's over every pair
+of rows (here: steps) in closed form; the authors' `mi_est` averages each sequence over its steps and
+takes one random permutation of the sequences as negatives (a sampled, noisier estimate of the same
+quantity), and they run the networks in float64.
 """
 from __future__ import annotations
 
@@ -16,13 +23,20 @@ import torch.nn as nn
 from torch import Tensor
 
 
+def q_network(x_dim: int, y_dim: int, width: int) -> nn.Sequential:
+    """4 linear layers x_dim -> width -> width -> width -> y_dim with ReLU between (the authors' p_mu)."""
+    return nn.Sequential(nn.Linear(x_dim, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, width), nn.ReLU(), nn.Linear(width, y_dim))
+
+
 class CLUB(nn.Module):
     def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, lr: float = 1e-3):
         super().__init__()
-        if min(x_dim, y_dim, hidden) <= 0:
-            raise ValueError(f"CLUB dimensions must be positive, got x_dim={x_dim}, y_dim={y_dim}, hidden={hidden}")
-        self.mu = nn.Sequential(nn.Linear(x_dim, hidden), nn.ReLU(), nn.Linear(hidden, y_dim))
-        self.logvar = nn.Sequential(nn.Linear(x_dim, hidden), nn.ReLU(), nn.Linear(hidden, y_dim), nn.Tanh())
+        if min(x_dim, y_dim) <= 0 or hidden < 2:
+            raise ValueError(f"CLUB dimensions must be positive and hidden >= 2 (layers are hidden // 2 wide), got "
+                             f"x_dim={x_dim}, y_dim={y_dim}, hidden={hidden}")
+        self.mu = q_network(x_dim, y_dim, hidden // 2)
+        self.logvar = nn.Sequential(*q_network(x_dim, y_dim, hidden // 2), nn.Tanh())
         self.lr = lr
         self._opt: torch.optim.Optimizer | None = None
 

@@ -1,4 +1,13 @@
-"""UniCode: semantic + specific encoders per modality, a quantizer, CLUB, Cross-CPC, decoders; all switchable."""
+"""UniCode: semantic + specific encoders per modality, a quantizer, CLUB, Cross-CPC, L_cmcm, decoders; all switchable.
+
+The losses and their weights follow the authors' pretraining (haihuangcode/CMG, pretrain.py): reconstruction +
+commitment (with the cross terms) + CLUB bound + Cross-CPC + L_cmcm, all weight 1; each part's gradient norm
+is clipped at 0.5 (train.py, clip_groups). Remaining departures from their code, besides those stated in
+quantizer.py, cpc.py, club.py and cmcm.py: the encoders are smaller (a temporal transformer or MLP on
+spatially pooled features, not their video attention over the 7x7 grid and their text LSTM); the specific
+encoder is a per-step MLP and the decoder a linear map of [quantised ; specific]; there is no learning-rate
+schedule (theirs halves at epochs 10, 20, 30, after their 6 epochs: none in effect either).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,6 +23,7 @@ from workbench.models.modes import eval_mode
 
 from .baselines import build_quantizer
 from .club import CLUB
+from .cmcm import cmcm_loss
 from .config import MODALITIES, CodebookConfig, check_modalities
 from .cpc import CrossCPC
 from .encoders import Decoder, SemanticEncoder, SpecificEncoder, pool_steps, step_dim
@@ -29,6 +39,7 @@ class Losses(NamedTuple):
     club: Tensor
     cpc: Tensor
     infonce: Tensor
+    cmcm: Tensor
 
 
 def features_of(data: Any) -> dict[str, Tensor]:
@@ -77,7 +88,7 @@ class UniCode(nn.Module):
         self.quantizer = build_quantizer(cfg, self.modalities)
         self.clubs = nn.ModuleDict({m: CLUB(cfg.dim, cfg.specific_dim, cfg.club_hidden, cfg.club_lr)
                                     for m in self.modalities} if cfg.uses_club else {})
-        self.cpc = (CrossCPC(self.modalities, cfg.dim, cfg.cpc_k, cfg.cpc_cross, cfg.cpc_within)
+        self.cpc = (CrossCPC(self.modalities, cfg.dim, cfg.cpc_k, cfg.cpc_cross, cfg.cpc_within, cfg.cpc_layers)
                     if cfg.uses_cpc else None)
 
     @property
@@ -92,6 +103,19 @@ class UniCode(nn.Module):
         """Everything the main optimiser trains (CLUB's networks have their own Adam)."""
         club = {id(p) for p in self.clubs.parameters()}
         return [p for p in self.parameters() if id(p) not in club]
+
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The parts whose gradient norms are clipped separately, as the authors clip each of their modules:
+        encoders (semantic, specific and the quantizer's own parameters, their `Encoder`), Cross-CPC, decoders."""
+        groups = {"encoders": [*self.semantic_encoders.parameters(), *self.specific_encoders.parameters(),
+                               *self.quantizer.parameters()],
+                  "cpc": list(self.cpc.parameters()) if self.cpc is not None else [],
+                  "decoders": list(self.decoders.parameters())}
+        return {name: ps for name, ps in groups.items() if ps}
+
+    def clip_gradients(self, max_norm: float) -> dict[str, float]:
+        """Clip each part's gradient norm to max_norm (torch.nn.utils.clip_grad_norm_); returns the norms before."""
+        return {name: float(torch.nn.utils.clip_grad_norm_(ps, max_norm)) for name, ps in self.clip_groups().items()}
 
     def codebook(self, modality: str | None = None) -> Tensor:
         """(K, D) code vectors (per_modality: that modality's codebook)."""
@@ -125,7 +149,8 @@ class UniCode(nn.Module):
         and runs CLUB's inner steps with its own optimiser; backward() on .total is the caller's."""
         cfg, x = self.cfg, self._inputs(features)
         z = {m: self.semantic_encoders[m](v) for m, v in x.items()}
-        out = self.quantizer(z)
+        books = {m: self.quantizer.codebook(m).detach().clone() for m in z} if cfg.uses_cmcm else {}
+        out = self.quantizer(z)  # updates the codebook in training: L_cmcm uses the copy from before, as the authors
         self.last_indices = {m: i.detach() for m, i in out.indices.items()}  # the batch's codes, for histories
         zero = out.commitment.new_zeros(())
         specific = {m: self.specific_encoders[m](v) for m, v in x.items()} if len(self.specific_encoders) else {}
@@ -138,10 +163,13 @@ class UniCode(nn.Module):
         if cfg.uses_club:
             for m in x:
                 q, s = out.quantized[m].reshape(-1, cfg.dim), specific[m].reshape(-1, cfg.specific_dim)
+                if cfg.club_detach_semantic:  # the bound then shapes the specific encoder only
+                    q = q.detach()
                 if self.training:
                     self.clubs[m].fit(q, s, cfg.club_steps)
                 club = club + self.clubs[m](q, s)
         cpc = self.cpc(z) if self.cpc is not None else zero
         nce = masked_infonce(z, cfg.mask_ratio, cfg.temperature) if cfg.masked_infonce else zero
-        total = recon + out.commitment + club + cpc + nce
-        return Losses(total, recon, out.commitment, club, cpc, nce)
+        cmcm = cmcm_loss(z, books, cfg.eps) if cfg.uses_cmcm else zero
+        total = recon + out.commitment + club + cpc + nce + cmcm
+        return Losses(total, recon, out.commitment, club, cpc, nce, cmcm)

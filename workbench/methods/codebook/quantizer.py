@@ -1,19 +1,27 @@
 """Uni-Code's codebook: EMA updates with the cross-modal MM-EMA term, cross-modal commitment, dead-code reset.
 
-As the authors' code does it (haihuangcode/CMG, `Cross_VQEmbeddingEMA_*`), read for the rules, not copied:
-every modality is assigned to its nearest code first; then, modality by modality, the EMA count is updated
-with that modality's own assignments and the EMA sum of each chosen code with
+As the authors' code does it (haihuangcode/CMG, `Cross_VQEmbeddingEMA*` in main_model_2.py), read for the
+rules, not copied: every modality is assigned to its nearest code first; then, modality by modality, the EMA
+count is updated with that modality's own assignments and the EMA sum of each chosen code with
 `own * sum(z_own) + sum_b w_b * sum(z_b)`, z_b the other modalities' features at the same (sample, step)
 (weights 0.5 / 0.5 for two modalities, 0.5 / 0.25 / 0.25 for three); commitment pulls each modality's
-feature to its own code (weight 2) and to the other modalities' codes (weight 1 split among them); a code
-unused by every modality for `reset_after` batches is re-initialised to a recently used code plus noise.
+feature to its own code (weight 2) and to the other modalities' codes (weight 1 split among them). Reset: a
+code unused for more than `reset_after` batches (authors 300) is re-initialised to a code used within the
+last `reset_recent` batches (authors 100; disjoint windows) plus uniform noise in [-1/1024, 1/1024], a
+code counting as used when any modality used it (the authors' current code counts every modality, three
+included). reset_rule="every" is the paper's wording instead (see config.py).
+
+Nearest code: squared Euclidean distances in float64 (the authors compute them in float32 and cast the
+result to float64 before argmin, which changes nothing), so a last-bit rounding difference between CPUs
+cannot flip a near tie; ties go to the lowest index (torch.argmin returns the first minimum).
 
 Differences from the authors' code, on purpose: the EMA count is stored raw and Laplace-smoothed when the
 codebook is recomputed (as vector-quantize-pytorch does; the authors store the smoothed count, a difference
 of order eps); a reset also rewrites the code's EMA sum, so the reset survives the next EMA step (in the
-authors' code the next update recomputes the row from the old sum); the reset noise is uniform in
-[-noise, noise] (the authors' `uniform_(-1/1024, -1/1024)` adds a constant); usage for the reset counts
-every modality (the authors' three-modality code counts audio and video only).
+authors' code the next update recomputes the row from the old sum, undoing the reset after one batch);
+resets happen in training only (the authors' counter and reset also run in evaluation forwards); the usage
+counters start at 0 (the authors' at -1, one batch of difference); the initial codes are uniform in
+[-1/K, 1/K] (the authors' bound is 1/400 whatever K: the same at their K = 400).
 With `separate=True` each modality has its own codebook (the per-modality baseline, aligned by index:
 row i of every codebook is pulled by the MM-EMA and commitment terms towards the same steps).
 """
@@ -25,6 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+from .config import RESET_RULES, recent_window
 
 
 class QuantOut(NamedTuple):
@@ -40,7 +50,9 @@ class EMAState(NamedTuple):
 
 
 def nearest(flat: Tensor, embedding: Tensor) -> Tensor:
-    """Index of the nearest code (squared Euclidean) for each row. flat (M, D), embedding (K, D) -> (M,)."""
+    """Index of the nearest code (squared Euclidean, in float64) for each row; ties go to the lowest index.
+    flat (M, D), embedding (K, D) -> (M,)."""
+    flat, embedding = flat.double(), embedding.double()
     dist = torch.addmm((embedding * embedding).sum(1), flat, embedding.t(), beta=1.0, alpha=-2.0)
     return dist.argmin(dim=1)
 
@@ -70,8 +82,8 @@ class EMACodebook(nn.Module):
 
     def __init__(self, modalities: tuple[str, ...], codes: int, dim: int, decay: float = 0.99,
                  commitment: float = 0.25, eps: float = 1e-5, cross_weight: float = 0.5, cross_commit: bool = True,
-                 reset: bool = True, reset_after: int = 300, reset_recent: int = 100,
-                 reset_noise: float = 1 / 1024, separate: bool = False):
+                 reset: bool = True, reset_after: int = 300, reset_recent: int | None = None,
+                 reset_noise: float = 1 / 1024, separate: bool = False, reset_rule: str = "any"):
         super().__init__()
         if codes <= 0 or dim <= 0:
             raise ValueError(f"codebook size and dimension must be positive, got codes={codes}, dim={dim}")
@@ -79,15 +91,19 @@ class EMACodebook(nn.Module):
         self.codes, self.dim, self.decay, self.eps, self.commitment = codes, dim, decay, eps, commitment
         self.cross_weight = cross_weight if len(self.modalities) > 1 else 0.0
         self.cross_commit = cross_commit and len(self.modalities) > 1
-        self.reset, self.reset_after, self.reset_recent = reset, reset_after, reset_recent
-        self.reset_noise = reset_noise
+        if reset_rule not in RESET_RULES:
+            raise ValueError(f"unknown reset_rule {reset_rule!r}; accepted: {', '.join(RESET_RULES)}")
+        self.reset, self.reset_after = reset, reset_after
+        self.reset_recent = recent_window(reset_after, reset_recent)
+        self.reset_noise, self.reset_rule = reset_noise, reset_rule
         self.separate = separate
         groups = len(self.modalities) if separate else 1
-        embedding = torch.empty(groups, codes, dim).uniform_(-1 / codes, 1 / codes)  # the authors' init
+        embedding = torch.empty(groups, codes, dim).uniform_(-1 / codes, 1 / codes)  # the authors' init at K = 400
         self.register_buffer("embedding", embedding)  # (G, K, D)
         self.register_buffer("ema_count", torch.zeros(groups, codes))
         self.register_buffer("ema_weight", embedding.clone())
-        self.register_buffer("unused", torch.zeros(groups, codes, dtype=torch.long))  # batches since last use
+        # batches since each modality last used each code (of its own codebook when separate)
+        self.register_buffer("unused", torch.zeros(len(self.modalities), codes, dtype=torch.long))
 
     def group(self, modality: str) -> int:
         return self.modalities.index(modality) if self.separate else 0
@@ -143,14 +159,22 @@ class EMACodebook(nn.Module):
             self.ema_count[g], self.ema_weight[g], self.embedding[g] = state
         self.unused += 1
         for a, i in idx.items():
-            self.unused[self.group(a), i] = 0
+            self.unused[self.modalities.index(a), i] = 0
         if self.reset:
             self._reset_dead()
 
+    def idle(self, group: int = 0) -> Tensor:
+        """(K,) batches each code of `group` counts as unused under the reset rule: since any modality used it
+        ("any": the minimum over modalities) or since the last modality to use it did ("every": the maximum)."""
+        rows = [i for i, m in enumerate(self.modalities) if self.group(m) == group]
+        counts = self.unused[rows]
+        return counts.min(0).values if self.reset_rule == "any" else counts.max(0).values
+
     def _reset_dead(self) -> None:
         for g in range(self.embedding.shape[0]):
-            dead = (self.unused[g] > self.reset_after).nonzero().flatten()
-            recent = (self.unused[g] < self.reset_recent).nonzero().flatten()
+            idle = self.idle(g)
+            dead = (idle > self.reset_after).nonzero().flatten()
+            recent = (idle < self.reset_recent).nonzero().flatten()  # disjoint from dead: reset_recent < reset_after
             if len(dead) == 0 or len(recent) == 0:
                 continue
             pick = recent[torch.randint(len(recent), (len(dead),)).to(recent.device)]
@@ -161,7 +185,8 @@ class EMACodebook(nn.Module):
             smoothed = (count[dead] + self.eps) / (n + self.codes * self.eps) * n
             self.embedding[g, dead] = new
             self.ema_weight[g, dead] = new * smoothed.unsqueeze(1)
-            self.unused[g, dead] = 0
+            rows = [i for i, m in enumerate(self.modalities) if self.group(m) == g]
+            self.unused[torch.tensor(rows, device=dead.device)[:, None], dead[None, :]] = 0
 
 
 def batch_perplexity(indices: Tensor, codes: int) -> float:

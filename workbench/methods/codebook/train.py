@@ -1,4 +1,9 @@
-"""train_unicode: the whole training loop (main Adam, CLUB's inner steps inside UniCode.step), with snapshots."""
+"""train_unicode: the whole training loop (main Adam, CLUB's inner steps inside UniCode.step), with snapshots.
+
+After backward, each part's gradient norm is clipped to cfg.grad_clip (0.5, the authors' --clip_gradient;
+they clip each module separately: see UniCode.clip_groups). Optionally, every `grad_norm_every` steps, the
+gradient norm each loss term alone puts on the semantic encoders is recorded (diagnostics.loss_grad_norms).
+"""
 from __future__ import annotations
 
 import math
@@ -12,6 +17,7 @@ from torch import Tensor
 
 from workbench.checks import check_number
 
+from .diagnostics import loss_grad_norms
 from .model import UniCode, features_of
 from .quantizer import batch_perplexity
 
@@ -24,6 +30,8 @@ class TrainHistory:
     losses: dict[str, list[float]] = field(default_factory=dict)  # term -> value per step
     perplexity: dict[str, list[float]] = field(default_factory=dict)  # modality -> batch perplexity per step
     snapshots: dict[int, dict[str, Tensor]] = field(default_factory=dict)  # step -> state_dict copy
+    grad_norm_steps: list[int] = field(default_factory=list)  # the steps grad_norms were recorded at
+    grad_norms: dict[str, list[float]] = field(default_factory=dict)  # term -> semantic-encoder grad norm
     seconds: float = 0.0
 
 
@@ -40,17 +48,22 @@ def _snapshot(model: UniCode) -> dict[str, Tensor]:
 
 
 def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, lr: float = 4e-4, seed: int = 0,
-                  checkpoints: Iterable[int] = (), callback: Callable[[int, Any], None] | None = None) -> TrainHistory:
+                  checkpoints: Iterable[int] = (), callback: Callable[[int, Any], None] | None = None,
+                  grad_norm_every: int = 0) -> TrainHistory:
     """Train on `data` (EventFeatures or dict modality -> (N, T, *shape)) for `steps` batches of sequences.
 
     Batches are drawn epoch by epoch in a permutation seeded by `seed` (which also seeds dropout and the
     codebook resets). checkpoints: steps (0 = before training, up to `steps`) at which the state is kept.
-    callback(step, losses) runs after every step.
+    callback(step, losses) runs after every step (the step's clipped gradients are still in .grad).
+    grad_norm_every: every that many steps (0: never), the gradient norm of each loss term alone on the
+    semantic encoders' parameters, taken on the training step itself, goes to history.grad_norms.
     """
     steps = check_number(steps, "steps", integer=True, ge=0)
     batch_size = check_number(batch_size, "batch_size", integer=True, ge=1)
     lr = check_number(lr, "lr", gt=0)
     seed = check_number(seed, "seed", integer=True, ge=0)
+    if isinstance(grad_norm_every, bool) or not isinstance(grad_norm_every, int) or grad_norm_every < 0:
+        raise ValueError(f"grad_norm_every must be an integer >= 0, got {grad_norm_every!r}")
     checkpoints = sorted(set(int(c) for c in checkpoints))
     bad = [c for c in checkpoints if not 0 <= c <= steps]
     if bad:
@@ -76,8 +89,14 @@ def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, l
             raise FloatingPointError(f"Uni-Code training diverged: the loss was {total} at step {step} of {steps} "
                                      f"(lr={lr!r}); the run stopped before updating the weights with it. Lower lr "
                                      "or look for NaN or infinite values in the features")
+        if grad_norm_every and step % grad_norm_every == 0:
+            hist.grad_norm_steps.append(step)
+            for name, value in loss_grad_norms(losses, model.semantic_encoders.parameters()).items():
+                hist.grad_norms.setdefault(name, []).append(value)
         opt.zero_grad(set_to_none=True)
         losses.total.backward()
+        if model.cfg.grad_clip > 0:
+            model.clip_gradients(model.cfg.grad_clip)
         opt.step()
         _record(hist, model, step, losses)
         if step in checkpoints:
