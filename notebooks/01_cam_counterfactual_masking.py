@@ -108,6 +108,7 @@ display(Markdown(
 
 # %%
 result = study.run(cfg, output_dir=out)
+cfg = result.config  # as it ran: methods="all" spelled out
 splits = (*result.splits, "ood_avg") if len(result.splits) > 1 else result.splits
 display(Markdown(rviz.results_markdown(result.table, splits)))
 

@@ -90,6 +90,7 @@ cfg
 
 # %%
 result = study.run(cfg, output_dir=output_dir)
+cfg = result.config  # as it ran: methods="all" spelled out
 out = result.output_dir
 print(f"outputs -> {out}; cells trained now: {len(result.trained)}, read from cache: {len(result.cached)}")
 

@@ -49,7 +49,7 @@ model = "tiny-world-clip"
 pretrained = None
 seeds = None  # None: every method on (0, 1); quick mode: the quick preset's seeds
 claim_seeds = None  # None: (2, ..., 7) more for the cells the headline claims compare (8 in all); quick: ()
-methods = None  # None: every method; e.g. ("unicode", "vq_ema", "no_cpc")
+methods = None  # None: every method but the opt-in diagnostics; e.g. ("unicode", "plain_vq", "no_cpc")
 codebook_sizes = None  # None: (16, 64, 1024) besides 400; quick mode: (16,)
 codes = None  # None: 400, the paper's
 n_train = None
@@ -78,6 +78,7 @@ cfg
 
 # %%
 result = study.run(cfg, output_dir=output_dir)
+cfg = result.config  # as it ran: methods="all" spelled out
 out = result.output_dir
 print(f"outputs -> {out}; cells trained now: {len(result.trained)}, read from cache: {len(result.cached)}; "
       f"feature extraction {result.metrics['feature_seconds']:.0f} s")
@@ -121,7 +122,7 @@ display(Markdown(viz.markdown_table(study.display_rows(result.table))))
 # the same-modality upper bound.
 
 # %%
-for name in ("transfer_unicode", "transfer_vq_ema"):
+for name in ("transfer_unicode", "transfer_plain_vq"):
     if result.tables.get(name):
         display(Markdown(f"**{name.removeprefix('transfer_')}**\n\n" + viz.markdown_table(result.tables[name], digits=1)))
 
@@ -146,6 +147,19 @@ if kept is not None:
 if kept is not None:
     fig = cviz.codebook_over_training(kept.usages, kept.steps, cfg.modalities, train_history=kept.train_history)
     result.save_figure(fig, "codebook_over_training")
+    display(fig)
+
+# %% [markdown]
+# ## Which loss pulls the semantic features
+# The gradient norm each loss term alone puts on the semantic encoders along training (the full model,
+# first seed; recorded on the training batches themselves): how hard reconstruction, commitment,
+# CLUB, Cross-CPC and L_cmcm pull, so that an ablation's effect can be attributed to a term.
+
+# %%
+if kept is not None and kept.history.get("grad_norms"):
+    fig = cviz.loss_grad_norms(kept.history["grad_norm_steps"], kept.history["grad_norms"])
+    result.save_figure(fig, "loss_grad_norms", caption="Gradient norm of each loss term alone on the semantic "
+                       "encoders over training (full Uni-Code, first seed, log scale).")
     display(fig)
 
 # %% [markdown]
@@ -199,9 +213,9 @@ if kept is not None:
 # ## Plain VQ-EMA's codebook, for contrast
 
 # %%
-if "vq_ema" in result.kept:
-    fig = cviz.usage_histograms(result.kept["vq_ema"].usage, cfg.modalities)
-    result.save_figure(fig, "usage_histograms_vq_ema")
+if "plain_vq" in result.kept:
+    fig = cviz.usage_histograms(result.kept["plain_vq"].usage, cfg.modalities)
+    result.save_figure(fig, "usage_histograms_plain_vq")
     display(fig)
 
 # %% [markdown]

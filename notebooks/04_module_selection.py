@@ -74,6 +74,7 @@ cfg
 
 # %%
 result = study.run(cfg, output_dir=output_dir)
+cfg = result.config  # as it ran: methods="all" spelled out
 out = result.output_dir
 print(f"outputs -> {out}; cells trained now: {result.metrics['cells_trained']}, "
       f"read from cache: {result.metrics['cells_cached']}; {result.timings['total']:.0f} s")

@@ -5,7 +5,7 @@ import pytest
 from tests.reference_check import assert_matches_reference
 
 FIGURES = {"usage_histograms", "codebook_over_training", "purity", "code_timeline", "code_map_class",
-           "code_map_modality", "code_exemplars", "usage_histograms_vq_ema"}
+           "code_map_modality", "code_exemplars", "usage_histograms_plain_vq", "loss_grad_norms"}
 
 
 @pytest.mark.slow

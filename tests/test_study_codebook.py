@@ -35,8 +35,10 @@ def test_quick_preset_and_grid():
     sweep = study.plan_cells(study.Config(codebook_sizes=(16, 400, 1024), seeds=(0,)))
     assert sorted(c.setting for c in sweep if c.method == "unicode") == [16, 400, 1024]
     full = study.Config()
-    assert full.methods == "all" and set(study.STUDY.method_ids(full)) == set(study.METHODS) and len(full.seeds) >= 3
-    assert {"unicode", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality", "masked_infonce", "no_club", "no_cpc",
+    assert full.methods == "all" and len(full.seeds) + len(full.claim_seeds) >= 8
+    assert set(study.STUDY.method_ids(full)) == set(study.METHODS) - set(study.OPTIONAL)
+    assert {"unicode", "plain_vq", "vq_ema_dcid", "vqtorch", "fsq", "rvq", "per_modality", "masked_infonce", "no_club",
+            "no_cpc", "no_cmcm", "reset_every", "club_specific_only", "unicode_av", "plain_vq_av",
             "no_club_cpc", "no_mm_ema", "no_reset", "no_mm_ema_reset", "cross_09"} == set(study.METHODS)
     assert split_indices(full, "train").stop <= split_indices(full, "val").start
     assert split_indices(full, "val").stop <= split_indices(full, "test").start
@@ -47,7 +49,8 @@ def test_method_configs():
     full = study.codebook_config("unicode", 400, cfg)
     assert isinstance(full, CodebookConfig) and full.quantizer == "shared_ema" and full.club and full.cpc
     assert full.mm_ema and full.reset and full.dim == cfg.dim and full.codes == 400
-    assert study.codebook_config("vq_ema", 400, cfg).quantizer == "vq_ema"
+    plain = study.codebook_config("plain_vq", 400, cfg)
+    assert plain.quantizer == "vq_ema" and not plain.club and not plain.cpc and not plain.uses_cmcm
     nc = study.codebook_config("no_club_cpc", 64, cfg)
     assert not nc.club and not nc.cpc and nc.codes == 64 and nc.mm_ema
     assert not study.codebook_config("no_mm_ema_reset", 400, cfg).mm_ema
@@ -56,7 +59,7 @@ def test_method_configs():
 
 
 MICRO = dict(n_train=12, n_val=4, n_test=6, train_steps=3, batch_size=6, head_steps=3, seeds=(0, 1),
-             methods=("unicode", "vq_ema"), codebook_sizes=(), codes=32, checkpoints=2)
+             methods=("unicode", "plain_vq"), codebook_sizes=(), codes=32, checkpoints=2)
 
 
 @pytest.mark.slow  # a whole study end to end: features, 4 cells, kept models (about 2 CPU-minutes)
@@ -70,8 +73,8 @@ def test_micro_run_and_cached_rerun(tmp_path, monkeypatch):
     for row in r.rows:
         for p in ("va", "av", "vt", "vv"):
             assert 0 <= row[f"seq_{p}"] <= 1 and len(row[f"seq_{p}_items"]) == cfg.n_test
-    assert {"methods", "comparisons", "paper", "sizes", "transfer_unicode", "transfer_vq_ema"} <= set(r.tables)
-    assert "[CMG-1]" in r.findings and "plain VQ" in r.findings and "44.0 / 49.7" in r.findings
+    assert {"methods", "comparisons", "paper", "sizes", "transfer_unicode", "transfer_plain_vq"} <= set(r.tables)
+    assert "[CMG-1]" in r.findings and "plain VQ" in r.findings and "54.1 / 55.0" in r.findings
     assert {c["id"] for c in r.claims} == {c.id for c in study.CLAIMS}
     cmg1 = next(c for c in r.claims if c["id"] == "CMG-1")
     assert cmg1["seeds"] == len(cfg.seeds) and cmg1["a"] == "unicode@32" and cmg1["verdict"] != "not run"
@@ -114,12 +117,12 @@ def test_headline_gives_the_verdict_of_the_headline_claim():
 
     cfg = SimpleNamespace(codes=400, sizes=(400,))
     rows = [{"method": m, "setting": 400, "seed": s, "seq_va": base + 0.01 * s, "seq_av": base + 0.02 * s}
-            for m, base in (("unicode", 0.4), ("vq_ema", 0.1)) for s in range(3)]
+            for m, base in (("unicode", 0.4), ("plain_vq", 0.1)) for s in range(3)]
     table = [{"method": m, "codes": 400, "seq_va": v, "seq_av": v, "seeds": 3} for m, v in (("unicode", .41),
-                                                                                             ("vq_ema", .11))]
+                                                                                             ("plain_vq", .11))]
     text = findings.headline(table, cfg, judge(CLAIMS, rows, cfg))
-    assert "(CMG-1): supported" in text and "+30.0 points" in text and "paper 44.0 / 49.7" in text
-    flipped = [dict(r, method={"unicode": "vq_ema", "vq_ema": "unicode"}[r["method"]]) for r in rows]
+    assert "(CMG-1): supported" in text and "+30.0 points" in text and "paper 54.1 / 55.0" in text
+    flipped = [dict(r, method={"unicode": "plain_vq", "plain_vq": "unicode"}[r["method"]]) for r in rows]
     assert "(CMG-1): contradicted" in findings.headline(table, cfg, judge(CLAIMS, flipped, cfg))
     one = [r for r in rows if r["seed"] == 0]
     assert "(CMG-1): unresolved" in findings.headline(table, cfg, judge(CLAIMS, one, cfg))

@@ -14,7 +14,7 @@ from .. import kit
 from .config import Config
 from .data import Splits
 
-KEEP = ("unicode", "vq_ema")  # methods whose first-seed model (and training checkpoints) the figures draw
+KEEP = ("unicode", "plain_vq")  # methods whose first-seed model (and training checkpoints) the figures draw
 
 
 def pairs(cfg: Config) -> list[tuple[str, str]]:
@@ -24,10 +24,6 @@ def pairs(cfg: Config) -> list[tuple[str, str]]:
 
 def pair_id(a: str, b: str) -> str:
     return f"{a[0]}{b[0]}"  # "va": head trained on video codes, tested on audio codes
-
-
-def kept_cells(cfg: Config) -> list[kit.Cell]:
-    return [kit.Cell(m, cfg.codes, cfg.seeds[0]) for m in KEEP if m in cfg.methods]
 
 
 def checkpoint_steps(cfg: Config) -> list[int]:
@@ -41,22 +37,26 @@ def build_model(cell: kit.Cell, cfg: Config, ccfg, data: EventFeatures):
     return UniCode(ccfg, data.shapes, seed=cell.seed).to(kit.device(cfg.device))
 
 
-def run_cell(cell: kit.Cell, cfg: Config, splits: Splits, ccfg, keep: Path | None = None) -> dict[str, Any]:
+def run_cell(cell: kit.Cell, cfg: Config, splits: Splits, ccfg, keep: Path | None = None,
+             grad_norm_every: int = 0) -> dict[str, Any]:
     """Train one model (`ccfg`: its CodebookConfig), then measure it on held-out sequences: every transfer
-    direction (sequence classification and per-step localisation), retrieval through codes, codebook usage."""
+    direction (sequence classification and per-step localisation), retrieval through codes, codebook usage.
+    `grad_norm_every`: record each loss term's gradient norm on the semantic encoders that often (kept cells)."""
     from workbench.methods.codebook import train_unicode
 
     model = build_model(cell, cfg, ccfg, splits.train)
     t0 = time.perf_counter()
     hist = train_unicode(model, splits.train, cfg.train_steps, cfg.batch_size, cfg.lr, seed=cell.seed,
-                         checkpoints=checkpoint_steps(cfg) if keep is not None else ())
+                         checkpoints=checkpoint_steps(cfg) if keep is not None else (),
+                         grad_norm_every=grad_norm_every)
     seconds = time.perf_counter() - t0
     metrics = evaluate(model, cfg, splits, cell.seed)
     metrics.update(train_seconds=round(seconds, 3), final_loss=hist.losses["total"][-1] if hist.steps else None,
                    n_codes=model.n_codes)
     if keep is not None:
         torch.save({"state": model.state_dict(), "snapshots": hist.snapshots, "steps": hist.steps,
-                    "losses": hist.losses, "perplexity": hist.perplexity}, keep)
+                    "losses": hist.losses, "perplexity": hist.perplexity, "grad_norms": hist.grad_norms,
+                    "grad_norm_steps": hist.grad_norm_steps}, keep)
     return metrics
 
 

@@ -12,7 +12,7 @@ from .. import kit
 CACHE_SKIP = ("claim_seeds", "seeds", "methods", "codebook_sizes", "checkpoints", "device")
 QUICK = dict(claim_seeds=(),
              n_train=120, n_val=30, n_test=60, seeds=(0, 1), train_steps=30, head_steps=60, codebook_sizes=(16,),
-             methods=("unicode", "vq_ema", "no_cpc"), checkpoints=3)
+             methods=("unicode", "plain_vq", "no_cpc"), checkpoints=3)
 MODALITY_NAMES = ("video", "audio", "text")
 
 

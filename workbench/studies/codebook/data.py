@@ -26,6 +26,12 @@ class Splits(NamedTuple):
     seconds: float  # spent extracting now (0 when all came from the cache)
 
 
+def select(splits: Splits, modalities: tuple[str, ...]) -> Splits:
+    """The same sequences with only `modalities` (the two-modality rows train and test on video and audio)."""
+    return Splits(splits.train.select(modalities), splits.val.select(modalities), splits.test.select(modalities),
+                  splits.seconds)
+
+
 def split_indices(cfg: Config, part: str) -> range:
     n = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}[part]
     return range(OFFSETS[part], OFFSETS[part] + n)

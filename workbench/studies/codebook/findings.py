@@ -43,8 +43,8 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, chance: dict[str, fl
            f"{len(cfg.seeds)} seed(s); chance {100 * chance['sequence']:.1f}% (sequences), always-background "
            f"{100 * chance['step']:.1f}% (steps)."]
     out.append(paragraph(verdicts))
-    if _row(table, "no_cpc", K) and _row(table, "vq_ema", K):
-        p = [cmp(("no_cpc", K), ("vq_ema", K), metric) for metric in COMPARE]
+    if _row(table, "no_cpc", K) and _row(table, "plain_vq", K):
+        p = [cmp(("no_cpc", K), ("plain_vq", K), metric) for metric in COMPARE]
         out.append("The paper finds the model without Cross-CPC near plain VQ; here, without Cross-CPC minus "
                    f"plain VQ: V->A {p[0].words()}, A->V {p[1].words()}"
                    + (" (not resolved from plain VQ at this many seeds)." if all(x.sign == 0 for x in p) else "."))
@@ -110,7 +110,7 @@ def _baselines(table, cmp: Comparisons, K: int) -> list[str]:
         return []
     parts = []
     for m, spec in METHODS.items():
-        if spec.group != "baseline" or m == "vq_ema" or _row(table, m, K) is None:
+        if spec.group not in ("baseline", "variant") or m == "plain_vq" or _row(table, m, K) is None:
             continue
         r = _row(table, m, K)
         p = [cmp((m, K), ("unicode", K), metric) for metric in COMPARE]
@@ -129,11 +129,11 @@ def _sizes(table) -> list[str]:
 def headline(table: Sequence[dict], cfg, verdicts: Sequence[Verdict]) -> str:
     """One or two sentences for the run report's first screen: the numbers, then the headline claim's verdict."""
     K = cfg.codes
-    full, plain = _row(table, "unicode", K), _row(table, "vq_ema", K)
+    full, plain = _row(table, "unicode", K), _row(table, "plain_vq", K)
     numbers = ""
     if full is not None and plain is not None:
-        p1, p2 = PAPER["unicode"], PAPER["vq_ema"]
+        p1, p2 = PAPER["unicode"], PAPER["plain_vq"]
         numbers = (f"Held-out cross-modal sequence classification, V->A / A->V: full Uni-Code {fmt(full, 'seq_va')} / "
                    f"{fmt(full, 'seq_av')}%, plain shared VQ-EMA {fmt(plain, 'seq_va')} / {fmt(plain, 'seq_av')}% "
-                   f"(paper {p1[0]} / {p1[1]} against {p2[0]} / {p2[1]}). ")
+                   f"(paper {p1[0]} / {p1[1]} ({p1[2]}) against {p2[0]} / {p2[1]} ({p2[2]}, two modalities)). ")
     return numbers + headline_words(verdicts)

@@ -10,6 +10,7 @@ To add a method: register it here (one entry); nothing else in the study changes
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from typing import Any
 
@@ -17,13 +18,16 @@ from workbench.methods.codebook import CodebookConfig
 
 from .. import kit
 from .cells import run_cell
+from .data import select
 
 METHODS = kit.Registry("codebook")
 
 # id -> (label, group, sweep: the Config field of its codebook sizes, CodebookConfig fields changed)
+PLAIN = {"quantizer": "vq_ema", "club": False, "cpc": False}  # shared VQ-EMA, reconstruction and commitment only
 VARIANTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "unicode": ("Uni-Code (full: MM-EMA, CLUB, Cross-CPC, reset)", "method", "sizes", {}),
-    "vq_ema": ("plain shared VQ-EMA", "baseline", "codes", {"quantizer": "vq_ema"}),
+    "unicode": ("Uni-Code (full: MM-EMA, CLUB, Cross-CPC, L_cmcm, reset)", "method", "sizes", {}),
+    "plain_vq": ("plain shared VQ-EMA (reconstruction + commitment only)", "baseline", "codes", PLAIN),
+    "vq_ema_dcid": ("plain VQ-EMA + DCID (CLUB and Cross-CPC)", "baseline", "codes", {"quantizer": "vq_ema"}),
     "vqtorch": ("vector-quantize-pytorch VQ (k-means, cosine, expiry, rotation)", "baseline", "codes",
                 {"quantizer": "vqtorch"}),
     "fsq": ("FSQ (vector-quantize-pytorch)", "baseline", "codes", {"quantizer": "fsq"}),
@@ -37,8 +41,18 @@ VARIANTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "no_mm_ema": ("without MM-EMA", "ablation", "codes", {"mm_ema": False}),
     "no_reset": ("without reset", "ablation", "codes", {"reset": False}),
     "no_mm_ema_reset": ("without MM-EMA and reset", "ablation", "codes", {"mm_ema": False, "reset": False}),
-    "cross_09": ("MM-EMA cross weight 0.9 (the authors' 0.5)", "ablation", "codes", {"cross_weight": 0.9}),
+    "no_cmcm": ("without L_cmcm", "ablation", "codes", {"cmcm": False}),
+    "reset_every": ("reset unless every modality used the code (the paper's wording)", "variant", "codes",
+                    {"reset_rule": "every"}),
+    "club_specific_only": ("CLUB shapes the specific encoder only (semantic input detached)", "variant", "codes",
+                           {"club_detach_semantic": True}),
+    "cross_09": ("MM-EMA cross weight 0.9 (the authors' 0.5)", "variant", "codes", {"cross_weight": 0.9}),
+    # the paper's two-modality setting (Table 2): the headline pair trained and tested on video and audio alone
+    "unicode_av": ("Uni-Code, video + audio only", "two modalities", "codes", {}),
+    "plain_vq_av": ("plain VQ-EMA, video + audio only", "two modalities", "codes", PLAIN),
 }
+TWO_MODALITIES = ("video", "audio")
+OPTIONAL = ("reset_every", "club_specific_only", "cross_09")  # diagnostics: run by id
 
 
 def codebook_config(method: str, codes: int, cfg: Any) -> CodebookConfig:
@@ -51,13 +65,21 @@ def codebook_config(method: str, codes: int, cfg: Any) -> CodebookConfig:
     return replace(base, **fields)
 
 
+def modalities_of(method: str, cfg: Any) -> tuple[str, ...]:
+    """The modalities a method's cells train and test on: video and audio for the two-modality rows."""
+    return TWO_MODALITIES if METHODS[method].group == "two modalities" else tuple(cfg.modalities)
+
+
 def _cell(ctx, cell: kit.Cell) -> dict:
-    return run_cell(cell, ctx.cfg, ctx.splits, codebook_config(cell.method, cell.setting, ctx.cfg),
-                    ctx.keep(cell))
+    mods = modalities_of(cell.method, ctx.cfg)
+    cfg = ctx.cfg if mods == tuple(ctx.cfg.modalities) else dataclasses.replace(ctx.cfg, modalities=mods)
+    splits = ctx.splits if cfg is ctx.cfg else select(ctx.splits, mods)
+    return run_cell(cell, cfg, splits, codebook_config(cell.method, cell.setting, cfg), ctx.keep(cell),
+                    grad_norm_every=ctx.grad_norm_every(cell))
 
 
 for _id, (_label, _group, _sweep, _fields) in VARIANTS.items():
-    METHODS.register(_id, _label, group=_group, sweep=_sweep, fields=_fields)(_cell)
+    METHODS.register(_id, _label, group=_group, sweep=_sweep, fields=_fields, optional=_id in OPTIONAL)(_cell)
 
 
 def fsq_levels(codes: int) -> tuple[int, ...]:

@@ -86,7 +86,8 @@ def kept_model(cell: kit.Cell, cfg: Config, splits: Splits, path: Path) -> KeptM
     model.load_state_dict(state["state"])
     model.eval()
     return KeptModel(cell.method, cell, model, steps, usages, codes,
-                     {k: state[k] for k in ("steps", "losses", "perplexity") if k in state})
+                     {k: state[k] for k in ("steps", "losses", "perplexity", "grad_norms", "grad_norm_steps")
+                      if k in state})
 
 
 def exemplars(cfg: Config, n: int = SHOW) -> dict[str, Any]:

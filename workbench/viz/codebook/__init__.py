@@ -28,7 +28,7 @@ from .explorer import CodebookExplorer, codebook_explorer
 from .geometry import COLOR_BY, EMBEDDINGS, code_map, embed_codes
 from .stats import CodebookStats, codebook_stats
 from .timeline import code_timeline, draw_timeline
-from .training import SERIES_KEYS, UsageSeries, codebook_over_training, usage_series
+from .training import SERIES_KEYS, UsageSeries, codebook_over_training, loss_grad_norms, usage_series
 from .usage import draw_code_usage, draw_ranked_usage, purity_figure, usage_histograms
 from .view import CodebookView
 
@@ -36,6 +36,7 @@ __all__ = [
     "BACKGROUND_COLOR", "MATCH_COLOR", "MISMATCH_COLOR", "MODALITY_COLORS", "OTHER_COLORS", "NotebookFigure",
     "CodebookStats", "codebook_stats", "SERIES_KEYS", "UsageSeries", "usage_series",
     "usage_histograms", "purity_figure", "draw_code_usage", "draw_ranked_usage", "codebook_over_training",
+    "loss_grad_norms",
     "code_timeline", "draw_timeline", "COLOR_BY", "EMBEDDINGS", "code_map", "embed_codes",
     "code_exemplars", "draw_exemplars", "exemplar_kind", "exemplar_rows", "exemplar_steps",
     "CodebookView", "CodebookExplorer", "codebook_explorer",

@@ -113,3 +113,23 @@ def codebook_over_training(history, steps: Sequence[int] | None = None,
                frameon=False)  # below the panels: a legend inside would cover the curves
     fig.suptitle("the codebook over training", fontsize=10)
     return fig
+
+
+def loss_grad_norms(steps: Sequence[int], norms: Mapping[str, Sequence[float]], title: str = "") -> Figure:
+    """The gradient norm each loss term alone puts on the semantic encoders, over training (log scale): which
+    term pulls the semantic features how hard (`steps` (S,), `norms` {term: S values}, from a kept cell)."""
+    terms = [t for t, v in norms.items() if len(v) == len(steps) and any(x > 0 for x in v)]
+    if not terms:
+        raise ValueError(f"no loss term with a non-zero gradient norm at the {len(steps)} recorded steps "
+                         f"(terms given: {', '.join(norms) or 'none'})")
+    fig = NotebookFigure(figsize=(6.4, 3.4))
+    ax = fig.subplots()
+    for i, term in enumerate(terms):
+        ax.plot(steps, [max(x, 1e-12) for x in norms[term]], marker="o", ms=3, label=term, color=f"C{i}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("gradient norm on the semantic encoders")
+    ax.set_title(title or "each loss term's pull on the semantic features", fontsize=10)
+    ax.legend(fontsize=8, ncol=min(3, len(terms)), frameon=False)
+    ax.grid(alpha=0.3, which="both")
+    return fig
