@@ -176,3 +176,16 @@ def test_registry_refuses_a_method_of_the_wrong_shape():
     assert methods.defaults() == ("c",) and methods.check("all") == ("c",)
     with pytest.raises(ValueError, match="twice"):
         methods.check(("c", "c"))
+
+
+def test_standard_error_splits_into_seed_and_item_components():
+    a_items = [[1, 0, 1, 1, 0, 1], [1, 1, 0, 1, 0, 1], [1, 0, 1, 1, 1, 1]]
+    b_items = [[0, 0, 1, 1, 0, 0], [1, 0, 0, 1, 0, 0], [0, 0, 1, 1, 0, 1]]
+    cells = [{"method": m, "setting": None, "seed": s, "acc": sum(it) / len(it), "acc_items": it}
+             for m, items in (("a", a_items), ("b", b_items)) for s, it in enumerate(items)]
+    (v,) = judge([claim()], cells, None)
+    row = v.row()
+    assert row["se"] ** 2 == pytest.approx(row["se_seeds"] ** 2 + row["se_items"] ** 2)
+    assert row["se_items"] > 0 and row["se_seeds"] > 0
+    plain = [{k: x for k, x in c.items() if k != "acc_items"} for c in cells]
+    assert judge([claim()], plain, None)[0].row()["se_items"] == 0.0

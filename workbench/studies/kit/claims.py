@@ -162,7 +162,9 @@ class Verdict:
                 "paper_value": c.paper_value, "paper_table": c.paper_table, "headline": c.headline,
                 "verdict": self.verdict, "diff": p.diff if p else None, "lo": p.lo if p else None,
                 "hi": p.hi if p else None, "seeds": p.n if p else 0, "p": self.p, "p_holm": self.p_holm,
-                "detectable": p.detectable if p else None, "seeds_needed": self.seeds_needed, "scale": c.scale,
+                "detectable": p.detectable if p else None, "seeds_needed": self.seeds_needed,
+                "se": p.se if p else None, "se_seeds": p.se_seeds if p else None, "se_items": p.se_items if p else None,
+                "scale": c.scale,
                 "unit": c.unit, "reason": self.reason or c.out_of_scope or c.note}
 
     def words(self) -> str:

@@ -88,6 +88,12 @@ class Paired:
     detectable: float | None  # smallest |difference| this run would find with 80% power
     se: float | None = None  # standard error of `diff` (seeds, plus items where they exist)
     df: int | None = None  # degrees of freedom of the t reference distribution
+    se_items: float = 0.0  # the test-item component of `se` (0: no per-item values): se^2 = seed^2 + items^2
+
+    @property
+    def se_seeds(self) -> float | None:
+        """The seed component of `se` (what more seeds shrink; more test items shrink `se_items`)."""
+        return None if self.se is None else math.sqrt(max(self.se ** 2 - self.se_items ** 2, 0.0))
 
     @property
     def beyond_noise(self) -> bool:
@@ -137,20 +143,22 @@ def paired_values(a: Sequence[float], b: Sequence[float], *, metric: str = "", n
     n = len(d)
     mean = statistics.fmean(d)
     var = statistics.variance(d) / n if n > 1 else 0.0
+    var_items = 0.0
     df = n - 1
     if items is not None:
         ia, ib = items
         per_item = [statistics.fmean(float(x) - float(y) for x, y in zip(col_a, col_b))
                     for col_a, col_b in zip(zip(*ia), zip(*ib))]  # item -> mean over seeds of the difference
         if len(per_item) > 1:
-            var += statistics.variance(per_item) / len(per_item)
+            var_items = statistics.variance(per_item) / len(per_item)
+            var += var_items
             df = max(df, len(per_item) - 1) if n == 1 else df
     if df < 1 or (var == 0.0 and n < 2):
         return Paired(metric, *names, mean, None, None, n, None)
     se = math.sqrt(var)
     h = _t(0.5 + LEVEL / 2, df) * se
     detect = (_t(0.5 + LEVEL / 2, df) + _t(POWER, df)) * se
-    return Paired(metric, *names, mean, mean - h, mean + h, n, detect, se, df)
+    return Paired(metric, *names, mean, mean - h, mean + h, n, detect, se, df, math.sqrt(var_items))
 
 
 def paired(rows: Sequence[dict], a: str | tuple[str, Any], b: str | tuple[str, Any], metric: str) -> Paired:
