@@ -179,7 +179,7 @@ def test_registry_refuses_a_method_of_the_wrong_shape():
 
 
 def test_standard_error_splits_into_seed_and_item_components():
-    a_items = [[1, 0, 1, 1, 0, 1], [1, 1, 0, 1, 0, 1], [1, 0, 1, 1, 1, 1]]
+    a_items = [[1, 0, 1, 1, 0, 1], [1, 1, 0, 1, 0, 1], [1, 1, 1, 1, 1, 1]]
     b_items = [[0, 0, 1, 1, 0, 0], [1, 0, 0, 1, 0, 0], [0, 0, 1, 1, 0, 1]]
     cells = [{"method": m, "setting": None, "seed": s, "acc": sum(it) / len(it), "acc_items": it}
              for m, items in (("a", a_items), ("b", b_items)) for s, it in enumerate(items)]
