@@ -306,7 +306,9 @@ def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float 
                 p = paired(with_mean(rows, c.metric), a, b, c.metric_name)
                 sides = (side_name(a), side_name(b))
         except KeyError as err:
-            out.append(Verdict(c, "not run", reason=str(err).strip("'\""), alpha=alpha))
+            why = err.args[0] if err.args else str(err)
+            out.append(Verdict(c, "not run", reason=f"its cells are not in this run ({why}); run them with -p methods",
+                               alpha=alpha))
             continue
         if p.lo is None or p.se is None:
             out.append(Verdict(c, "unresolved", p, reason="one seed gives no interval", sides=sides, alpha=alpha))
