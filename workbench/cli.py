@@ -3,6 +3,7 @@
     workbench run [NOTEBOOK ...] [--quick] [-p NAME VALUE ...] [--against REF]   headless notebook runs
     workbench compare RUN_A RUN_B [--rtol R] [--atol A]                        is a rerun the same?
     workbench claims RUN [--study S] [--json]                                 the claims ledger of a run
+    workbench sweep NOTEBOOK [-p NAME VALUE ...] --executor {local,slurm} ...   a study's cells as submitit jobs
     workbench pretrain [--out DIR] [--steps N] [--seed S] [--force]            make tiny-world-clip
     workbench models                                                          accepted model names
 
@@ -24,7 +25,7 @@ MODEL_FILES = ("open_clip_model.safetensors", "open_clip_config.json")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,claims,pretrain,models}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,compare,claims,sweep,pretrain,models}")
 
     run = sub.add_parser("run", help="execute notebooks headlessly into runs/<id>/ and write a summary")
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the accepted model names")
     models.set_defaults(func=cmd_models)
+
+    from workbench.sweep import add_parser as add_sweep  # `workbench sweep`: a study's cells on SLURM or locally
+
+    add_sweep(sub)
     return parser
 
 

@@ -247,8 +247,27 @@ class Study:
         return CellCache(self.name, cfg, skip=self.cache_skip, weights=ctx.weights, data=getattr(ctx, "data_key", None),
                          device=device_type, version=self.version, enabled=enabled)
 
+    def sweep_cells(self, cfg: Any, ctx: Any, cache: CellCache) -> list[Cell]:
+        """The cells `run` runs (its sequential mode aside), as far as the cache decides them: the planned cells,
+        then -- once every planned cell is cached -- the headline claims' cells on `cfg.claim_seeds`, which `run`
+        chooses from the planned cells' rows (a claim's side may be "the best rank")."""
+        plan = self.plan(cfg, ctx)
+        seeds = tuple(getattr(cfg, "claim_seeds", ()) or ())
+        headline = [c for c in self.claims if c.headline]
+        if not seeds or not headline:
+            return plan
+        needs = getattr(ctx, "needs", None)
+        rows = []
+        for c in plan:
+            metrics = cache.load(c, needs(c) if needs else ())
+            if metrics is None:
+                return plan
+            rows.append({**c.row(metrics), "cached": True})
+        return plan + self.claim_cells(cfg, ctx, rows, headline, seeds)
+
     def pending(self, cfg: Any, ctx: Any = None, device_type: str | None = None) -> list[Cell]:
-        """The planned cells that the cache does not hold (in plan order): what a sweep still has to run.
+        """The cells `run` would run that the cache does not hold (in run's order): what a sweep still has to
+        run. The planned cells first; once they are all cached, the headline claims' cells on `claim_seeds`.
 
         `ctx`: the study's context, if already built (else built here, without progress output)."""
         cfg = self.resolve(cfg)
@@ -258,14 +277,14 @@ class Study:
         if hasattr(ctx, "bind"):
             ctx.bind(cache)
         needs = getattr(ctx, "needs", None)
-        return [c for c in self.plan(cfg, ctx) if cache.load(c, needs(c) if needs else ()) is None]
+        return [c for c in self.sweep_cells(cfg, ctx, cache) if cache.load(c, needs(c) if needs else ()) is None]
 
     def run_one(self, cfg: Any, cell: Cell, use_cache: bool = True, *, executor: str = "in-process",
                 key: str | None = None) -> dict:
-        """Run one planned cell (unless cached), save it to the cache as `run` does, return its metrics.
+        """Run one of `run`'s cells (unless cached), save it to the cache as `run` does, return its metrics.
 
         The context is built as `run` builds it (without progress) and told (`done`) the cells this one
-        needs (registry `needs`), in plan order, from the cache (computed here if missing), as `run` would
+        needs (registry `needs`), in run's order, from the cache (computed here if missing), as `run` would
         have told it. `executor` is recorded in the cell's where.json; `key`: the cache key the caller
         planned with -- a different key here (other weights, data or device type) is an error before any
         cell runs."""
@@ -279,10 +298,11 @@ class Study:
         cache.executor = executor
         if hasattr(ctx, "bind"):
             ctx.bind(cache)
-        plan = self.plan(cfg, ctx)
-        if cell not in plan:
-            raise ValueError(f"{self.name}: cell {cell.id} is not planned by this config; planned: "
-                             f"{', '.join(c.id for c in plan)}")
+        cells = self.sweep_cells(cfg, ctx, cache)
+        if cell not in cells:
+            raise ValueError(f"{self.name}: cell {cell.id} is not one this config runs (now: "
+                             f"{', '.join(c.id for c in cells)}; the claims' cells on claim_seeds count once every "
+                             "planned cell is cached)")
         got: dict[Cell, dict] = {}
         told = getattr(ctx, "done", None)
 
@@ -291,7 +311,7 @@ class Study:
             if told is not None:
                 told(c, metrics)
 
-        run_cells([*self.depends_on(cell, plan), cell], lambda c: self.methods[c.method].run(ctx, c), cache=cache,
+        run_cells([*self.depends_on(cell, cells), cell], lambda c: self.methods[c.method].run(ctx, c), cache=cache,
                   needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=False, done=done)
         return got[cell]
 
