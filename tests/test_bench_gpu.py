@@ -188,7 +188,7 @@ def test_engine_pixel_checks_first_or_every_step():
     with pytest.raises(ValueError):
         _trained(cfg, bad_at=2)
     assert not inputs_trusted()
-    with pytest.raises(ValueError, match=r"input_checks='sometimes'; accepted: auto, every, first"):
+    with pytest.raises(ValueError, match=r"input_checks='sometimes'; accepted: one of auto, every, first"):
         TrainConfig(input_checks="sometimes")
 
 

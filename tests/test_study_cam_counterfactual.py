@@ -37,7 +37,8 @@ def test_bad_config_names_the_value(kwargs, match):
 
 def test_presets_and_normalisation():
     q = study.Config.preset(quick=True)
-    assert q.seeds == (0,) and q.steps < study.Config().steps and set(q.methods) == set(study.METHODS)
+    assert q.seeds == (0,) and q.claim_seeds == () and q.steps < study.Config().steps
+    assert set(study.STUDY.method_ids(q)) == set(study.METHODS)
     assert study.Config.preset(quick=True, steps=9).steps == 9
     c = study.Config(wise_alphas=(0.3,), wise_alpha=0.6, train_dir="/a", id_test_dir="/b", ood_dirs=["/c/sketch"])
     assert c.wise_alphas == (0.0, 0.3, 0.6, 1.0) and c.ood_dirs == {"sketch": "/c/sketch"} and not c.uses_world

@@ -58,7 +58,7 @@ def test_method_configs():
     assert study.codebook_config("fsq", 400, cfg).n_codes == 400
 
 
-MICRO = dict(n_train=12, n_val=4, n_test=6, train_steps=3, batch_size=6, head_steps=3, seeds=(0, 1),
+MICRO = dict(n_train=12, n_val=4, n_test=6, train_steps=3, batch_size=6, head_steps=3, seeds=(0, 1), claim_seeds=(),
              methods=("unicode", "plain_vq"), codebook_sizes=(), codes=32, checkpoints=2)
 
 

@@ -58,7 +58,6 @@ class Config:
 
     def __post_init__(self):
         kit.check_seeds(self, ("seeds", "claim_seeds"))
-        kit.check_config(self)  # every field against its annotation: types, finite floats
         for name in ("methods", "seeds", "wise_alphas", "save_models"):
             value = getattr(self, name)
             if name == "methods" and value == "all":
@@ -86,6 +85,7 @@ class Config:
             raise ValueError(f"wise_alphas={self.wise_alphas!r}, wise_alpha={self.wise_alpha!r}: alphas are in [0, 1]")
         object.__setattr__(self, "wise_alphas", tuple(sorted(set(self.wise_alphas) | {0.0, 1.0, self.wise_alpha})))
         self._check_folders()
+        kit.check_config(self)  # every field against its annotation (after the folders are normalised)
 
     def _check_mask(self) -> None:
         MaskSpec(self.mask_kind, self.fill, self.threshold, self.p_random, self.cam_method)  # names a bad value

@@ -116,6 +116,8 @@ def check_types(cls: type, values: dict[str, Any]) -> None:
     for name, value in values.items():
         hint = hints.get(name)
         if hint is not None and not _fits(value, hint):
+            if isinstance(value, (str, int, float)) and _fits((value,), hint):
+                raise ValueError(f"{name}={value!r} must be a tuple, e.g. {name}=({value!r},)")
             raise ValueError(f"{name}={value!r} ({type(value).__name__}) does not fit {cls.__name__}.{name}: "
                              f"{_hint_name(hint)}")
 
