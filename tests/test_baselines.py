@@ -17,6 +17,7 @@ from workbench.methods.baselines import (
     lora_param_count,
     lora_rank_for_budget,
 )
+from workbench.methods.mode_approx import ModeApproxConfig, adapted_modules, formula_param_count
 from workbench.models import load_model
 from workbench.world import zero_shot_templates
 
@@ -102,6 +103,81 @@ def test_towers_restrict_the_adapter(tiny_random):
                 p.normal_()
     ref_txt = _feats(tiny_random, images, tokens)[1]
     torch.testing.assert_close(_feats(model, images, tokens)[1], ref_txt, atol=1e-5, rtol=1e-5)
+
+
+def test_text_tower_alone_is_not_matched_by_suffix(tiny_random):
+    """open_clip's text blocks (transformer.resblocks.i) are a suffix of the vision tower's names: LoRA targets exact
+    names, so towers=("text",) leaves the vision tower alone and the count formula holds."""
+    model = copy.deepcopy(tiny_random)
+    report = apply_lora(model, r=1, towers=("text",))
+    trained = {n for n, p in model.model.named_parameters() if p.requires_grad}
+    assert trained and not any(n.startswith("visual.") for n in trained)
+    assert report.trainable == lora_param_count(tiny_random, 1, towers=("text",))
+
+
+def _lora_modules(model) -> dict[str, set[str]]:
+    """Module (inside model.model) -> which of its LoRA parts train: "in" (the module's own A, B), "out_proj"."""
+    out: dict[str, set[str]] = {}
+    for n, p in model.model.named_parameters():
+        if "lora_" in n and p.requires_grad:
+            module = n.split(".lora_")[0]
+            site = module.removesuffix(".base_layer.out_proj")  # peft's LoRA inside a MultiheadAttention
+            out.setdefault(site, set()).add("in" if site == module else "out_proj")
+    return out
+
+
+@pytest.mark.parametrize("placement", ["all", "paper"])
+def test_lora_on_given_sites_targets_exactly_them(model, placement):
+    """LoRA with `sites` (here mode approximation's, per placement) adapts exactly those modules; a q, k, v-only
+    attention site keeps its out_proj LoRA frozen at zero, so perturbing every trainable parameter leaves the
+    attention output projection (and every module outside the sites) as it was."""
+    sites = adapted_modules(model, ModeApproxConfig.placed(placement, rank=2))
+    predicted = lora_param_count(model, 2, sites=sites)
+    fused = {n for n in sites if isinstance(model.model.get_submodule(n), torch.nn.MultiheadAttention)}
+    report = apply_lora(model, r=2, sites=sites)
+    assert list(report.targets) == list(sites) and report.details["sites"] == sites
+    assert report.trainable == predicted == count_trainable(model)
+    lora = _lora_modules(model)
+    assert set(lora) == set(sites)
+    for name, matrices in sites.items():
+        assert lora[name] == ({"in", "out_proj"} if name in fused and "out" in matrices else {"in"}), name
+    qkv_only = [n for n, m in sites.items() if m == ("q", "k", "v")]
+    assert bool(qkv_only) == (placement == "paper" and bool(fused))  # HF CLIP: separate q/k/v Linear sites
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p))
+    for n in qkv_only:
+        attn = model.model.get_submodule(n)
+        assert attn.get_base_layer().out_proj.get_delta_weight("default").abs().max() == 0
+        assert attn.get_delta_weight("default").abs().max() > 0  # q, k, v do change
+
+
+def test_lora_sites_rank_matches_a_budget(tiny_random):
+    """The rank nearest a mode-approx budget, counted on the same sites."""
+    for placement in ("all", "paper"):
+        cfg = ModeApproxConfig.placed(placement, rank=32)
+        sites = adapted_modules(tiny_random, cfg)
+        budget = formula_param_count(cfg, tiny_random)
+        m = lora_rank_for_budget(tiny_random, budget, sites=sites)
+        per = lora_param_count(tiny_random, 1, sites=sites)
+        assert m.params == m.rank * per and all(abs(m.params - budget) <= abs(k * per - budget)
+                                                for k in (m.rank - 1, m.rank + 1) if k >= 1)
+
+
+def test_bad_sites_are_named(tiny_random):
+    model = copy.deepcopy(tiny_random)
+    attn = "transformer.resblocks.0.attn"
+    with pytest.raises(ValueError, match="accepted .*'q', 'k', 'v'"):
+        apply_lora(model, r=1, sites={attn: ("q", "v")})
+    with pytest.raises(ValueError, match="is no module"):
+        apply_lora(model, r=1, sites={"transformer.resblocks.9.attn": ("q", "k", "v")})
+    with pytest.raises(ValueError, match="not both"):
+        apply_lora(model, r=1, targets=("attn",), sites={attn: ("q", "k", "v")})
+    with pytest.raises(ValueError, match="MultiheadAttention"):
+        apply_lora(model, r=1, sites={f"{attn}.out_proj": ("out",)})
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        apply_lora(model, r=1, sites={})
 
 
 @pytest.mark.parametrize("r", [1, 3, 7])

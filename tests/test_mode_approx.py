@@ -17,11 +17,13 @@ from transformers import CLIPConfig
 from workbench.methods.contrastive import ContrastiveObjective
 from workbench.methods.mode_approx import (
     PAPER_TARGETS,
+    PLACEMENTS,
     ContextContrastiveObjective,
     ModeApproxConfig,
     ModeApproxLinear,
     ModeApproxMultiheadAttention,
     ModeFactors,
+    adapted_modules,
     adapter_state_dict,
     count_adapter_params,
     count_trainable,
@@ -231,6 +233,69 @@ def test_paper_targets_on_hf(models):
         # HF MLP is 4x here: fc1 gets 4 x 1 mode vectors, fc2 1 x 4
         assert model.vision_blocks[0].mlp.fc1.mode_approx_lambda.shape == (4, 1, 4)
         assert model.vision_blocks[0].mlp.fc2.mode_approx_lambda.shape == (1, 4, 4)
+
+
+def test_placements_name_their_targets():
+    assert ModeApproxConfig().targets == PLACEMENTS["all"] == ("attn", "mlp")
+    assert ModeApproxConfig().placement == "all" and ModeApproxConfig(targets=("q",)).placement is None
+    paper = ModeApproxConfig.placed("paper", rank=8, gated=True)
+    assert paper == ModeApproxConfig(rank=8, targets=PAPER_TARGETS, gated=True) and paper.placement == "paper"
+    assert ModeApproxConfig.paper().placement == "paper"
+    with pytest.raises(ValueError, match="placement='nope'; accepted: 'all', 'paper'"):
+        ModeApproxConfig.placed("nope")
+    with pytest.raises(ValueError, match="names the targets twice"):
+        ModeApproxConfig.placed("paper", targets=("attn",))
+
+
+# backend -> (each tower's block prefix, number of vision and text blocks)
+SITES = {
+    "tiny": ({"vision": "visual.transformer.resblocks", "text": "transformer.resblocks"}, (4, 3)),
+    "hf": ({"vision": "vision_model.encoder.layers", "text": "text_model.encoder.layers"}, (2, 2)),
+}
+
+
+def _expected_sites(name: str, placement: str) -> dict[str, tuple[str, ...]]:
+    """Where each placement puts updates, written out by hand for open_clip (fused attention) and HF CLIP."""
+    prefixes, (n_vision, n_text) = SITES[name]
+    out = {}
+    for tower, n in (("vision", n_vision), ("text", n_text)):
+        for i in range(n):
+            b = f"{prefixes[tower]}.{i}"
+            text_paper = tower == "text" and placement == "paper"
+            if name == "tiny":
+                out[f"{b}.attn"] = ("q", "k", "v") if text_paper else ("q", "k", "v", "out")
+                if not text_paper:
+                    out.update({f"{b}.mlp.c_fc": ("fc1",), f"{b}.mlp.c_proj": ("fc2",)})
+            else:
+                for m in ("q", "k", "v") + (() if text_paper else ("out",)):
+                    out[f"{b}.self_attn.{m}_proj"] = (m,)
+                if not text_paper:
+                    out.update({f"{b}.mlp.fc1": ("fc1",), f"{b}.mlp.fc2": ("fc2",)})
+    return out
+
+
+@pytest.mark.parametrize("placement", ["all", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "hf"])
+def test_placement_decides_which_modules_get_updates(models, name, placement):
+    """"all": every attention and MLP matrix of both towers; "paper": the text tower's q, k, v only (its attention
+    output and MLP untouched), the vision tower as "all". adapted_modules says so, and injection does it."""
+    model = models[name][0]
+    cfg = ModeApproxConfig.placed(placement, rank=2)
+    sites = adapted_modules(model, cfg)
+    assert sites == _expected_sites(name, placement)
+    with injected(model, cfg) as report:
+        assert set(report.adapted["vision"]) == {"q", "k", "v", "out", "fc1", "fc2"}
+        assert set(report.adapted["text"]) == ({"q", "k", "v"} if placement == "paper" else
+                                               {"q", "k", "v", "out", "fc1", "fc2"})
+        wrapped = {n.removeprefix("model.") for n, m in model.named_modules()
+                   if isinstance(m, (ModeApproxLinear, ModeApproxMultiheadAttention))}
+        assert wrapped == set(sites)  # no other module is wrapped (gated=False)
+        per_module: dict[str, set] = {}
+        for kinds in report.adapted.values():
+            for kind, names in kinds.items():
+                for n in names:
+                    per_module.setdefault(n.removeprefix("model."), set()).add(kind)
+        assert per_module == {n: set(ms) for n, ms in sites.items()}
 
 
 def test_print_trainable_parameters_format(models, capsys):

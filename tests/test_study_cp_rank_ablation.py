@@ -11,8 +11,8 @@ from workbench.studies import kit
 from workbench.studies.cp_rank_ablation.cells import mode_approx_budget
 from workbench.world import World
 
-SMALL = dict(ranks=(2,), seeds=(0,), methods=("zero_shot", "mode_approx", "lora", "linear_probe"), steps=2,
-             batch_size=8, n_eval=16, n_heldout=10, n_val=8, eval_every=1, keep_rank=2, real_scale="off")
+SMALL = dict(ranks=(2,), seeds=(0,), claim_seeds=(), methods=("zero_shot", "mode_approx", "lora", "linear_probe"),
+             steps=2, batch_size=8, n_eval=16, n_heldout=10, n_val=8, eval_every=1, keep_rank=2, real_scale="off")
 
 
 @pytest.fixture
@@ -170,3 +170,61 @@ def test_token_norms_name_every_class(tiny_random):
     assert all(r["norm"] > 0 and r["tokens"] >= 1 for r in rows)
     [other] = s.word_token_norms(tiny_random, ["grass"])
     assert other["kind"] == "other word"
+
+
+def _lora_modules(model) -> set[str]:
+    """The modules (inside model.model) holding a trainable LoRA update (an attention's out_proj LoRA counts as
+    its attention's)."""
+    return {n.split(".lora_")[0].removesuffix(".base_layer.out_proj") for n, p in model.model.named_parameters()
+            if "lora_" in n and p.requires_grad}
+
+
+@pytest.mark.parametrize("placement", ["all", "paper"])
+def test_lora_same_sites_sits_where_mode_approx_does(tiny_random, placement):
+    """`lora_same_sites` puts LoRA on exactly the modules (and matrices) mode approximation adapts at the study's
+    placement, at the rank whose count is nearest mode approximation's budget at each R."""
+    from workbench.methods.mode_approx import adapted_modules, inject_mode_approx
+
+    cfg = s.Config(**{**SMALL, "methods": ("mode_approx", "lora_same_sites"), "ranks": (2, 8, 32)},
+                   placement=placement)
+    ma = tiny_random.copy()
+    inject_mode_approx(ma, s.mode_approx_config("mode_approx", 8, 0, cfg))
+    wrapped = {n.removeprefix("model.") for n, m in ma.named_modules() if type(m).__name__.startswith("ModeApprox")}
+    sites = s.mode_approx_sites(tiny_random, cfg)
+    assert set(sites) == wrapped == set(adapted_modules(tiny_random, s.mode_approx_config("mode_approx", 32, 1, cfg)))
+    assert all(m == ("q", "k", "v") for n, m in sites.items() if n.startswith("transformer.") and n.endswith(".attn")) \
+        == (placement == "paper")
+    model = tiny_random.copy()
+    setup = s.METHODS["lora_same_sites"].setup(model, kit.Cell("lora_same_sites", 3, 0), cfg, ())
+    assert _lora_modules(model) == set(sites)
+    assert setup.trainable == lora_param_count(tiny_random, 3, sites=sites)
+    per_rank = lora_param_count(tiny_random, 1, sites=sites)
+    for R, match in s.lora_matches(cfg, tiny_random, sites=True).items():
+        budget = mode_approx_budget(tiny_random, R, cfg)
+        assert match.budget == budget and match.params == match.rank * per_rank
+        assert all(abs(match.params - budget) <= abs(k * per_rank - budget) for k in range(1, 4 * match.rank + 2))
+    cells = s.plan_cells(cfg, tiny_random)
+    planned = sorted({c.setting for c in cells if c.method == "lora_same_sites"})
+    assert planned == sorted({m.rank for m in s.lora_matches(cfg, tiny_random, sites=True).values()})
+
+
+def test_lora_dropout_is_same_sites_lora_at_mode_approx_dropout(tiny_random):
+    cfg = s.Config(**{**SMALL, "methods": ("lora_dropout",)}, dropout=0.2)
+    model = tiny_random.copy()
+    s.METHODS["lora_dropout"].setup(model, kit.Cell("lora_dropout", 1, 0), cfg, ())
+    assert _lora_modules(model) == set(s.mode_approx_sites(tiny_random, cfg))
+    drops = {m.p for n, m in model.model.named_modules() if n.endswith("lora_dropout.default")}
+    assert drops == {0.2}
+
+
+def test_placement_and_same_sites_claim():
+    """The default keeps today's placement and the attention LoRA in AU-2; the same-sites LoRA is opt-in, AU-2.sites
+    reads it (not run by default)."""
+    assert s.Config().placement == "all"
+    with pytest.raises(ValueError, match="placement"):
+        s.Config(placement="text")
+    claims = {c.id: c for c in s.CLAIMS}
+    assert claims["AU-2"].b[0] == "lora" and claims["AU-2"].headline
+    assert claims["AU-2.sites"].b[0] == "lora_same_sites" and claims["AU-2.sites"].a == claims["AU-2"].a
+    assert s.METHODS["lora_same_sites"].optional and s.METHODS["lora_dropout"].optional
+    assert "lora_same_sites" not in s.STUDY.method_ids(s.Config())

@@ -7,7 +7,7 @@
 config.py holds the knobs, layer.py the factors and wrapped layers, model.py injection /
 merging / saving / the context-enhanced objective, counting.py the parameter arithmetic.
 """
-from .config import FORMS, KINDS, PAPER_TARGETS, PREFIX, TOWERS, ModeApproxConfig
+from .config import FORMS, KINDS, PAPER_TARGETS, PLACEMENTS, PREFIX, TOWERS, ModeApproxConfig, placement_targets
 from .counting import (
                        STAND_IN,
                        FormulaCount,
@@ -27,6 +27,7 @@ from .model import (
                        ContextContrastiveObjective,
                        InjectionReport,
                        ParamCount,
+                       adapted_modules,
                        adapter_state_dict,
                        block_sites,
                        count_adapter_params,
@@ -43,11 +44,12 @@ from .model import (
 )
 
 __all__ = [
-    "FORMS", "KINDS", "PAPER_TARGETS", "PREFIX", "STAND_IN", "TOWERS",
+    "FORMS", "KINDS", "PAPER_TARGETS", "PLACEMENTS", "PREFIX", "STAND_IN", "TOWERS",
     "ContextContrastiveObjective", "FormulaCount", "InjectionReport", "ModeApproxConfig", "ModeApproxLinear",
     "ModeApproxMultiheadAttention", "ModeFactors", "OutputGate", "ParamCount", "ScaleRow", "TowerDims",
-    "adapter_state_dict", "blip_base_stand_in", "block_sites", "count_adapter_params", "count_trainable",
-    "describe_sites", "format_table", "formula_breakdown", "formula_from_dims", "formula_param_count",
-    "inject_mode_approx", "is_merged", "load_adapter_state_dict", "merge", "objective_for",
-    "open_clip_architecture", "print_trainable_parameters", "real_scale_table", "tower_dims", "unload", "unmerge",
+    "adapted_modules", "adapter_state_dict", "blip_base_stand_in", "block_sites", "count_adapter_params",
+    "count_trainable", "describe_sites", "format_table", "formula_breakdown", "formula_from_dims",
+    "formula_param_count", "inject_mode_approx", "is_merged", "load_adapter_state_dict", "merge", "objective_for",
+    "open_clip_architecture", "placement_targets", "print_trainable_parameters", "real_scale_table", "tower_dims",
+    "unload", "unmerge",
 ]

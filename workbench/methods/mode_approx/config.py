@@ -10,6 +10,13 @@ Targets are matrix kinds, optionally restricted to one tower with a ``"tower:"``
     ModeApproxConfig(rank=32)                                   # attn + mlp, both towers (default)
     ModeApproxConfig(rank=8, targets=("q", "v"))                # q and v projections only
     ModeApproxConfig(targets=PAPER_TARGETS, gated=True)         # where the paper puts adapters
+    ModeApproxConfig.placed("paper", rank=8)                    # the same, by placement name
+
+Placements (`PLACEMENTS`, named target sets): "all" -- every attention matrix (q, k, v, out) and
+both MLP matrices of both towers, the default `targets`; "paper" -- where the authors' code
+(WillDreamer/Aurora, CP/vit.py and CP/med.py) puts the updates: the image tower's attention q, k,
+v, proj and MLP fc1, fc2, and the text tower's q, k, v only (its attention output and FFN keep
+their pretrained weights).
 """
 from __future__ import annotations
 
@@ -30,6 +37,10 @@ KINDS: dict[str, tuple[str, ...]] = {
 # the paper (BLIP-base): image attention q, k, v, proj and image MLP; text attention q, k, v
 # (self- and cross-attention; a dual encoder has no cross-attention); text FFN untouched
 PAPER_TARGETS = ("vision:attn", "vision:mlp", "text:q", "text:k", "text:v")
+PLACEMENTS: dict[str, tuple[str, ...]] = {  # placement name -> targets
+    "all": ("attn", "mlp"),  # every attention and MLP matrix of both towers (the default targets)
+    "paper": PAPER_TARGETS,  # the authors' code: vision attn + MLP, text q, k, v
+}
 GATE_FACTOR = 0.1  # the authors' fixed factor on the gated scale/shift (not learned)
 GATE_INIT_STD = 2e-4  # N(0, 2e-4) init of the gate's scale and shift vectors
 CONTEXT_WEIGHT = 0.1  # informative context enhancement: + 0.1 * batch-mean text feature
@@ -44,7 +55,8 @@ class ModeApproxConfig:
              M = C x_3 lambda) or "cp" (the paper's text: diagonal core, M = diag(lambda),
              i.e. delta_W = sum_r lambda_r v_r u_r^T; no core parameters).
     targets: matrix kinds, each "kind" or "tower:kind"; kinds: attn (= q, k, v, out),
-             mlp (= fc1, fc2), q, k, v, out, fc1, fc2.
+             mlp (= fc1, fc2), q, k, v, out, fc1, fc2. Default: placement "all" (every
+             attention and MLP matrix of both towers); `placed("paper")` gives the paper's.
     towers:  towers to adapt, from ("vision", "text").
     share:   True: one U, V (per distinct hidden width) and one core for the whole model;
              False: the paper's "parameter sharing off" ablation, one set per transformer block.
@@ -62,7 +74,7 @@ class ModeApproxConfig:
 
     rank: Annotated[int, Check(ge=1, note="R, at most the hidden width of the adapted towers")] = 32
     form: Literal["tucker", "cp"] = "tucker"
-    targets: Annotated[tuple[str, ...], Check(nonempty=True, unique=True, nonblank=True)] = ("attn", "mlp")
+    targets: Annotated[tuple[str, ...], Check(nonempty=True, unique=True, nonblank=True)] = PLACEMENTS["all"]
     towers: Annotated[tuple[Literal["vision", "text"], ...], Check(nonempty=True, unique=True)] = TOWERS
     share: bool = True
     dropout: Annotated[float, Check(ge=0, lt=1)] = 0.1
@@ -103,8 +115,27 @@ class ModeApproxConfig:
                 chosen.update(KINDS[kind])
         return tuple(m for m in MATRICES if m in chosen)
 
+    @property
+    def placement(self) -> str | None:
+        """The name of the placement (`PLACEMENTS`) whose targets these are, or None (a custom set)."""
+        return next((name for name, targets in PLACEMENTS.items() if targets == self.targets), None)
+
+    @classmethod
+    def placed(cls, placement: str, **overrides: Any) -> ModeApproxConfig:
+        """The config with the targets of a named placement: "all" (the default) or "paper"."""
+        if "targets" in overrides:
+            raise ValueError("placed(placement, targets=...) names the targets twice; give one of them")
+        return cls(targets=placement_targets(placement), **overrides)
+
     @classmethod
     def paper(cls, **overrides: Any) -> ModeApproxConfig:
-        """The paper's setting on a dual encoder: R = 32, its targets, gating, context, heads trained."""
-        base = cls(rank=32, targets=PAPER_TARGETS, gated=True, context=True, train=("head",))
+        """The paper's setting on a dual encoder: R = 32, its placement, gating, context, heads trained."""
+        base = cls(rank=32, targets=PLACEMENTS["paper"], gated=True, context=True, train=("head",))
         return replace(base, **overrides)
+
+
+def placement_targets(placement: str) -> tuple[str, ...]:
+    """The targets of a named placement (`PLACEMENTS`); ValueError naming the accepted ones."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement={placement!r}; accepted: {', '.join(map(repr, PLACEMENTS))}")
+    return PLACEMENTS[placement]

@@ -151,6 +151,21 @@ def _plan(model: nn.Module, cfg: ModeApproxConfig) -> list[_Planned]:
     return plan
 
 
+def adapted_modules(model: nn.Module, cfg: ModeApproxConfig) -> dict[str, tuple[str, ...]]:
+    """Where `inject_mode_approx(model, cfg)` puts updates, without touching the model: the name of each
+    adapted module inside `model.model` (the names peft targets) -> its matrices that get an update, in
+    canonical order (an nn.MultiheadAttention: some of q, k, v, out; an nn.Linear: its one kind). A site
+    that only gets the text gate (gated=True, no targeted matrix there) holds no update and is left out.
+
+        adapted_modules(model, ModeApproxConfig.placed("paper"))
+        # {"visual.transformer.resblocks.0.attn": ("q", "k", "v", "out"),
+        #  "visual.transformer.resblocks.0.mlp.c_fc": ("fc1",), ...,
+        #  "transformer.resblocks.0.attn": ("q", "k", "v"), ...}
+    """
+    inner = {id(m): n for n, m in model.model.named_modules()}
+    return {f"{inner[id(p.block)]}.{p.site.name}": p.matrices for p in _plan(model, cfg) if p.matrices}
+
+
 def _check_site(p: _Planned) -> None:
     m = p.site.module
     if isinstance(m, nn.MultiheadAttention):

@@ -12,7 +12,8 @@ classification accuracy (all 14 classes, and on the novel classes' images alone)
 `heldout` (the 10 pretraining classes) what adapting cost there.
 
 The study's own parts: `config` (the knobs), `methods` (the registry: mode approx and its
-ablations, peft LoRA matched to each R's budget, LoHa, LoKr, VeRA, BitFit, full FT, linear
+ablations, peft LoRA matched to each R's budget on the attention modules and on mode approximation's own
+modules (`lora_same_sites`), LoHa, LoKr, VeRA, BitFit, full FT, linear
 probe, zero-shot), `cells` (the grid and one cell's work), `findings` (the text) and `factors`
 (what an adapter learned; real-scale arithmetic). Caching, progress, statistics and the result
 file come from `workbench.studies.kit`.
@@ -46,17 +47,18 @@ from .claims import CLAIMS
 from .config import CACHE_SKIP, QUICK, Config
 from .factors import FactorSnapshot, load_factors, mode_label, real_scale_rows
 from .findings import Curve, fmt
-from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config
+from .methods import METHODS, MODE_APPROX_VARIANTS, Setup, mode_approx_config, mode_approx_sites
 
 NAME = "cp_rank_ablation"
+SITE_LORA = ("lora_same_sites", "lora_dropout")  # LoRA on mode approximation's modules, ranks matched to R
 CACHE_VERSION = 3  # bump when a cell's meaning changes: old cells are then ignored
 
-__all__ = ["NAME", "CLAIMS",
+__all__ = ["NAME", "CLAIMS", "SITE_LORA",
            "CACHE_SKIP", "CACHE_VERSION", "METHODS", "METRICS", "METRIC_NOTES", "MODE_APPROX_VARIANTS", "STUDY",
            "Batches", "Config", "Curve", "EvalData", "FactorSnapshot", "Result", "Setup", "ValData", "comparison_rows",
            "curve_rows", "display_rows", "eval_data", "evaluate", "fmt", "format_table", "load_base", "load_factors",
-           "lora_matches", "mode_approx_config", "mode_label", "plan_cells", "real_scale_rows", "run", "run_cell",
-           "summarise", "task_world", "val_data", "word_token_norms"]
+           "lora_matches", "mode_approx_config", "mode_approx_sites", "mode_label", "plan_cells", "real_scale_rows",
+           "run", "run_cell", "summarise", "task_world", "val_data", "word_token_norms"]
 
 
 @dataclass(kw_only=True)
@@ -111,6 +113,11 @@ class Context:
     def lora_ranks(self) -> tuple[int, ...]:
         """LoRA's ranks: the nearest parameter count to each mode-approx R's budget (deduplicated)."""
         return tuple(sorted({m.rank for m in lora_matches(self.cfg, self.base).values()}))
+
+    @property
+    def lora_sites_ranks(self) -> tuple[int, ...]:
+        """The same for LoRA on mode approximation's modules (`lora_same_sites`, `lora_dropout`)."""
+        return tuple(sorted({m.rank for m in lora_matches(self.cfg, self.base, sites=True).values()}))
 
     @property
     def keep_cell(self) -> kit.Cell:
@@ -176,7 +183,9 @@ def run(cfg: Config | None = None, output_dir: str | Path | None = None, model: 
 
 def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
     """One row per (method, rank): mean, std and 95% interval over seeds of every metric, trainable count."""
-    matches = lora_matches(cfg, model) if {"lora", "mode_approx"} & {r["method"] for r in rows} else {}
+    ran = {r["method"] for r in rows}
+    matches = lora_matches(cfg, model) if {"lora", "mode_approx"} & ran else {}
+    site_matches = lora_matches(cfg, model, sites=True) if set(SITE_LORA) & ran else {}
     first = {}
     for r in rows:
         first.setdefault((r["method"], r["setting"]), r)
@@ -190,8 +199,12 @@ def summarise(rows: list[dict], cfg: Config, model: ClipBackend) -> list[dict]:
                "steps": cfg.steps if trained else 0, "batch_size": cfg.batch_size if trained else 0, **row}
         if method == "lora":
             row["matches_R"] = [R for R, mt in matches.items() if mt.rank == rank]
+        if method in SITE_LORA:
+            row["matches_R"] = [R for R, mt in site_matches.items() if mt.rank == rank]
         if method == "mode_approx" and rank in matches:
             row["lora_rank"], row["lora_params"] = matches[rank].rank, matches[rank].params
+        if method == "mode_approx" and rank in site_matches:
+            row["lora_sites_rank"], row["lora_sites_params"] = site_matches[rank].rank, site_matches[rank].params
         table.append(row)
     return table
 

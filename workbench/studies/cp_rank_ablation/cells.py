@@ -23,7 +23,7 @@ from workbench.models import ClipBackend, load_model
 from workbench.world import World, WorldConfig, zero_shot_templates
 
 from .. import kit
-from .adapters import Setup, mode_approx_config
+from .adapters import Setup, mode_approx_config, mode_approx_sites
 from .config import Config
 
 METRICS = ("r1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "acc_test", "acc_novel", "acc_heldout")
@@ -111,9 +111,11 @@ def mode_approx_budget(model: ClipBackend, rank: int, cfg: Config) -> int:
     return formula_param_count(mode_approx_config("mode_approx", rank, 0, cfg), model)
 
 
-def lora_matches(cfg: Config, model: ClipBackend) -> dict[int, bl.RankMatch]:
-    """Mode-approx R -> the LoRA rank with the nearest parameter count."""
-    return {R: bl.lora_rank_for_budget(model, mode_approx_budget(model, R, cfg)) for R in cfg.ranks}
+def lora_matches(cfg: Config, model: ClipBackend, sites: bool = False) -> dict[int, bl.RankMatch]:
+    """Mode-approx R -> the LoRA rank with the nearest parameter count: LoRA on the attention modules, or with
+    `sites` on exactly the modules mode approximation adapts (`lora_same_sites`)."""
+    where = {"sites": mode_approx_sites(model, cfg)} if sites else {}
+    return {R: bl.lora_rank_for_budget(model, mode_approx_budget(model, R, cfg), **where) for R in cfg.ranks}
 
 
 # ---------------------------------------------------------------------------- one cell

@@ -125,7 +125,7 @@ def _convergence(rows, cfg) -> str:
     cs = [c for c in curves(rows) if len(c.steps) > 2]
     if not cs:
         return ""
-    adapters = [c for c in cs if METHODS[c.method].info.get("mode_approx") or c.method == "lora"]
+    adapters = [c for c in cs if METHODS[c.method].info.get("mode_approx") or c.method in LORAS]
     best = max(adapters or cs, key=lambda c: c.score[-1])
     late = [c for c in cs if plateau_step(c) > 0.75 * cfg.steps]
     label = METHODS[best.method].label + (f" R={best.rank}" if best.rank else "")
@@ -168,22 +168,34 @@ def _ranks(table, cmp: Comparisons, metrics: Sequence[str]) -> list[str]:
     return text
 
 
+LORAS = {  # LoRA method -> (the mode_approx row's key of its matched rank, how the findings name it)
+    "lora": ("lora_rank", "LoRA (attention)"),
+    "lora_same_sites": ("lora_sites_rank", "LoRA on mode approximation's own modules"),
+    "lora_dropout": ("lora_sites_rank", "LoRA on mode approximation's modules at its dropout"),
+}
+
+
 def _lora(table, cmp: Comparisons, metrics: Sequence[str]) -> list[str]:
-    """Mode approx vs LoRA at the nearest parameter count LoRA can reach, over ranks and the task metrics."""
+    """Mode approx vs each LoRA that ran, at the nearest parameter count it can reach, over ranks and task metrics."""
+    return [s for method in LORAS for s in _lora_one(table, cmp, metrics, method)]
+
+
+def _lora_one(table, cmp: Comparisons, metrics: Sequence[str], method: str) -> list[str]:
+    key, name = LORAS[method]
     tally = {1: 0, -1: 0, 0: 0}
     per_rank = []
     for ma in _of(table, "mode_approx"):
-        lora = _row(table, "lora", ma.get("lora_rank"))
+        lora = _row(table, method, ma.get(key))
         if lora is None:
             continue
-        votes = [cmp(("mode_approx", ma["rank"]), ("lora", lora["rank"]), m).sign for m in metrics]
+        votes = [cmp(("mode_approx", ma["rank"]), (method, lora["rank"]), m).sign for m in metrics]
         for v in votes:
             tally[v] += 1
         per_rank.append(f"R={ma['rank']} ({ma['trainable']:,} params) vs LoRA r={lora['rank']} "
                         f"({lora['trainable']:,}): {votes.count(1)} better, {votes.count(-1)} worse")
     if not per_rank:
         return []
-    text = [f"Against LoRA (attention) at the nearest parameter count it can reach, over {', '.join(metrics)} "
+    text = [f"Against {name} at the nearest parameter count it can reach, over {', '.join(metrics)} "
             "(beyond noise): " + "; ".join(per_rank) + "."]
     if tally[1] > tally[-1]:
         text.append(f"On balance mode approximation comes out ahead ({tally[1]} vs {tally[-1]} of "
@@ -203,12 +215,14 @@ def _claim(table, cmp: Comparisons, R: int | None) -> str:
         return ""
     m = HEADLINE_METRIC
     parts = []
-    for method, rank in (("lora", ma.get("lora_rank")), ("full_ft", None)):
+    for method, rank in (("lora", ma.get("lora_rank")), ("lora_same_sites", ma.get("lora_sites_rank")),
+                         ("full_ft", None)):
         other = _row(table, method, rank)
         if other is None:
             continue
         p = cmp(("mode_approx", R), (method, other["rank"]), m)
-        name = f"LoRA r={other['rank']} ({other['trainable']:,} params)" if method == "lora" else \
+        where = " on mode approximation's modules" if method == "lora_same_sites" else ""
+        name = f"LoRA{where} r={other['rank']} ({other['trainable']:,} params)" if method in LORAS else \
             f"full fine-tuning ({other['trainable']:,})"
         parts.append(f"{name} {fmt(other, m)}: {p.words()}")
     if not parts:

@@ -3,7 +3,8 @@
 Each entry's `setup(model, cell, cfg, classes)` changes `model` in place and returns a `Setup`; the
 cell itself (train, measure) is the same for all of them (`cells.run_cell`). `sweep` names the Config
 field of its ranks: "ranks", "ablation_ranks", "lora_ranks" (the context's LoRA ranks matched to the
-mode-approx budget of each R), a scalar rank field ("loha_rank"), or none (rank-free); zero-shot is
+mode-approx budget of each R), "lora_sites_ranks" (the same for LoRA on mode approximation's own modules), a scalar
+rank field ("loha_rank"), or none (rank-free); zero-shot is
 unseeded (no training). `lr` names the Config field holding its learning rate.
 
 To add a method: register its setup here (one entry); nothing else in the study changes.
@@ -20,7 +21,7 @@ from workbench.models import ClipBackend
 from workbench.world import zero_shot_templates
 
 from .. import kit
-from .adapters import MODE_APPROX_VARIANTS, OPTIONAL, Setup, mode_approx_config
+from .adapters import MODE_APPROX_VARIANTS, OPTIONAL, Setup, mode_approx_config, mode_approx_sites
 from .cells import run_cell
 
 METHODS = kit.Registry("cp_rank_ablation")
@@ -63,6 +64,24 @@ def _contrastive(report: bl.TuningReport, model: ClipBackend) -> Setup:
 @method("lora", "LoRA (peft, attention; nearest count to R's budget)", sweep="lora_ranks", lr="lr")
 def _lora(model, cell, cfg, classes) -> Setup:
     return _contrastive(bl.apply_lora(model, r=cell.setting, rslora=cfg.lora_rslora), model)
+
+
+# LoRA exactly where mode approximation puts its updates (cfg.placement decides; rank matched to the same budget):
+# the like-for-like comparison. peft updates an nn.MultiheadAttention's q, k, v together through in_proj.
+@method("lora_same_sites", "LoRA (peft) on mode approx's modules; nearest count to R's budget",
+        sweep="lora_sites_ranks", optional=True, lr="lr")
+def _lora_same_sites(model, cell, cfg, classes) -> Setup:
+    return _contrastive(bl.apply_lora(model, r=cell.setting, rslora=cfg.lora_rslora,
+                                      sites=mode_approx_sites(model, cfg)), model)
+
+
+# the same at mode approximation's dropout (cfg.dropout): peft applies it on nn.Linear sites only (the MLP on
+# open_clip; a MultiheadAttention's update is merged before the fused call), mode approx on every U(x)
+@method("lora_dropout", "LoRA (peft) on mode approx's modules, at its dropout", sweep="lora_sites_ranks",
+        optional=True, lr="lr")
+def _lora_dropout(model, cell, cfg, classes) -> Setup:
+    return _contrastive(bl.apply_lora(model, r=cell.setting, rslora=cfg.lora_rslora, dropout=cfg.dropout,
+                                      sites=mode_approx_sites(model, cfg)), model)
 
 
 @method("loha", "LoHa (peft, linear layers)", sweep="loha_rank", optional=True, lr="lr")
