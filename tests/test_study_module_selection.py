@@ -12,7 +12,7 @@ from workbench.studies.module_selection.dual import DualEncoder
 from workbench.studies.module_selection.measure import direction_metrics
 from workbench.world import World
 
-TINY = dict(shared_layers=(0, 1), default_k=1, seeds=(0, 1), steps=5, batch_size=2, n_eval=4, frames=2,
+TINY = dict(shared_layers=(0, 1), default_k=1, seeds=(0, 1), claim_seeds=(), steps=5, batch_size=2, n_eval=4, frames=2,
             temperatures=(1.0, 0.05), temperature_steps=1, shift_lambdas=(0.0, 1.0), flops_batch=1, latents=4,
             show_samples=2)
 
@@ -48,12 +48,14 @@ def test_bad_config_is_named():
 def test_quick_preset_and_grid():
     cfg = study.Config.preset(quick=True)
     assert cfg.default_k in cfg.shared_layers and len(cfg.seeds) >= 2
-    cells = study.plan_cells(study.Config())
+    default = study.Config()
+    cells = study.plan_cells(default)
     ids = [c.id for c in cells]
+    seeds = default.seeds
     assert ids[0] == "dual_encoder" and len(ids) == len(set(ids))
-    assert sum(c.method == "modular" for c in cells) == 4 * 3  # k in {0, 1, 2, all} x 3 seeds
+    assert sum(c.method == "modular" for c in cells) == 4 * len(seeds)  # k in {0, 1, 2, all} x the seeds
     assert {c.setting for c in cells if c.method == "no_temporal"} == {2}
-    assert [(c.setting, c.seed) for c in cells if c.method == "direction"] == [(None, s) for s in (0, 1, 2)]
+    assert [(c.setting, c.seed) for c in cells if c.method == "direction"] == [(None, s) for s in seeds]
 
 
 def test_direction_head_on_frame_means_gives_a_clip_and_its_reversal_one_answer(base):
