@@ -102,3 +102,11 @@ def test_budget_must_be_positive_and_env_turns_it_on(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_UNTIL_RESOLVED", "0.0001")  # a budget spent at the first look
     r = s.run(Config(effect=0.0), output_dir=tmp_path / "p", progress=False)
     assert len(r.claims_family["looks"]) == 1
+
+
+def test_a_method_left_out_gets_no_claim_seeds(tmp_path):
+    s = study()
+    r = s.run(Config(methods=("other", "base"), claim_seeds=(3, 4)), output_dir=tmp_path / "o", progress=False)
+    assert {x["method"] for x in r.rows} == {"other", "base"}  # T-1 compares `better`, which was left out
+    assert {x["seed"] for x in r.rows} == {0, 1, 2}
+    assert next(c for c in r.claims if c["id"] == "T-1")["verdict"] == "not run"

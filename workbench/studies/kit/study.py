@@ -119,9 +119,13 @@ class Study:
                     seeds: Sequence[int]) -> list[Cell]:
         """The cells (and what they need, same seed) that `claims`' comparisons read, on `seeds`, not yet in `rows`."""
         have = {(r["method"], r.get("setting"), r.get("seed")) for r in rows}
+        chosen = set(self.methods.with_needs(self.method_ids(cfg)))  # a method left out gets no claim seeds
         want: list[Cell] = []
         for claim in claims:
-            for method, setting in self._claim_sides(claim, rows, cfg):
+            sides = self._claim_sides(claim, rows, cfg)
+            if any(method not in chosen for method, _ in sides):
+                continue  # a side's method was left out: the claim cannot be judged, so no seeds for it
+            for method, setting in sides:
                 spec = self.methods[method]
                 if not spec.seeded:
                     continue
