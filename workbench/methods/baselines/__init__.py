@@ -10,7 +10,8 @@
 | linear probe  | a class head on frozen image features        | `apply_linear_probe`    |
 | full FT       | every parameter of both towers               | `apply_full_finetune`   |
 | BitFit        | every bias                                   | `apply_bitfit`          |
-| LoRA (peft)   | low-rank q/k/v/out updates in attention      | `apply_lora`            |
+| LoRA (peft)   | low-rank q/k/v/out updates in attention (or  | `apply_lora`            |
+|               | on given modules: `sites=`)                  |                         |
 | LoHa (peft)   | Hadamard low-rank updates of nn.Linear       | `apply_loha`            |
 | LoKr (peft)   | Kronecker updates of nn.Linear               | `apply_lokr`            |
 | VeRA (peft)   | scaling vectors on frozen random projections | `apply_vera`            |
@@ -23,6 +24,7 @@ from .peft_tuners import (
                           apply_vera,
                           lora_param_count,
                           lora_rank_for_budget,
+                          lora_sites,
                           target_modules,
 )
 from .report import TuningReport, count_all, count_trainable, freeze, make_report, tower_of
@@ -37,5 +39,5 @@ __all__ = [
     "APPLY", "LinearProbe", "LinearProbeObjective", "RankMatch",
     "TuningReport", "apply_bitfit", "apply_full_finetune", "apply_linear_probe", "apply_lokr", "apply_loha",
     "apply_lora", "apply_vera", "count_all", "count_trainable", "freeze", "lora_param_count", "make_report",
-    "lora_rank_for_budget", "target_modules", "tower_of",
+    "lora_rank_for_budget", "lora_sites", "target_modules", "tower_of",
 ]
