@@ -86,3 +86,12 @@ def run_quick(tmp_path, monkeypatch, reference_threads):
         return summary, res, json.loads((res.output_dir / "result.json").read_text()), params
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread is faster than two fighting (and than spinning on a loaded machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,14 +11,7 @@ import torch.nn.functional as F
 
 from workbench.methods.codebook import CLUB, VARIANTS, CodebookConfig, CrossCPC, EMACodebook, UniCode, train_unicode
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two fighting (and than spinning on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest
 
 
 SHAPES = {"video": (6,), "audio": (5,)}

@@ -24,14 +24,7 @@ from workbench.methods.codebook import (
     transfer_matrix,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two fighting (and than spinning on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest
 
 C, T = 4, 10
 SHAPES = {"video": (2, 2, 16), "audio": (12,)}

@@ -4,14 +4,7 @@ import torch
 
 from workbench.methods.codebook import EMACodebook, ema_step
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread is faster than two fighting (and than spinning on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest
 
 
 def _codebook(modalities=("audio", "video"), codes=6, dim=3, **kw):

@@ -13,10 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+
+from tests.waiting import within
 
 pytestmark = pytest.mark.slurm
 
@@ -99,24 +100,6 @@ def _executor(folder, partition):
     return executor
 
 
-def _within(seconds, fn, *args):
-    """fn(*args) in a daemon thread: its value or its exception, or a test failure after `seconds`."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args)
-        except BaseException as e:  # re-raised in the test's thread
-            box["error"] = e
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"{getattr(fn, '__qualname__', fn)} did not return within {seconds} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _cancel_leftovers(jobs):
@@ -132,7 +115,7 @@ def test_one_job_returns_its_result(tmp_path):
     start = time.monotonic()
     job = executor.submit(_square_where, 7)
     try:
-        value, job_id, job_partition = _within(RESULT_TIMEOUT_S, job.result)
+        value, job_id, job_partition = within(RESULT_TIMEOUT_S, job.result)
     finally:
         _cancel_leftovers([job])
     print(f"submit -> result: {time.monotonic() - start:.1f} s")
@@ -152,10 +135,10 @@ def test_job_array_reports_the_failing_item_with_its_traceback(tmp_path):
         assert len(jobs) == 3
         array_id = jobs[0].job_id.split("_")[0]
         assert [job.job_id for job in jobs] == [f"{array_id}_{i}" for i in range(3)]  # one array, 3 tasks
-        assert _within(RESULT_TIMEOUT_S, jobs[0].result) == 100
-        assert _within(RESULT_TIMEOUT_S, jobs[2].result) == 102
+        assert within(RESULT_TIMEOUT_S, jobs[0].result) == 100
+        assert within(RESULT_TIMEOUT_S, jobs[2].result) == 102
         with pytest.raises(submitit.core.utils.FailedJobError) as failure:
-            _within(RESULT_TIMEOUT_S, jobs[1].result)
+            within(RESULT_TIMEOUT_S, jobs[1].result)
     finally:
         _cancel_leftovers(jobs)
     message = str(failure.value)
@@ -184,7 +167,7 @@ def test_cancelled_job_raises_instead_of_hanging(tmp_path):
         seen_after = time.monotonic() - cancelled_at
         # ... and result() raises (after submitit's own 15 s wait for a result file), never hangs
         with pytest.raises(submitit.core.utils.UncompletedJobError) as failure:
-            _within(CANCEL_TIMEOUT_S, job.result)
+            within(CANCEL_TIMEOUT_S, job.result)
     finally:
         _cancel_leftovers([job])
     print(f"cancel seen by sacct after {seen_after:.1f} s, raised after {time.monotonic() - cancelled_at:.1f} s")

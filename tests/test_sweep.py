@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import within
 from workbench import compare
 from workbench import sweep as sw
 from workbench.runner import NOTEBOOKS_DIR
@@ -446,23 +447,6 @@ def _partition() -> str:
     return partition
 
 
-def _within(seconds, fn):
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # re-raised in the test's thread
-            box["error"] = e
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"the sweep did not return within {seconds} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 @pytest.mark.slurm
@@ -472,7 +456,7 @@ def test_slurm_sweep_of_study_02_then_the_notebook_reads_every_cell_and_matches_
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     lines = []
     start = time.monotonic()
-    report = _within(600, lambda: sw.sweep("02", quick=True, executor="slurm", slurm_partition=partition,
+    report = within(600, lambda: sw.sweep("02", quick=True, executor="slurm", slurm_partition=partition,
                                            cpus_per_cell=1, timeout_min=10, say=lines.append))
     print(f"sweep of study 02 (quick) through SLURM: {time.monotonic() - start:.1f} s\n" + "\n".join(lines))
     assert report.ok, "\n".join(lines)
@@ -500,7 +484,7 @@ def test_slurm_sweep_reports_a_failing_cell_and_a_cancelled_job(toy, tmp_path):
     partition = _partition()
     lines = []
     cfg = toy.Config(methods=("base", "b"), fail=("b-s0",), cancel=("b-s1",))
-    report = _within(300, lambda: sw.sweep_study(TOY, cfg, executor="slurm", slurm_partition=partition,
+    report = within(300, lambda: sw.sweep_study(TOY, cfg, executor="slurm", slurm_partition=partition,
                                                  timeout_min=5, say=lines.append))
     text = "\n".join(lines)
     assert report.done == ["base"] and report.failed == ["b-s0", "b-s1"], text

@@ -32,7 +32,8 @@ from .cache import CellCache
 from .cells import Cell, run_cells, say
 from .claims import ALPHA, Claim, Verdict, family, judge
 from .registry import Registry
-from .result import Result, device, output_dir, preset
+from .result import Result, device, preset
+from .result import output_dir as make_output_dir  # `run` has a parameter named output_dir
 
 
 @dataclass
@@ -197,7 +198,7 @@ class Study:
         cfg = self.resolve(cfg if cfg is not None else self.config())  # unknown ids fail before any work
         until_resolved, budget_minutes = _sequential(until_resolved, budget_minutes)
         t0 = time.perf_counter()
-        out = _output_dir(output_dir, self.name)
+        out = make_output_dir(output_dir, self.name)
         ctx = self.context(cfg, use_cache=use_cache, progress=progress, **context)
         cache = self.cache(cfg, ctx, use_cache)
         if hasattr(ctx, "bind"):
@@ -357,8 +358,6 @@ def seed_plan(rows: Sequence[dict], claims: Sequence[Claim], cfg: Any) -> list[d
             for (m, st), ss in seeds.items()]
 
 
-def _output_dir(path: str | Path | None, study: str) -> Path:
-    return output_dir(path, study)
 
 
 def seeds_of(rows: Sequence[dict]) -> list[int]:
