@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from workbench.models import TINY_DIR, build_tiny, load_model
+from workbench.studies import kit
 from workbench.studies import module_selection as study
 from workbench.studies.module_selection import data as sdata
 from workbench.studies.module_selection.dual import DualEncoder
 from workbench.studies.module_selection.measure import direction_metrics
 from workbench.world import World
 
-TINY = dict(shared_layers=(0, 1), default_k=1, seeds=(0, 1), claim_seeds=(), steps=5, batch_size=2, n_eval=4, frames=2,
+TINY = dict(claim_seeds=(), shared_layers=(0, 1), default_k=1, seeds=(0, 1), steps=5, batch_size=2, n_eval=4, frames=2,
             temperatures=(1.0, 0.05), temperature_steps=1, shift_lambdas=(0.0, 1.0), flops_batch=1, latents=4,
             show_samples=2)
 
@@ -43,6 +44,10 @@ def test_bad_config_is_named():
         study.Config(tasks=("vqa",))
     with pytest.raises(TypeError, match="no field"):
         study.Config.preset(quick=True, rank=3)
+    with pytest.raises(ValueError, match="qa_scoring='beam'"):
+        study.Config(qa_scoring="beam")
+    with pytest.raises(ValueError, match="shared layers k=-2"):
+        study.Config(unshared_layers=(2, -2))
 
 
 def test_quick_preset_and_grid():
@@ -53,9 +58,57 @@ def test_quick_preset_and_grid():
     ids = [c.id for c in cells]
     seeds = default.seeds
     assert ids[0] == "dual_encoder" and len(ids) == len(set(ids))
-    assert sum(c.method == "modular" for c in cells) == 4 * len(seeds)  # k in {0, 1, 2, all} x the seeds
-    assert {c.setting for c in cells if c.method == "no_temporal"} == {2}
+    assert sum(c.method == "modular" for c in cells) == 3 * len(seeds)  # k in {0, 2, all} x the seeds
+    assert not [c for c in cells if c.method in ("no_temporal", "alone")]  # optional: -p methods
+    assert [c.id for c in cells if c.method == "trivial"] == ["trivial"]  # one unseeded cell
+    extra = study.plan_cells(study.Config(methods=("no_temporal", "alone")))
+    assert {c.setting for c in extra if c.method == "no_temporal"} == {2}
+    assert [c.setting for c in extra if c.method == "alone"] == [t for t in study.TASKS for _ in seeds]
     assert [(c.setting, c.seed) for c in cells if c.method == "direction"] == [(None, s) for s in seeds]
+    # the capacity control at the paper's k by default, on the seeds; at any k but 0 (nothing to copy there)
+    assert [(c.setting, c.seed) for c in cells if c.method == "modular_unshared"] == [(2, s) for s in seeds]
+    wide = study.Config(unshared_layers=(0, 1, 2, "all"))
+    assert [c.setting for c in study.plan_cells(wide) if c.method == "modular_unshared"] == \
+        [k for k in (1, 2, "all") for _ in seeds]
+
+
+def test_claims_carry_the_capacity_control_and_mind_the_gap():
+    claims = {c.id: c for c in study.CLAIMS}
+    for cid, base in (("MP-4.cap", "MP-4"), ("MP-2.cap", "MP-2")):
+        assert claims[cid].a == claims[base].a and claims[cid].b[0] == "modular_unshared"
+        assert claims[cid].metric == claims[base].metric and claims[cid].direction == claims[base].direction
+    assert {claims[c].paper for c in ("MG-1", "MG-1.k", "MG-2")} == {"Liang et al., NeurIPS 2022"}
+    cfg = study.Config()
+    assert claims["MG-2"].sides([], cfg) == (("temperature", 0.01), ("temperature", 1.0))
+
+
+def test_mind_the_gap_shift_claim_is_judged_from_the_cells_shift_minimum():
+    """MG-1: the loss at the learned gap (lambda = 0) against the best shifted lambda, paired by seed and pair."""
+    from workbench.eval import modality_gap as mg
+    from workbench.studies.module_selection.measure import shift_minimum, shift_rows
+
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for seed in (0, 1):
+        a = torch.randn(24, 8, generator=g)
+        b = a + 0.3 * torch.randn(24, 8, generator=g)
+        b[:, 0] += 0.5
+        emb = {"vision": a, "text": b}
+        curve = shift_rows(emb, (-0.5, 0.0, 0.5, 1.0), 0.05)
+        m = shift_minimum(emb, curve)
+        assert m["shift_loss_0"] == pytest.approx(next(p["loss"] for p in curve if p["lam"] == 0.0))
+        assert m["shift_loss_shifted"] == min(p["loss"] for p in curve if p["lam"] != 0.0)
+        assert sum(m["shift_loss_0_items"]) / 24 == pytest.approx(m["shift_loss_0"], abs=1e-5)
+        assert sum(m["shift_loss_shifted_items"]) / 24 == pytest.approx(m["shift_loss_shifted"], abs=1e-5)
+        assert all(p["temperature"] == 0.05 for p in curve)
+        rows.append({"method": "modular", "setting": 2, "seed": seed, **m})
+    assert mg.contrastive_loss(a, b, 0.05) == pytest.approx(rows[-1]["shift_loss_0"])
+    [verdict] = kit.judge([c for c in study.CLAIMS if c.id == "MG-1.k"], rows, study.Config())
+    assert verdict.paired.n == 2 and verdict.paired.diff == pytest.approx(
+        sum(r["shift_loss_0"] - r["shift_loss_shifted"] for r in rows) / 2)
+    assert verdict.verdict in ("supported", "contradicted", "unresolved")
+    [missing] = kit.judge([c for c in study.CLAIMS if c.id == "MG-1"], rows, study.Config())
+    assert missing.verdict == "not run"
 
 
 def test_direction_head_on_frame_means_gives_a_clip_and_its_reversal_one_answer(base):
@@ -114,16 +167,33 @@ def test_run_writes_every_table(result):
     assert {r["task"] for r in paths} == set(cfg.tasks) and all(r["flops"] > 0 for r in paths)
     video = {r["path"]: r["flops"] for r in paths if r["task"] == "video_retrieval"}
     assert video["vision -> temporal -> universal -> text"] > video["vision -> universal -> text"]
-    assert set(result.shift) == {"tiny-world-clip", "modular k=1"}
+    # the shift curves at each model's own learned temperature, CLIP's 1/100 as a second, labelled curve
+    assert set(result.shift) == {"tiny-world-clip", "modular k=1", "tiny-world-clip at CLIP's τ=0.01",
+                                 "modular k=1 at CLIP's τ=0.01"}
     assert [p["lam"] for p in result.shift["tiny-world-clip"]] == [0.0, 1.0]
     closed = result.shift["tiny-world-clip"][1]["gap"]
     assert closed < result.shift["tiny-world-clip"][0]["gap"]
+    dual = next(r for r in result.rows if r["method"] == "dual_encoder")
+    assert result.shift["tiny-world-clip"][0]["temperature"] == pytest.approx(1 / dual["logit_scale"])
+    assert result.shift["tiny-world-clip at CLIP's τ=0.01"][0]["temperature"] == 0.01
+    for r in result.rows:
+        if r["method"] in ("modular", "modular_unshared", "temperature", "dual_encoder"):
+            assert r["logit_scale"] > 0
+            assert len(r["image_l2m_items"]) == len(r["image_r1_items"]) == cfg.n_eval
+    assert {(r["method"], r["setting"]) for r in result.table("k_sweep")} == \
+        {("modular", 0), ("modular", 1), ("modular_unshared", 1)}
+    ids = {c["id"]: c for c in result.claims}
+    assert {"MP-4.cap", "MP-2.cap", "MG-1", "MG-1.k", "MG-2"} <= set(ids)
+    assert ids["MG-1"]["verdict"] != "not run" and ids["MP-4.cap"]["verdict"] != "not run"
     for r in result.rows:
         assert "kept" not in r and "paths" not in r  # kept outputs stay out of result.json
         for m in ("image_r1", "video_r1", "qa_acc", "cls_acc", "slot_mean", "dir_acc"):
             assert r.get(m) is None or 0 <= r[m] <= 1
     assert result.findings and "(MP-4)" in result.headline and "[MP-4]" in result.findings
     assert (result.output_dir / "result.json").is_file()
+    learned = {r["task"]: r for r in result.table("learned")}  # every task against its trivial score
+    assert set(learned) == set(cfg.tasks) and all(isinstance(r["learned"], bool) for r in learned.values())
+    assert "learned its tasks" in result.findings
 
 
 @pytest.mark.slow
@@ -187,3 +257,42 @@ def test_validation_slice_is_not_the_test_set_and_scores_candidates(base):
     for r in rows:
         assert set(cfg.tasks) <= set(r)
         assert r["val_mean"] == pytest.approx(sum(r[t] for t in cfg.tasks) / len(cfg.tasks))
+
+
+def test_task_schedule_spreads_each_task_by_its_weight():
+    from workbench.studies.module_selection.train import task_schedule
+
+    tasks = ("a", "b", "c")
+    assert task_schedule(tasks, None, 7) == ["a", "b", "c", "a", "b", "c", "a"]
+    plan = task_schedule(tasks, (1, 3, 2), 12)
+    assert [plan.count(t) for t in tasks] == [2, 6, 4]  # two cycles of 6 steps
+    assert all(plan[i] != plan[i + 1] or plan[i] == "b" for i in range(11))  # spread, not in blocks
+    with pytest.raises(ValueError, match="task_weights=.*5 integers >= 1, one per task in the order image_"):
+        study.Config(task_weights=(1, 2))
+    with pytest.raises(ValueError, match="task_weights=.*5 integers >= 1"):
+        study.Config(task_weights=(1, 0, 1, 1, 1))
+    # a subset of the tasks takes its own tasks' weights
+    assert study.Config(tasks=("qa", "image_retrieval"), task_weights=(2, 1, 1, 5, 1)).weights == (5, 2)
+
+
+def test_trivial_scores_are_the_majority_and_most_frequent_slots(base):
+    from collections import Counter
+
+    from workbench.data import modular_tasks as mt
+    from workbench.studies.module_selection.trivial import FIT_ITEMS, trivial_metrics
+
+    cfg = study.Config(**{**TINY, "n_eval": 24})
+    world = World()
+    data = sdata.eval_data(cfg, world, base)
+    m = trivial_metrics(cfg, world, data)
+    fit = mt.qa(world, cfg.train_split, range(FIT_ITEMS), 2)
+    qa = data.sets["qa"]
+    for kind in mt.QUESTION_KINDS:  # the majority answer of each kind, counted by hand
+        top = Counter(int(a) for a, k in zip(fit.answers, fit.kinds) if k == kind).most_common(1)[0][0]
+        hits = [int(int(a) == top) for a, k in zip(qa.answers, qa.kinds) if k == kind]
+        assert m[f"qa_acc_{kind}"] == pytest.approx(sum(hits) / len(hits))
+    assert len(m["qa_acc_items"]) == len(m["slot_mean_items"]) == len(m["cls_acc_items"]) == 24
+    assert m["slot_mean"] == pytest.approx(sum(m["slot_mean_items"]) / 24)
+    unique = len(set(data.sets["image_retrieval"].captions)) == 24
+    assert not unique or m["image_r1"] == pytest.approx(1 / 24)  # chance with one positive per pair
+    assert len(m["dir_acc_items"]) == 48 and m["dir_acc"] == 0.25

@@ -4,6 +4,7 @@
     d = cosine_distributions(image_emb, text_emb, captions)   # matched (B,), unmatched (M,) cosines
     curve = shift_curve(image_emb, text_emb, lambdas, temperature=0.01,
                         class_text=prompt_emb, labels=labels)  # loss and zero-shot accuracy per lambda
+    items = gap_items(image_emb, text_emb)             # field -> per-pair jackknife pseudo-values
 
 Every metric L2-normalises its inputs first (rows of (B, D) tensors, row i of `a` paired with row
 i of `b`). The definitions:
@@ -20,13 +21,19 @@ i of `b`). The definitions:
 * mean paired cosine: mean cos(a_i, b_i); matched / unmatched cosines: cos(a_i, b_j) for the pairs
   and for every non-positive (i, j) (positives: same caption text, when captions are given).
 
+Item-level spread (`gap_items`, `jackknife`): a set metric has no per-pair value of its own, so each
+pair i gets its jackknife pseudo-value n theta - (n - 1) theta_(-i) (theta_(-i): the metric without pair
+i). Their mean is the jackknife's bias-corrected estimate (theta itself for a statistic linear in the
+pairs, such as L2I or the paired cosine) and their variance / n the jackknife variance of theta, which is
+what a paired interval over items needs (`workbench.studies.kit.stats.paired` reads `<metric>_items`).
+
 The shift (Liang et al., Fig. 3): with Delta = mean(a) - mean(b), a' = norm(a - lam Delta / 2) and
 b' = norm(b + lam Delta / 2): lam = 0 leaves the embeddings, lam > 0 closes the gap, lam < 0 widens it.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +148,47 @@ def gap_metrics(a: torch.Tensor, b: torch.Tensor, captions: Sequence[str] | None
                       unmatched_cos=float(d.unmatched.mean()) if len(d.unmatched) else float("nan"), n=len(a))
 
 
+ITEM_FIELDS = ("l2m", "l2i", "rmg", "uniformity", "paired_cos")  # the GapMetrics fields `gap_items` gives
+
+
+def jackknife(stat: Callable[[torch.Tensor, torch.Tensor], float], a: torch.Tensor, b: torch.Tensor,
+              ) -> list[float]:
+    """Per-pair jackknife pseudo-values of a set statistic `stat(a, b)` of n paired rows (n >= 3):
+    n * stat(a, b) - (n - 1) * stat(a without row i, b without row i), one per pair i."""
+    n = len(a)
+    if len(b) != n or n < 3:
+        raise ValueError(f"the jackknife needs at least 3 pairs of equal count, got {len(a)} and {len(b)}")
+    theta = stat(a, b)
+    keep = torch.ones(n, dtype=torch.bool)
+    out = []
+    for i in range(n):
+        keep[i] = False
+        out.append(n * theta - (n - 1) * stat(a[keep], b[keep]))
+        keep[i] = True
+    return out
+
+
+_ITEM_STATS: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
+    "l2m": lambda a, b: centroid_gap(a, b),
+    "l2i": lambda a, b: pair_distance(a, b),
+    "rmg": lambda a, b: relative_gap(a, b),
+    "uniformity": lambda a, b: uniformity(torch.cat([a, b])),
+    "paired_cos": lambda a, b: paired_cosine(a, b),
+}
+
+
+def gap_items(a: torch.Tensor, b: torch.Tensor, fields: Sequence[str] = ITEM_FIELDS) -> dict[str, list[float]]:
+    """field -> the jackknife pseudo-values (one per pair) of that gap metric of paired (B, D) embeddings;
+    {} with fewer than 3 pairs (leaving one out must leave a set the metric is defined on)."""
+    bad = [f for f in fields if f not in _ITEM_STATS]
+    if bad:
+        raise ValueError(f"gap_items: unknown field {bad[0]!r}; accepted: {', '.join(_ITEM_STATS)}")
+    na, nb = _check_pair(a, b)
+    if len(na) < 3:
+        return {}
+    return {f: jackknife(_ITEM_STATS[f], na, nb) for f in fields}
+
+
 def shift(a: torch.Tensor, b: torch.Tensor, lam: float, *, delta: torch.Tensor | None = None,
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(norm(a - lam Delta/2), norm(b + lam Delta/2)), Delta = mean(norm a) - mean(norm b) unless given."""
@@ -163,6 +211,18 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> fl
     logits = F.normalize(a.double(), dim=-1) @ F.normalize(b.double(), dim=-1).T / temperature
     target = torch.arange(len(a))
     return float((F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
+
+
+def contrastive_loss_items(a: torch.Tensor, b: torch.Tensor, temperature: float) -> list[float]:
+    """Each pair's share of `contrastive_loss`: (CE of row i of a -> b + CE of row i of b -> a) / 2, whose
+    mean is the loss (the per-item values a paired interval over items reads)."""
+    temperature = check_number(temperature, "temperature", gt=0)
+    check_finite(a, "a")
+    check_finite(b, "b")
+    logits = F.normalize(a.double(), dim=-1) @ F.normalize(b.double(), dim=-1).T / temperature
+    target = torch.arange(len(a))
+    per = (F.cross_entropy(logits, target, reduction="none") + F.cross_entropy(logits.T, target, reduction="none"))
+    return (per / 2).tolist()
 
 
 @dataclass(frozen=True)

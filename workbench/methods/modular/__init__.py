@@ -15,7 +15,7 @@ from .decoder import TextDecoder
 from .flops import count_flops, module_flops
 from .fusion import FusionLayers
 from .heads import ClassifierHead, ContrastiveHead, QAHead
-from .model import BATCH_KEYS, ModularModel, TaskOutput
+from .model import BATCH_KEYS, ModularModel, TaskOutput, VisualTokens, module_seed
 from .routing import MODALITIES, Multiway
 from .tasks import HEADS, MODULES, TASKS, TaskSpec, check_path, check_task, valid_paths
 from .temporal import TemporalModule
@@ -26,6 +26,6 @@ from .vision import VisionEncoder
 __all__ = [
     "BATCH_KEYS", "HEADS", "MODALITIES", "MODULES", "ROUTINGS", "TASKS", "ClassifierHead", "ContrastiveHead",
     "FusionLayers", "ModularConfig", "ModularModel", "Multiway", "QAHead", "TaskOutput", "TaskSpec",
-    "TemporalModule", "TextDecoder", "TextEncoder", "TextStates", "UniversalLayers", "VisionEncoder",
-    "check_path", "check_task", "count_flops", "module_flops", "valid_paths",
+    "TemporalModule", "TextDecoder", "TextEncoder", "TextStates", "UniversalLayers", "VisionEncoder", "VisualTokens",
+    "check_path", "check_task", "count_flops", "module_flops", "module_seed", "valid_paths",
 ]

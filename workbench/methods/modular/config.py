@@ -25,7 +25,17 @@ class ModularConfig:
     vocab          token ids the decoder reads and emits (the tokenizer's start/end/pad ids are added);
                    None = the tokenizer's whole vocabulary
     classes        classifier head outputs;  answers: QA answer-classification head outputs
-    seed           seeds the initialisation of every new module (same seed, same numbers)
+    seed           seeds the initialisation of every new module (same seed, same numbers): each module
+                   draws from its own stream forked from (seed, module name), so building one module
+                   (the latents at k > 0, say) does not move another's starting weights
+    shared_weights True: the universal layers are the text encoder's own blocks (mPLUG-2); False: deep
+                   copies of them (the same parameter count on the vision side, not shared with text:
+                   the capacity-matched control of the k sweep)
+    frame_tokens   clips keep every frame's tokens (B, T * (1 + N), width) for the universal layers, the
+                   decoder and the QA head, as mPLUG-2 does; False: averaged over time first. The pooled
+                   clip embedding (retrieval, classification) is the time average either way
+    temporal_cls   the temporal modules update the CLS token too (True) or the patch tokens only (False,
+                   as mPLUG-2)
     """
 
     shared_layers: Annotated[int | Literal["all"], Check(ge=0, note="at most the text depth")] = 2
@@ -38,6 +48,9 @@ class ModularConfig:
     classes: Annotated[int, Check(ge=1)] = 10
     answers: Annotated[int, Check(ge=1)] = 16
     seed: Annotated[int, Check(ge=0)] = 0
+    shared_weights: bool = True
+    frame_tokens: bool = False
+    temporal_cls: bool = True
 
     def __post_init__(self):
         check_fields(self)

@@ -8,6 +8,7 @@ that runs any valid path of modules for a task.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Mapping, NamedTuple, Sequence
 
 import torch
@@ -45,6 +46,18 @@ class Memory(NamedTuple):
     fused: torch.Tensor | None  # (B, L, D) the fused text tokens
 
 
+class VisualTokens(NamedTuple):
+    """A path's visual tokens and how many frames they hold (1: images, or clips averaged over time)."""
+
+    tokens: torch.Tensor  # (B, frames * (1 + N), width)
+    frames: int
+
+
+def module_seed(seed: int, name: str) -> int:
+    """The seed of module `name`'s own random stream, forked from the model's `seed` (a stable hash)."""
+    return int.from_bytes(hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()[:8], "little") >> 1
+
+
 class ModularModel(nn.Module):
     """Vision encoder (+ temporal modules), text encoder whose last k blocks are the universal layers,
     fusion layers, text decoder and heads; see the package docstring for the paths."""
@@ -66,18 +79,28 @@ class ModularModel(nn.Module):
         full = text.token_embedding.num_embeddings
         vocab = list(config.vocab) if config.vocab is not None else list(range(full))
         heads = text.heads
+        vision.temporal_cls = config.temporal_cls
+
+        def stream(name: str) -> None:  # every new module from its own stream: (seed, name) decide its draws
+            torch.manual_seed(module_seed(config.seed, name))
+
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            if config.temporal:  # built under the seed, like every new module
+            if config.temporal:
+                stream("temporal")
                 vision.build_temporal()
+            stream("universal")
             self.universal = UniversalLayers(list(text.blocks[text.depth - k:]), vision.width, text.width,
-                                             config.latents, config.routing)
+                                             config.latents, config.routing, shared=config.shared_weights)
+            stream("bridge")
             self.bridge = nn.Sequential(nn.LayerNorm(vision.width), nn.Linear(vision.width, text.width))
             source = text.blocks[-1]
+            stream("fusion")
             self.fusion = FusionLayers(config.fusion_layers, text.width, heads, source)
+            stream("decoder")
             self.decoder = TextDecoder(config.decoder_layers, text.width, heads,
                                        vocab + [0, self.start_id, self.end_id], full,
                                        text.token_embedding.weight, text.positional, source)
+            stream("heads")
             self.heads = nn.ModuleDict({
                 "contrastive": ContrastiveHead(logit_scale),
                 "classifier": ClassifierHead(embed_v, config.classes),
@@ -161,16 +184,30 @@ class ModularModel(nn.Module):
             raise ValueError(f"task {spec.name!r} needs batch['text'], token ids (B, L) from model.tokenize")
         return key, batch[key]
 
-    def _vision_tokens(self, media: torch.Tensor, path: tuple[str, ...]) -> torch.Tensor:
-        tokens = self.vision.tokens(media, temporal="temporal" in path)  # (B, 1 + N, width)
-        return self.universal(tokens) if "universal" in path else tokens
+    def _vision_tokens(self, media: torch.Tensor, path: tuple[str, ...]) -> VisualTokens:
+        """(B, 1 + N, width) tokens of images, or of clips averaged over time; with `frame_tokens` a clip's
+        every frame, (B, T * (1 + N), width); then through the universal layers when the path has them."""
+        temporal = "temporal" in path
+        if media.ndim == 5 and self.config.frame_tokens:
+            x = self.vision.frame_tokens(media, temporal)  # (B, T, 1 + N, width)
+            out = VisualTokens(x.flatten(1, 2), x.shape[1])
+        else:
+            out = VisualTokens(self.vision.tokens(media, temporal=temporal), 1)
+        return out._replace(tokens=self.universal(out.tokens)) if "universal" in path else out
+
+    def _pool(self, visual: VisualTokens) -> torch.Tensor:
+        """The tower's embedding (B, E) of the (time-averaged) tokens."""
+        x = visual.tokens
+        if visual.frames > 1:
+            x = x.unflatten(1, (visual.frames, -1)).mean(dim=1)
+        return self.vision.pool(x)
 
     def encode_text(self, tokens: torch.Tensor) -> TextStates:
-        """The text encoder (its last k blocks the universal layers)."""
-        return self.text.encode(tokens, self.universal)
+        """The text encoder (its last k blocks the universal layers; with unshared copies, its own blocks)."""
+        return self.text.encode(tokens, self.universal if self.universal.shared else None)
 
     def _retrieval(self, spec, path, key, tokens, batch) -> TaskOutput:
-        v = F.normalize(self.vision.pool(tokens), dim=-1)
+        v = F.normalize(self._pool(tokens), dim=-1)
         t = F.normalize(self.encode_text(batch["text"]).pooled, dim=-1)
         if len(v) != len(t):
             raise ValueError(f"retrieval pairs media i with text i: {len(v)} media but {len(t)} texts")
@@ -178,14 +215,14 @@ class ModularModel(nn.Module):
         return TaskOutput(spec.name, path, spec.head, {_modality(key): v, "text": t}, logits, loss)
 
     def _classification(self, spec, path, key, tokens, targets) -> TaskOutput:
-        v = F.normalize(self.vision.pool(tokens), dim=-1)
+        v = F.normalize(self._pool(tokens), dim=-1)
         logits = self.heads["classifier"](v)
         return TaskOutput(spec.name, path, spec.head, {_modality(key): v}, logits, _class_loss(logits, targets))
 
-    def _memory(self, path, tokens, text: torch.Tensor | None) -> Memory:
+    def _memory(self, path, visual: VisualTokens, text: torch.Tensor | None) -> Memory:
         """What the decoder (and QA head) read: vision tokens in text width, preceded by the fused text when
         the path fuses; the fused text's padding positions are masked out of the decoder's cross-attention."""
-        mem = self.bridge(tokens)
+        mem = self.bridge(visual.tokens)
         if "fusion" not in path:
             return Memory(mem, None, None)
         states = self.encode_text(text)
@@ -198,7 +235,7 @@ class ModularModel(nn.Module):
         if not isinstance(targets, torch.Tensor) or targets.ndim != 2:
             raise ValueError("captioning needs batch['targets'], caption token ids (B, L), for teacher forcing; "
                              "model.generate(batch) captions without them")
-        m = self._memory(path, tokens, self._prompt(batch, len(tokens)))
+        m = self._memory(path, tokens, self._prompt(batch, len(tokens.tokens)))
         logits = self.decoder.logits(self.decoder(targets[:, :-1], m.tokens, m.padding))
         return TaskOutput(spec.name, path, spec.head, {}, logits, self.decoder.loss(logits, targets))
 
@@ -210,12 +247,38 @@ class ModularModel(nn.Module):
             logits = self.decoder.logits(self.decoder(targets[:, :-1], memory, m.padding))
             return TaskOutput(spec.name, path, "lm", {}, logits, self.decoder.loss(logits, targets))
         if "decoder" in path:  # the decoder's first state, read by the answer classifier
-            start = torch.full((len(tokens), 1), self.start_id, dtype=torch.long, device=tokens.device)
+            start = torch.full((len(memory), 1), self.start_id, dtype=torch.long, device=memory.device)
             state = self.decoder(start, memory, m.padding)[:, 0]
         else:  # the fused end-of-text token
             state = fused[torch.arange(len(fused), device=fused.device), batch["text"].argmax(-1)]
         logits = self.heads["qa"](state)
         return TaskOutput(spec.name, path, spec.head, {}, logits, _class_loss(logits, targets))
+
+    def answer_scores(self, batch: Mapping[str, torch.Tensor], answers: torch.Tensor,
+                      path: Sequence[str] | None = None) -> torch.Tensor:
+        """QA by ranking candidate answers with the decoder (how mPLUG-2's authors score answers): the
+        log-likelihood of each candidate's tokens (after the start token, the end token included) given
+        the question fused with the clip -> (B, A). `answers`: the candidates' token ids (A, L) from
+        `model.tokenize`; the path must end in the decoder. (Evaluation: call it under torch.no_grad().)"""
+        spec = check_task("qa")
+        path = check_path("qa", path)
+        if "decoder" not in path:
+            raise ValueError(f"ranking answers needs the decoder; path {' -> '.join(path)} has none")
+        if not isinstance(answers, torch.Tensor) or answers.ndim != 2 or answers.dtype != torch.long:
+            raise ValueError("answers must be candidate token ids (A, L), a long tensor from model.tokenize")
+        _, media = self._media(spec, path, {k: v for k, v in batch.items() if k != "targets"})
+        m = self._memory(path, self._vision_tokens(media, path), batch["text"])
+        length = int((answers != 0).sum(1).max())  # start ... end, then padding
+        cand = answers[:, :length].to(m.tokens.device)
+        b, a = len(m.tokens), len(cand)
+        tokens = cand.repeat(b, 1)  # (B * A, L): item-major
+        memory = m.tokens.repeat_interleave(a, dim=0)
+        padding = None if m.padding is None else m.padding.repeat_interleave(a, dim=0)
+        logp = self.decoder.logits(self.decoder(tokens[:, :-1], memory, padding)).log_softmax(-1)
+        nxt = tokens[:, 1:]
+        idx = self.decoder.to_index(nxt, "answers")
+        ll = logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1).masked_fill(nxt == 0, 0.0)
+        return ll.sum(-1).view(b, a)
 
     def _prompt(self, batch, n: int) -> torch.Tensor:
         if "text" in batch:
@@ -231,7 +294,7 @@ class ModularModel(nn.Module):
         path = check_path("captioning", path)
         _, media = self._media(spec, path, {k: v for k, v in batch.items() if k != "targets"})
         tokens = self._vision_tokens(media, path)
-        m = self._memory(path, tokens, self._prompt(batch, len(tokens)))
+        m = self._memory(path, tokens, self._prompt(batch, len(tokens.tokens)))
         return self.decoder.generate(m.tokens, self.start_id, self.end_id, length or self.text.context_length,
                                      m.padding)
 

@@ -7,11 +7,14 @@ modalities). Vision enters through learnable latent queries:
     layer 2, 4, ...: v = block(v, attending to [v; z])   (roles swap)
     visual tokens += back((v - into(visual tokens)) + mean(z))   (added residually)
 `back` starts at zero, so every k starts from the dual encoder's function and training decides what
-the shared layers add. With routing="token" each block's LayerNorms and MLP get per-modality copies
-chosen per token (latent queries -> the text copies, visual tokens -> the vision copies); the
-attention weights stay shared.
+the shared layers add. With shared=False the blocks are deep copies (the same parameter count, their
+own tensors): vision runs the copies, text its own blocks (the capacity-matched control). With
+routing="token" each block's LayerNorms and MLP get per-modality copies chosen per token (latent
+queries -> the text copies, visual tokens -> the vision copies); the attention weights stay shared.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
@@ -26,9 +29,11 @@ class UniversalLayers(nn.Module):
     """forward(visual (B, N, Dv)) -> (B, N, Dv); `text_block(i, x, mask)` runs text through shared block i."""
 
     def __init__(self, blocks: list[nn.Module], vision_width: int, text_width: int, latents: int,
-                 routing: str = "path"):
+                 routing: str = "path", shared: bool = True):
         super().__init__()
-        self.blocks = nn.ModuleList(blocks)  # the text encoder's own last k blocks: the same objects
+        # the text encoder's own last k blocks (the same objects), or copies of them (shared=False)
+        self.blocks = nn.ModuleList(blocks if shared else [copy.deepcopy(b) for b in blocks])
+        self.shared = shared
         self.routing = routing
         if blocks:
             self.latents = nn.Parameter(torch.randn(latents, text_width) * text_width ** -0.5)
@@ -39,7 +44,8 @@ class UniversalLayers(nn.Module):
             self.back = nn.Linear(text_width, vision_width)
             nn.init.zeros_(self.back.weight)
             nn.init.zeros_(self.back.bias)
-        self.routed = nn.ModuleList(RoutedParts(*block_parts(b)[:3]) for b in blocks) if routing == "token" else None
+        self.routed = nn.ModuleList(RoutedParts(*block_parts(b)[:3]) for b in self.blocks) if routing == "token" \
+            else None
 
     @property
     def depth(self) -> int:

@@ -4,8 +4,10 @@ image tower, its own modules and weights, with mPLUG-2's local temporal modules 
 A clip (B, T, 3, H, W) runs as B*T frames through the same blocks; with `temporal=True` each block
 adds a temporal module's update before and after its self-attention:
     x = x + temporal_before(x);  x = x + attn(ln_1(x));  x = x + temporal_after(x);  x = x + mlp(ln_2(x))
-The frames' tokens are then averaged over time, so a clip gives tokens shaped like an image's.
-Without temporal modules that average is a frame-mean encoder, blind to the order of frames.
+With `temporal_cls=False` the modules update the patch tokens only (mPLUG-2), the CLS token seeing time
+only through attention to them. `tokens` averages the frames' tokens over time, so a clip gives tokens
+shaped like an image's; `frame_tokens` keeps every frame's. Without temporal modules the average is a
+frame-mean encoder, blind to the order of frames.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from .temporal import TemporalModule
 class VisionEncoder(nn.Module):
     """Pixels in [0, 1] -> visual tokens (B, 1 + N, width) (`tokens`) -> embedding (B, E) (`pool`)."""
 
-    def __init__(self, visual: nn.Module, image_size: int, mean, std, temporal: bool, name: str = "vision"):
+    def __init__(self, visual: nn.Module, image_size: int, mean, std, temporal: bool, name: str = "vision",
+                 temporal_cls: bool = True):
         super().__init__()
         for attr in ("_embeds", "_pool", "transformer"):
             if not hasattr(visual, attr):
@@ -31,6 +34,7 @@ class VisionEncoder(nn.Module):
         self.image_size = int(image_size)
         self.width = int(visual.transformer.width)
         self.name = name
+        self.temporal_cls = bool(temporal_cls)
         self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.temporal: nn.ModuleList | None = None
@@ -38,9 +42,9 @@ class VisionEncoder(nn.Module):
             self.build_temporal()
 
     @classmethod
-    def from_backend(cls, backend: ClipBackend, temporal: bool) -> VisionEncoder:
+    def from_backend(cls, backend: ClipBackend, temporal: bool, temporal_cls: bool = True) -> VisionEncoder:
         return cls(backend.model.visual, backend.image_size, backend.pixel_mean.flatten().tolist(),
-                   backend.pixel_std.flatten().tolist(), temporal, name=backend.name)
+                   backend.pixel_std.flatten().tolist(), temporal, name=backend.name, temporal_cls=temporal_cls)
 
     def build_temporal(self) -> None:
         """(Re)build the temporal modules, a (before, after) pair per block, their last projection zero."""
@@ -95,12 +99,17 @@ class VisionEncoder(nn.Module):
             x = self._video_block(block, self.temporal[i], x, t) if temporal else block(x)
         return x.view(b, t, *x.shape[1:])
 
-    @staticmethod
-    def _video_block(block: nn.Module, temporal: nn.ModuleList, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def _temporal_update(self, module: nn.Module, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """x plus the temporal module's update: of every token, or of the patch tokens only."""
+        if self.temporal_cls:
+            return x + module(x, frames)
+        return torch.cat([x[:, :1], x[:, 1:] + module(x[:, 1:], frames)], dim=1)
+
+    def _video_block(self, block: nn.Module, temporal: nn.ModuleList, x: torch.Tensor, frames: int) -> torch.Tensor:
         p = block_parts(block)
-        x = x + temporal[0](x, frames)
+        x = self._temporal_update(temporal[0], x, frames)
         x = x + p.ls_1(attend(block, p.ln_1(x)))
-        x = x + temporal[1](x, frames)
+        x = self._temporal_update(temporal[1], x, frames)
         return x + p.ls_2(p.mlp(p.ln_2(x)))
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:

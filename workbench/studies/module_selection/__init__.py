@@ -5,12 +5,15 @@
     result.table("k_sweep"), result.table("paths"), result.findings
 
 The modular model (`workbench.methods.modular`) is built from tiny-world-clip's towers and trained
-on the world's five tasks in turn (image and video retrieval, captioning, QA, classification,
+on the world's five tasks, one per step (image and video retrieval, captioning, QA, classification,
 `workbench.data.modular_tasks`) at each number k of shared (universal) text layers. Measured at
-each k: every task's score, the modality gap (`workbench.eval.modality_gap`) and retrieval R@1;
+each k: every task's score, the modality gap (`workbench.eval.modality_gap`, with per-pair jackknife
+values for item-level intervals), retrieval R@1 and the learned logit scale, beside a capacity-matched
+control (the universal layers as unshared copies of the text blocks);
 with the temporal modules on and off: direction of motion (and what a frame-mean encoder can
 see); at the paper's k = 2: every task along every valid path with its FLOPs and time; and "Mind
-the Gap": a temperature sweep of the dual encoder and the embedding-shift curve of both models.
+the Gap": a temperature sweep of the dual encoder and the embedding-shift curve of both models at their
+own learned temperatures (CLIP's 0.01 as a second, labelled curve).
 
 The study's parts: `config` (the knobs), `methods` (the registry), `data` (test sets, training
 stream), `train`, `measure`, `cells` (the grid and one cell's work), `findings`. Caching,
@@ -40,13 +43,14 @@ from .tables import TEMPORAL_COLUMNS, k_table, kept_by_name, path_rows, temperat
 from .validation import validation_scores
 
 NAME = "module_selection"
-CACHE_VERSION = 1  # bump when a cell's meaning changes: old cells are then ignored
+CACHE_VERSION = 2  # bump when a cell's meaning changes: old cells are then ignored
 GAP = tuple(f"{m}_{f}" for m in ("image", "video") for f in GAP_FIELDS)
 K_METRICS = (*GAP, "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "bleu4", "slot_object", "slot_colour",
              "slot_context", "slot_direction", "qa_acc", "qa_acc_colour", "qa_acc_shape", "qa_acc_direction",
-             "cls_acc", "dir_acc", "sign_acc", "train_seconds")
+             "cls_acc", "dir_acc", "sign_acc", "logit_scale", "train_seconds")
 TEMPERATURE_METRICS = ("image_l2m", "image_l2i", "image_rmg", "image_paired_cos", "image_r1", "train_seconds")
-SIDE = ("paths", "shift", "losses", KEPT)  # row entries that go to their own tables, not into result.json's rows
+# row entries that go to their own tables, not into result.json's rows
+SIDE = ("paths", "shift", "shift_clip", "losses", KEPT)
 
 __all__ = ["NAME", "CLAIMS",
            "CACHE_SKIP", "CACHE_VERSION", "GAP", "K_METRICS", "METHODS", "QUICK", "SCORE", "STUDY", "TASKS",
@@ -140,7 +144,7 @@ def summarise(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list
     temporal = [r for r in rows if r["method"] in ("dual_encoder", "no_temporal", "direction", "direction_off")
                 or (r["method"] == "modular" and r["setting"] == cfg.default_k)]
     label = lambda t: [{"label": METHODS[r["method"]].label, **r} for r in t]
-    return {"k_sweep": label(kit.summarise(pick("modular"), K_METRICS)),
+    return {"k_sweep": label(kit.summarise(pick("modular", "modular_unshared"), K_METRICS)),
             "temporal": label(kit.summarise(temporal, TEMPORAL_COLUMNS)),
             "paths": path_summary([s["paths"] for s in side if "paths" in s]),
             "temperature": label(kit.summarise(pick("temperature"), TEMPERATURE_METRICS))}
@@ -163,15 +167,19 @@ def path_summary(per_seed: list[list[dict]]) -> list[dict]:
 
 
 def shift_curves(rows: list[dict], side: list[dict], cfg: Config) -> dict[str, list[dict]]:
-    """model -> the embedding-shift curve (the modular model's averaged over its seeds)."""
+    """model -> the embedding-shift curve (the modular model's averaged over its seeds): at the model's own
+    learned temperature under the model's name, at CLIP's τ (cfg.shift_temperature) as "<name> at CLIP's τ=..."."""
     curves: dict[str, list[list[dict]]] = {}
     for r, s in zip(rows, side):
+        name = "tiny-world-clip" if r["method"] == "dual_encoder" else f"modular k={r['setting']}"
         if "shift" in s:
-            name = "tiny-world-clip" if r["method"] == "dual_encoder" else f"modular k={r['setting']}"
             curves.setdefault(name, []).append(s["shift"])
+        if "shift_clip" in s:
+            curves.setdefault(f"{name} at CLIP's τ={cfg.shift_temperature:g}", []).append(s["shift_clip"])
     out = {}
     for name, cs in curves.items():
-        out[name] = [{"lam": pts[0]["lam"], **{m: _mean([p[m] for p in pts]) for m in ("gap", "loss", "accuracy")}}
+        out[name] = [{"lam": pts[0]["lam"],
+                      **{m: _mean([p.get(m) for p in pts]) for m in ("gap", "loss", "accuracy", "temperature")}}
                      for pts in zip(*cs)]
     return out
 

@@ -1,6 +1,7 @@
 """Study 04's grid and one cell's work: plan the (method, setting, seed) cells, train one, measure it."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,12 @@ from .measure import (
     head_direction_metrics,
     path_table,
     retrieval_metrics,
+    shift_minimum,
     shift_rows,
     text_embeddings,
 )
 from .train import task_path, train_direction, train_modular, train_temperature
+from .trivial import trivial_metrics
 
 KEPT = "kept"  # a row's key for what figures and the explorer draw (first seed only; not in result.json)
 EMBED_DECIMALS = 4
@@ -85,38 +88,64 @@ def dual_encoder_cell(ctx: Context, cell: kit.Cell) -> dict:
     model = DualEncoder(ctx.base)
     tasks = [t for t in ("image_retrieval", "video_retrieval") if t in ctx.data.sets]
     metrics, kept = evaluate(model, ctx.data, {t: None for t in tasks})
-    row = {**metrics, "train_seconds": 0.0}
+    scale = float(ctx.base.logit_scale.detach().exp())
+    row = {**metrics, "logit_scale": scale, "train_seconds": 0.0}
     if "image_retrieval" in kept:
-        row["shift"] = _shift(ctx, kept["image_retrieval"],
-                              F.normalize(ctx.base.encode_text(ctx.class_prompts).float(), dim=-1))
+        with torch.no_grad():
+            class_text = F.normalize(ctx.base.encode_text(ctx.class_prompts).float(), dim=-1)
+        row.update(_shifts(ctx, kept["image_retrieval"], class_text, 1.0 / scale))
     row[KEPT] = _kept(ctx, kept)
     return row
 
 
-def _shift(ctx: Context, emb: dict, class_text: torch.Tensor) -> list[dict]:
+def _shifts(ctx: Context, emb: dict, class_text: torch.Tensor, own: float) -> dict:
+    """The embedding-shift curve at the model's own learned temperature `own` (1 / its logit scale) with where
+    its loss is lowest (`shift_minimum`), and, labelled apart, the curve at CLIP's τ (cfg.shift_temperature)."""
     labels = ctx.data.sets["image_retrieval"].labels
-    return shift_rows(emb, ctx.cfg.shift_lambdas, ctx.cfg.shift_temperature, class_text.cpu(), labels)
+    curve = shift_rows(emb, ctx.cfg.shift_lambdas, own, class_text.cpu(), labels)
+    out = {"shift": curve, **shift_minimum(emb, curve)}
+    if ctx.cfg.shift_temperature is not None:
+        out["shift_clip"] = shift_rows(emb, ctx.cfg.shift_lambdas, ctx.cfg.shift_temperature, class_text.cpu(), labels)
+    return out
 
 
-def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool) -> dict:
-    """Train the modular model on the task mixture (k = cell.setting), then measure every task;
-    at k = default_k with temporal modules also every valid path and the shift curve."""
+def trivial_cell(ctx: Context, cell: kit.Cell) -> dict:
+    """Every task's score without the media (`trivial`): the floor a trained model has to clear."""
+    return {**trivial_metrics(ctx.cfg, ctx.world, ctx.data), "train_seconds": 0.0}
+
+
+def alone_cell(ctx: Context, cell: kit.Cell) -> dict:
+    """The modular model (k = default_k, temporal on) trained on one task (cell.setting) alone for the
+    mixture's steps, measured on that task: what the task reaches without sharing the steps."""
+    cfg = dataclasses.replace(ctx.cfg, tasks=(cell.setting,), task_weights=None)
+    trained = train_modular(ctx.base, ctx.world, cfg, cfg.default_k, True, cell.seed)
+    with torch.no_grad():
+        metrics, _ = evaluate(trained.model, ctx.data, {cell.setting: task_path(cell.setting, True)}, cfg.qa_scoring)
+    return {**metrics, "train_seconds": trained.seconds, "final_loss": trained.losses[-1] if trained.losses else None}
+
+
+def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool, shared: bool = True) -> dict:
+    """Train the modular model on the task mixture (k = cell.setting; `shared=False`: the universal layers
+    as unshared copies of the text blocks), then measure every task and the learned logit scale; at
+    k = default_k with temporal modules and shared layers also every valid path and the shift curves."""
     cfg = ctx.cfg
-    trained = train_modular(ctx.base, ctx.world, cfg, cell.setting, temporal, cell.seed)
+    trained = train_modular(ctx.base, ctx.world, cfg, cell.setting, temporal, cell.seed, shared)
     model = trained.model
     with torch.no_grad():
-        metrics, kept = evaluate(model, ctx.data, {t: task_path(t, temporal) for t in cfg.tasks})
-    row = {**metrics, "train_seconds": trained.seconds, "final_loss": sum(trained.losses[-len(cfg.tasks):]),
-           "losses": trained.losses}
+        metrics, kept = evaluate(model, ctx.data, {t: task_path(t, temporal) for t in cfg.tasks}, cfg.qa_scoring)
+    scale = float(model.heads["contrastive"].logit_scale.detach().exp())
+    row = {**metrics, "logit_scale": scale, "train_seconds": trained.seconds,
+           "final_loss": sum(trained.losses[-len(cfg.tasks):]), "losses": trained.losses}
     path_kept = None
-    if temporal and cell.setting == cfg.default_k:
+    if temporal and shared and cell.setting == cfg.default_k:
         # not under an outer no_grad: torch's FlopCounterMode then fails (module_flops runs its own no_grad)
-        row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch)
+        row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch, cfg.qa_scoring)
         if "image_retrieval" in kept:
             with torch.no_grad():
                 prompts = ctx.class_prompts.to(next(model.parameters()).device)
-                row["shift"] = _shift(ctx, kept["image_retrieval"], text_embeddings(model, prompts))
-    if cell.seed == cfg.seeds[0]:
+                class_text = text_embeddings(model, prompts)
+            row.update(_shifts(ctx, kept["image_retrieval"], class_text, 1.0 / scale))
+    if cell.seed == cfg.seeds[0] and shared:
         row[KEPT] = _kept(ctx, kept, path_kept)
     return row
 
@@ -135,7 +164,8 @@ def temperature_cell(ctx: Context, cell: kit.Cell) -> dict:
     with torch.no_grad():
         metrics, _ = retrieval_metrics(DualEncoder(trained.model), ctx.data.sets["image_retrieval"],
                                        prefix="image_")
-    return {**metrics, "train_seconds": trained.seconds, "final_loss": trained.losses[-1] if trained.losses else None}
+    return {**metrics, "logit_scale": 1.0 / float(cell.setting), "train_seconds": trained.seconds,
+            "final_loss": trained.losses[-1] if trained.losses else None}
 
 
 __all__ = ["KEPT", "SCORE", "Context", "context", "dual_encoder_cell", "modular_cell", "temperature_cell"]

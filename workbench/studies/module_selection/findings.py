@@ -39,6 +39,46 @@ def _num(p: kit.Paired | None, digits: int = 3) -> str:
     return s
 
 
+LEARNED = (("image_retrieval", "image_r1"), ("video_retrieval", "video_r1"), ("captioning", "slot_mean"),
+           ("qa", "qa_acc"), ("classification", "cls_acc"))
+
+
+def learned(rows: Sequence[dict], cfg, cmp: Comparisons) -> tuple[list[dict], list[str]]:
+    """Has the multi-task model learned each task? (table, sentences): the modular model at default_k
+    (temporal on) against each task's trivial score (`trivial`: no media), paired by seed and test item;
+    beside it, where the optional `alone` cells ran, the task trained alone for the same steps."""
+    table, short = [], []
+    for task, metric in LEARNED:
+        if task not in cfg.tasks:
+            continue
+        p = cmp(("modular", cfg.default_k), "trivial", metric)
+        if p is None:
+            continue
+        trivial = next(r[metric] for r in rows if r["method"] == "trivial")
+        row = {"task": task, "score": metric, "multi-task model": round(p.diff + trivial, 3),
+               "trivial": round(trivial, 3), "difference": _num(p), "learned": bool(p.lo is not None and p.lo > 0)}
+        alone = [r[metric] for r in rows if r["method"] == "alone" and r.get("setting") == task
+                 and r.get(metric) is not None]
+        if alone:
+            row["alone"] = round(statistics.fmean(alone), 3)
+            a = cmp(("modular", cfg.default_k), ("alone", task), metric)
+            row["mixture minus alone"] = _num(a)
+        table.append(row)
+        if not row["learned"]:
+            short.append(task)
+    if not table:
+        return [], []
+    text = (f"Has the multi-task model (k={cfg.default_k}, temporal on) learned its tasks? Against each task's "
+            "trivial score without the media (majority answer per question kind, the most frequent value of each "
+            "caption slot, the majority class, chance retrieval): "
+            + "; ".join(f"{r['task']} {r['multi-task model']:.3f} vs {r['trivial']:.3f}, {r['difference']}"
+                        for r in table) + ". "
+            + (f"Not shown to be learned beyond noise: {', '.join(short)}; what the study says about those tasks' "
+               "modules is not evidence of what the tasks need." if short else
+               "Every task is above its trivial score beyond noise."))
+    return table, [text]
+
+
 def _k_sweep(rows, table, cfg, cmp: Comparisons) -> list[str]:
     ks = [r for r in table if r["method"] == "modular"]
     if not ks:
@@ -59,6 +99,20 @@ def _k_sweep(rows, table, cfg, cmp: Comparisons) -> list[str]:
                 if p is not None:
                     moves.append(f"{m} {_w(p)}")
             out.append(f"Task scores at k={k} minus k=0: " + "; ".join(moves) + ".")
+        for k in [r["setting"] for r in table if r["method"] == "modular_unshared"]:
+            gap = cmp(("modular", k), ("modular_unshared", k), "image_l2m")
+            if gap is None:
+                continue
+            moves = [f"{m} {_w(p)}" for m in TASK_SCORES
+                     if (p := cmp(("modular", k), ("modular_unshared", k), m)) is not None]
+            out.append(f"Capacity control at k={k} (shared universal layers minus the same layers as unshared "
+                       f"copies, the same parameters added on the vision side): image-text L2M {_num(gap)}; "
+                       + "; ".join(moves) + ".")
+        scales = [r for r in table if r.get("logit_scale") is not None]
+        if scales:
+            out.append("Learned logit scale (1 / temperature; Liang et al. tie the gap to it): "
+                       + ", ".join(f"{r.get('label', r['method'])} k={r['setting']}: {fmt(r, 'logit_scale', digits=2)}"
+                                   for r in scales) + ".")
         claim = cmp(("modular", cfg.default_k), ("modular", 0), "image_l2m")
         if claim is not None:
             verdict = ("supports" if claim.sign < 0 else "contradicts" if claim.sign > 0 else "neither supports nor "
@@ -160,12 +214,23 @@ def _gap(table, shift: dict[str, list[dict]], cfg, cmp: Comparisons) -> list[str
             r = cmp(("temperature", hi), ("temperature", lo), "image_r1")
             out.append(f"τ={hi:g} minus τ={lo:g}: gap {_num(g)}, R@1 {_w(r)} (Liang et al.: a high temperature "
                        "closes the gap and costs retrieval).")
+            ends = [(t, cmp(("temperature", t), "dual_encoder", "image_l2m")) for t in (hi, lo)]
+            moved = [f"τ={t:g} {_num(p)}" for t, p in ends if p is not None and p.beyond_noise]
+            if all(p is not None for _, p in ends):
+                diffs = "; ".join(_num(p) for _, p in ends)
+                verdict = (f"The sweep moved the gap at {', '.join(moved)}." if moved else
+                           "The sweep moved the gap at neither end, so it did not test Liang et al.'s temperature "
+                           "claim.")
+                out.append(f"Gap after fine-tuning minus tiny-world-clip's before: {diffs} (highest, lowest τ). "
+                           + verdict)
     for name, curve in shift.items():
         if not curve:
             continue
         base = next((p for p in curve if p["lam"] == 0.0), None)
         best = min(curve, key=lambda p: p["loss"])
-        text = (f"Embedding shift on {name}: the contrastive loss at τ={cfg.shift_temperature:g} is lowest at "
+        tau = curve[0].get("temperature") or cfg.shift_temperature
+        own = "" if "CLIP's" in name else " (its own learned temperature, 1 / logit scale)"
+        text = (f"Embedding shift on {name}: the contrastive loss at τ={tau:.3g}{own} is lowest at "
                 f"λ={best['lam']:g} (gap {best['gap']:.3f})")
         if base is not None:
             text += f"; unshifted gap {base['gap']:.3f}, loss {base['loss']:.3f}"
@@ -191,7 +256,8 @@ def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg,
     from ..kit.claims import paragraph
 
     cmp = Comparisons(rows)
-    out = [paragraph(verdicts)] + (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
+    tables["learned"], learned_text = learned(rows, cfg, cmp)
+    out = [paragraph(verdicts)] + learned_text + (_k_sweep(rows, tables["k_sweep"], cfg, cmp)
            + _temporal(tables["temporal"], cfg, tables["paths"], cmp,
                        tables.get("direction_words", ())) + _paths(tables["paths"])
            + _gap(tables["temperature"], shift, cfg, cmp))
@@ -199,7 +265,9 @@ def write(rows: Sequence[dict], tables: dict, shift: dict[str, list[dict]], cfg,
     if d:
         out.append(f"Differences called within noise could not be resolved at this many seeds and items: the median "
                    f"detectable difference of those comparisons is {statistics.median(d):.3f} (in the metric's units).")
-    out.append(f"Setting: {cfg.steps} multi-task steps of batch {cfg.batch_size} (one task per step in turn), "
+    mix = ("one task per step in turn" if cfg.task_weights is None else
+           "one task per step, per cycle " + ", ".join(f"{w} x {t}" for t, w in zip(cfg.tasks, cfg.weights)))
+    out.append(f"Setting: {cfg.steps} multi-task steps of batch {cfg.batch_size} ({mix}), "
                f"{len(cfg.seeds)} seed(s), {cfg.n_eval} test items per task; 'beyond noise' means a paired 95% "
                "interval over seeds (and items, for accuracies) that excludes zero.")
     return " ".join(s for s in out if s), cmp.done

@@ -10,14 +10,22 @@ import torch.nn.functional as F
 
 from workbench.data import modular_tasks as mt
 from workbench.eval.captioning import score_captions
-from workbench.eval.modality_gap import cosine_distributions, gap_metrics, shift_curve
-from workbench.eval.retrieval import retrieval_from_features
+from workbench.eval.modality_gap import (
+    contrastive_loss_items,
+    cosine_distributions,
+    gap_items,
+    gap_metrics,
+    shift,
+    shift_curve,
+)
+from workbench.eval.retrieval import positives, retrieval_from_features
 from workbench.world import DIRECTIONS
 
 from .data import REVERSED, EvalData
 
 VISION_KEYS = ("video", "clips", "image", "images", "vision")
 GAP_FIELDS = ("l2m", "l2i", "rmg", "uniformity", "paired_cos", "unmatched_cos")
+ITEM_DECIMALS = 6  # per-item values in result.json's rows
 
 
 def embeddings(out, text: bool = False) -> torch.Tensor:
@@ -39,15 +47,38 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def r1_hits(a: torch.Tensor, b: torch.Tensor, captions: Sequence[str]) -> list[float]:
+    """Each pair's share of R@1 (mean of both ways): (its image's top caption is a positive + its caption's
+    top image is a positive) / 2; their mean is `retrieval_from_features`' (i2t_r1 + t2i_r1) / 2."""
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    sim = a @ b.T
+    pos = positives(captions, len(a), sim.device)
+    i2t = pos.gather(1, sim.topk(1, dim=1).indices).squeeze(1)
+    t2i = pos.T.gather(1, sim.T.topk(1, dim=1).indices).squeeze(1)
+    return ((i2t.float() + t2i.float()) / 2).tolist()
+
+
+def _items(values: Sequence[float]) -> list[float]:
+    return [round(float(v), ITEM_DECIMALS) for v in values]
+
+
 @torch.no_grad()
-def retrieval_metrics(model: nn.Module, s: mt.RetrievalSet, path=None, prefix: str = "") -> tuple[dict, dict]:
-    """({prefix}r1 (mean of both ways), i2t/t2i R@1 and gap metrics), the normalised embeddings."""
+def retrieval_metrics(model: nn.Module, s: mt.RetrievalSet, path=None, prefix: str = "",
+                      items: bool = True) -> tuple[dict, dict]:
+    """({prefix}r1 (mean of both ways), i2t/t2i R@1 and gap metrics), the normalised embeddings.
+
+    `items`: also each pair's value of R@1 (`r1_hits`) and of the set metrics L2M, L2I, RMG, uniformity and
+    the paired cosine (jackknife pseudo-values, `modality_gap.gap_items`) as `{prefix}{metric}_items`, so
+    paired intervals add the test items' spread to the seeds'."""
     out = model.run(s.task, _on(s.batch(), _device(model)), path=path)
     a, b = F.normalize(embeddings(out).float(), dim=-1), F.normalize(embeddings(out, text=True).float(), dim=-1)
     r = retrieval_from_features(a, b, s.captions)
     g = gap_metrics(a, b, s.captions)
     m = {f"{prefix}r1": (r.i2t_r1 + r.t2i_r1) / 2, f"{prefix}i2t_r1": r.i2t_r1, f"{prefix}t2i_r1": r.t2i_r1,
          **{f"{prefix}{f}": getattr(g, f) for f in GAP_FIELDS}}
+    if items:
+        m[f"{prefix}r1_items"] = _items(r1_hits(a, b, s.captions))
+        m.update({f"{prefix}{f}_items": _items(v) for f, v in gap_items(a.cpu(), b.cpu()).items()})
     return m, {"vision": a.cpu(), "text": b.cpu()}
 
 
@@ -157,12 +188,26 @@ def caption_metrics(model: nn.Module, s: mt.CaptionSet, path=None) -> tuple[dict
             **{f"slot_{k}": v for k, v in sc.slot_accuracy.items()}}, pred
 
 
+def ranks_answers(task: str, path, qa_scoring: str) -> bool:
+    """Whether QA along `path` is scored by ranking the candidate answers with the decoder."""
+    from workbench.methods.modular import TASKS
+
+    return task == "qa" and qa_scoring == "decoder_rank" and "decoder" in (path or TASKS["qa"].path)
+
+
 @torch.no_grad()
-def classify_metrics(model: nn.Module, task: str, s, path=None, prefix: str = "") -> tuple[dict, torch.Tensor]:
+def classify_metrics(model: nn.Module, task: str, s, path=None, prefix: str = "", qa_scoring: str = "head",
+                     ) -> tuple[dict, torch.Tensor]:
+    """Accuracy (and its items) of classification or QA; QA by the answer head, or with `qa_scoring`
+    "decoder_rank" (on paths through the decoder) by the decoder's log-likelihood of each candidate answer."""
     b = s.batch("clips") if task == "classification" and path and "temporal" in path else s.batch()
     b.pop("targets")
-    out = model.run(task, _on(b, _device(model)), path=path)
-    pred = out.logits.argmax(-1).cpu()
+    if ranks_answers(task, path, qa_scoring):
+        ids = model.tokenize(list(mt.ANSWERS))
+        logits = model.answer_scores(_on(b, _device(model)), ids[:, :int((ids != 0).sum(1).max())], path)
+    else:
+        logits = model.run(task, _on(b, _device(model)), path=path).logits
+    pred = logits.argmax(-1).cpu()
     truth = s.answers if task == "qa" else s.labels
     hits = (pred == truth).int().tolist()
     m = {f"{prefix}acc": sum(hits) / len(hits), f"{prefix}acc_items": hits}
@@ -179,23 +224,25 @@ SCORE = {  # task -> the score a module-selection row shows
 }
 
 
-def task_metrics(model: nn.Module, task: str, data: EvalData, path=None) -> tuple[dict, dict]:
+def task_metrics(model: nn.Module, task: str, data: EvalData, path=None, qa_scoring: str = "head",
+                 items: bool = True) -> tuple[dict, dict]:
     """(metrics, what the explorer shows: embeddings or predictions) of one task along `path`."""
     s = data.sets[task]
     if task in ("image_retrieval", "video_retrieval"):
-        return retrieval_metrics(model, s, path, "image_" if task == "image_retrieval" else "video_")
+        return retrieval_metrics(model, s, path, "image_" if task == "image_retrieval" else "video_", items)
     if task == "captioning":
         m, pred = caption_metrics(model, s, path)
         return m, {"captions": pred}
-    m, pred = classify_metrics(model, task, s, path, "qa_" if task == "qa" else "cls_")
+    m, pred = classify_metrics(model, task, s, path, "qa_" if task == "qa" else "cls_", qa_scoring)
     return m, {"pred": pred.tolist()}
 
 
-def evaluate(model: nn.Module, data: EvalData, paths: dict[str, tuple[str, ...] | None]) -> tuple[dict, dict]:
+def evaluate(model: nn.Module, data: EvalData, paths: dict[str, tuple[str, ...] | None],
+             qa_scoring: str = "head") -> tuple[dict, dict]:
     """Every task's metrics along its path (task -> path; None: the default), direction, the kept outputs."""
     metrics, kept = {}, {}
     for task, path in paths.items():
-        m, k = task_metrics(model, task, data, path)
+        m, k = task_metrics(model, task, data, path, qa_scoring)
         metrics.update(m)
         kept[task] = k
     if "video_retrieval" in data.sets:
@@ -203,24 +250,31 @@ def evaluate(model: nn.Module, data: EvalData, paths: dict[str, tuple[str, ...] 
     return metrics, kept
 
 
-def path_table(model: nn.Module, data: EvalData, tasks: Sequence[str], flops_batch: int,
+def path_table(model: nn.Module, data: EvalData, tasks: Sequence[str], flops_batch: int, qa_scoring: str = "head",
                ) -> tuple[list[dict], dict]:
     """Every task x valid path: score, FLOPs (torch.utils.flop_counter on `flops_batch` items) and time;
-    and the outputs of each (task, path) (for the explorer)."""
-    from workbench.methods.modular import module_flops, valid_paths
+    and the outputs of each (task, path) (for the explorer). QA with `qa_scoring` "decoder_rank": ranked
+    by the decoder on the paths through it, by the (then untrained) head on the others."""
+    from workbench.methods.modular import count_flops, module_flops, valid_paths
 
+    ids = model.tokenize(list(mt.ANSWERS))
+    answer_ids = ids[:, :int((ids != 0).sum(1).max())]
     rows, kept = [], {}
     for task in tasks:
         for i, path in enumerate(valid_paths(task)):
             t0 = time.perf_counter()
-            m, k = task_metrics(model, task, data, path)
+            m, k = task_metrics(model, task, data, path, qa_scoring, items=False)
             seconds = time.perf_counter() - t0
             s = data.sets[task]
             b = s.batch("clips") if task == "classification" and "temporal" in path else s.batch()
             small = _on(_first(b, flops_batch), _device(model))
             name = " -> ".join(path)
+            ranked = ranks_answers(task, path, qa_scoring)
+            flops = module_flops(model, task, path, small) if not ranked else \
+                count_flops(lambda b=small, p=path: model.answer_scores(b, answer_ids, p))
             rows.append({"task": task, "path": name, "default": i == 0, "score": m[SCORE[task]],
-                         "score_name": SCORE[task], "flops": int(module_flops(model, task, path, small)) / flops_batch,
+                         "score_name": SCORE[task] + (" (decoder rank)" if ranked else ""),
+                         "flops": int(flops) / flops_batch,
                          "ms_per_item": 1000 * seconds / len(data.sets[task])})
             kept[(task, name)] = k
     return rows, kept
@@ -238,5 +292,22 @@ def cosines(emb: dict, captions: Sequence[str]) -> dict:
 
 def shift_rows(emb: dict, lambdas: Sequence[float], temperature: float, class_text: torch.Tensor | None = None,
                labels: torch.Tensor | None = None) -> list[dict]:
-    """The embedding-shift curve of kept (vision, text) embeddings (zero-shot accuracy with class prompts)."""
-    return [p.__dict__ for p in shift_curve(emb["vision"], emb["text"], lambdas, temperature, class_text, labels)]
+    """The embedding-shift curve of kept (vision, text) embeddings (zero-shot accuracy with class prompts),
+    each point with the temperature of its loss."""
+    return [{**p.__dict__, "temperature": float(temperature)}
+            for p in shift_curve(emb["vision"], emb["text"], lambdas, temperature, class_text, labels)]
+
+
+def shift_minimum(emb: dict, curve: Sequence[dict]) -> dict:
+    """Where the shift curve's loss is lowest, for "Mind the Gap"'s claim that it is lowest at the learned gap:
+    `shift_loss_0` (the loss unshifted, lambda = 0) and `shift_loss_shifted` (the lowest loss at any other
+    lambda of the curve, at `shift_best_lam`), each with its per-pair shares (`_items`); {} without lambda 0."""
+    base = next((p for p in curve if p["lam"] == 0.0), None)
+    others = [p for p in curve if p["lam"] != 0.0]
+    if base is None or not others:
+        return {}
+    best = min(others, key=lambda p: p["loss"])
+    a, b, tau = emb["vision"].double(), emb["text"].double(), base["temperature"]
+    return {"shift_loss_0": base["loss"], "shift_loss_0_items": _items(contrastive_loss_items(a, b, tau)),
+            "shift_loss_shifted": best["loss"], "shift_best_lam": best["lam"],
+            "shift_loss_shifted_items": _items(contrastive_loss_items(*shift(a, b, best["lam"]), tau))}

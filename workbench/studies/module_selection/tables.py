@@ -6,7 +6,8 @@ from typing import Any
 from .findings import fmt
 
 K_COLUMNS = ("image_l2m", "image_l2i", "image_rmg", "image_uniformity", "image_paired_cos", "video_l2m", "video_rmg",
-             "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "qa_acc", "cls_acc", "dir_acc")
+             "image_r1", "video_r1", "slot_mean", "caption_slots", "cider", "qa_acc", "cls_acc", "dir_acc",
+             "logit_scale")
 # direction from text scores (dir/sign/axis), from a linear probe on the clip embedding, reversal cosine
 TEMPORAL_COLUMNS = ("dir_acc", "sign_acc", "axis_acc", "probe_dir_acc", "probe_sign_acc", "reverse_cos", "video_r1",
                     "qa_acc_direction", "train_seconds")
@@ -18,7 +19,11 @@ def _rows(table: list[dict], columns, first: dict) -> list[dict]:
 
 
 def k_table(result) -> list[dict]:
-    return _rows(result.table("k_sweep"), K_COLUMNS, {"k": lambda r: r["setting"], "seeds": lambda r: r["seeds"]})
+    """The k sweep: the shared universal layers and, at the same k, their unshared copies (the capacity control)."""
+    universal = {"modular": "shared", "modular_unshared": "unshared copies"}
+    return _rows(result.table("k_sweep"), K_COLUMNS, {"k": lambda r: r["setting"],
+                                                     "universal": lambda r: universal.get(r["method"], r["method"]),
+                                                     "seeds": lambda r: r["seeds"]})
 
 
 def temporal_table(result) -> list[dict]:

@@ -26,13 +26,16 @@ class Trained(NamedTuple):
     losses: list[float]  # the summed task loss per step
 
 
-def build_modular(base: ClipBackend, cfg: Any, k, temporal: bool, seed: int) -> tuple[nn.Module, ClipBackend]:
-    """A ModularModel around a copy of `base`'s towers with k shared layers and heads for the world's tasks,
-    and that copy (the model holds its modules: their tensors are the pretrained ones)."""
+def build_modular(base: ClipBackend, cfg: Any, k, temporal: bool, seed: int, shared: bool = True,
+                  ) -> tuple[nn.Module, ClipBackend]:
+    """A ModularModel around a copy of `base`'s towers with k shared layers (or, `shared=False`, k layers
+    that are copies of the text blocks) and heads for the world's tasks, and that copy (the model holds its
+    modules: their tensors are the pretrained ones)."""
     from workbench.methods.modular import ModularConfig, ModularModel
 
     mc = ModularConfig(shared_layers=k, latents=cfg.latents, temporal=temporal, vocab=caption_vocab(base),
-                       classes=len(ALL_CLASSES), answers=len(mt.ANSWERS), seed=seed)
+                       classes=len(ALL_CLASSES), answers=len(mt.ANSWERS), seed=seed, shared_weights=shared,
+                       frame_tokens=cfg.frame_tokens, temporal_cls=cfg.temporal_cls)
     towers = base.copy()
     model = ModularModel.from_backend(towers, mc)
     with torch.no_grad():  # the classifier starts as tiny-world-clip's zero-shot head over the world's classes
@@ -57,13 +60,17 @@ def task_loss(task: str, out, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     raise ValueError(f"the modular model gave no loss for task {task!r} with targets; cannot train it")
 
 
+COPIED = ("universal.blocks.",)  # parameters that start as copies of the towers' (the unshared universal layers)
+
+
 def _groups(model: nn.Module, base: ClipBackend, cfg: Any, new_lr: float | None = None) -> list[dict]:
-    """Pretrained tensors (those the model took from the towers) at cfg.lr, new modules at `new_lr`
-    (default cfg.new_lr)."""
-    pretrained = {p.data_ptr() for p in base.parameters()}
+    """Pretrained tensors (those the model took from the towers, or copies of them: `COPIED`) at cfg.lr, new
+    modules at `new_lr` (default cfg.new_lr)."""
+    ptrs = {p.data_ptr() for p in base.parameters()}
+    pretrained = lambda n, p: p.data_ptr() in ptrs or n.startswith(COPIED)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    old = [(n, p) for n, p in named if p.data_ptr() in pretrained]
-    new = [(n, p) for n, p in named if p.data_ptr() not in pretrained]
+    old = [(n, p) for n, p in named if pretrained(n, p)]
+    new = [(n, p) for n, p in named if not pretrained(n, p)]
     groups = []
     for params, lr in ((old, cfg.lr), (new, cfg.new_lr if new_lr is None else new_lr)):
         for g in param_groups(params, cfg.weight_decay):
@@ -88,18 +95,43 @@ def _optimise(model: nn.Module, opt: torch.optim.Optimizer, sched, loss: torch.T
     return float(loss.detach())
 
 
-def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, seed: int) -> Trained:
-    """cfg.steps steps of AdamW, one task per step in turn (cfg.tasks round robin), each along its default path."""
+def answer_tokens(base: ClipBackend) -> torch.Tensor:
+    """Every QA answer (`modular_tasks.ANSWERS`) as decoder text: token ids (A, L), L the longest answer's."""
+    ids = base.tokenize(list(mt.ANSWERS))
+    return ids[:, :int((ids != 0).sum(1).max())]
+
+
+def task_schedule(tasks: tuple[str, ...], weights: tuple[int, ...] | None, steps: int) -> list[str]:
+    """The task of every training step: `weights[i]` steps of `tasks[i]` in each cycle of sum(weights) steps,
+    spread evenly through the cycle (smooth weighted round robin, integer arithmetic: the same on any
+    machine); None: one step of each in turn."""
+    weights = weights or (1,) * len(tasks)
+    credit, total, order = [0] * len(tasks), sum(weights), []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, weights)]
+        i = max(range(len(tasks)), key=lambda j: (credit[j], -j))
+        credit[i] -= total
+        order.append(tasks[i])
+    return [order[s % total] for s in range(steps)]
+
+
+def train_modular(base: ClipBackend, world: World, cfg: Any, k, temporal: bool, seed: int,
+                  shared: bool = True) -> Trained:
+    """cfg.steps steps of AdamW, one task per step (`task_schedule`: cfg.task_weights steps of each task per
+    cycle), each along its default path. With cfg.qa_scoring "decoder_rank" QA trains the decoder to write
+    the answer (next-token loss)."""
     torch.manual_seed(seed)
-    model, towers = build_modular(base, cfg, k, temporal, seed)
+    model, towers = build_modular(base, cfg, k, temporal, seed, shared)
     device = next(base.parameters()).device
     model.to(device).train()
-    opt = torch.optim.AdamW(_groups(model, towers, cfg))
+    opt = torch.optim.AdamW(_groups(model, towers, cfg), fused=cfg.fused_adamw)
     sched = _warmup_cosine(opt, cfg.steps)
+    answers = answer_tokens(base).to(device) if cfg.qa_scoring == "decoder_rank" else None
     losses, t0 = [], time.perf_counter()
-    for step in range(cfg.steps):
-        task = cfg.tasks[step % len(cfg.tasks)]
+    for step, task in enumerate(task_schedule(cfg.tasks, cfg.weights, cfg.steps)):
         batch = {k_: v.to(device) for k_, v in train_batch(cfg, world, base, task, seed, step).items()}
+        if task == "qa" and answers is not None:  # answers as text: the decoder's language-model loss
+            batch["targets"] = answers[batch["targets"]]
         loss = task_loss(task, model.run(task, batch, path=task_path(task, temporal)), batch)
         losses.append(_optimise(model, opt, sched, loss))
     model.eval()
@@ -133,7 +165,7 @@ def train_direction(base: ClipBackend, world: World, cfg: Any, temporal: bool, s
 
     torch.manual_seed(seed)
     towers = base.copy()
-    model = DirectionModel(VisionEncoder.from_backend(towers, temporal), temporal)
+    model = DirectionModel(VisionEncoder.from_backend(towers, temporal, cfg.temporal_cls), temporal)
     if cfg.direction_frozen:  # only the temporal modules and the head learn
         for p in towers.parameters():
             p.requires_grad_(False)

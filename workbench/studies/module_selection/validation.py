@@ -28,7 +28,7 @@ def validation_scores(cfg: Any, base: ClipBackend, candidates: Sequence[dict[str
         c = dataclasses.replace(cfg, **overrides)
         trained = train_modular(base, world, c, c.default_k, True, seed)
         with torch.no_grad():
-            metrics, _ = evaluate(trained.model, data, {t: task_path(t, True) for t in c.tasks})
+            metrics, _ = evaluate(trained.model, data, {t: task_path(t, True) for t in c.tasks}, c.qa_scoring)
         scores = {t: metrics[SCORE[t]] for t in c.tasks}
         rows.append({**overrides, **scores, "val_mean": statistics.fmean(scores.values()),
                      "final_loss": sum(trained.losses[-len(c.tasks):]), "train_seconds": trained.seconds})
