@@ -28,14 +28,18 @@ Plain functions for the entry points that are not Configs: `check_number`, `chec
 (tensors), `check_same_length`, `check_device`, `check_template`; `safe_torch_load` reads a file
 with `torch.load(weights_only=True)` and replaces torch's refusal of a crafted file (which
 advises turning the safe load off) with one of our own; `atomic_path` gives a unique temporary
-file beside a target and renames it over the target when the block succeeds.
+file beside a target and renames it over the target when the block succeeds (a full disk or a
+file-size limit: `WriteError` naming the target, and no partial file); `check_writable_dir` refuses
+a folder that cannot be written (a file, a symlink loop, a read-only disk) before anything is written.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import numbers
 import os
+import stat
 import types
 import uuid
 from contextlib import contextmanager
@@ -418,24 +422,98 @@ def load_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}"
 
 
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})  # the disk, not the caller
+
+
+class WriteError(OSError):
+    """A file that could not be written: a full disk, a quota or file-size limit, a read-only disk. Its
+    message (one line) names the file; no half-written file is left behind."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def write_error(path: str | Path, error: OSError) -> WriteError:
+    """`error` (a failed write of `path`, its temporary file already removed) as a WriteError naming `path`."""
+    state = "it keeps its previous content" if Path(path).exists() else "no partial file was left"
+    return WriteError(error.errno, f"could not write {path}: {error.strerror or error}; {state}")
+
+
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A unique temporary name in `path`'s folder (so renaming it over `path` is atomic), ending in `suffix`
+    (".ipynb" for papermill, which warns about any other)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A unique temporary path beside `path` (same folder, so the rename is atomic); when the block ends
     without an error it is renamed over `path`, else removed. Two writers never share a temporary file.
+    A write that fails for want of room (a full disk, a file-size limit) raises WriteError naming `path`.
 
         with atomic_path(target) as tmp:
             torch.save(obj, tmp)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temp_beside(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS or isinstance(e, WriteError):
+            raise
+        raise write_error(path, e) from e
     finally:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["BadType", "BadValue", "Check", "atomic_path", "check_device", "check_fields", "check_finite",
-           "check_number", "check_same_length", "check_template", "check_value", "describe", "field_types",
-           "load_error", "refused_objects", "safe_torch_load"]
+def check_writable_dir(path: str | Path, what: str, make: bool = True) -> Path:
+    """`path` as a folder this process can write: made (parents too) when missing and `make`, then a probe
+    file is created and removed in it (permission bits do not stop root; this does). With make=False a
+    missing folder is not made: the probe goes to its nearest existing parent, which must let it be made.
+
+    BadValue naming `what` and the path otherwise: an existing file, a file among its parents, a loop of
+    symlinks or a symlink to nothing, a folder that cannot be made or written (read-only, /proc)."""
+    path = Path(path)
+    accepted = "accepted: a folder this user can write, or a path where one can be made"
+
+    def refused(why: str) -> BadValue:
+        return BadValue(f"{what} {path} {why}; {accepted}")
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except NotADirectoryError:
+        raise refused("cannot be a folder: a part of it is a file") from None
+    except OSError as e:
+        why = "goes round a loop of symlinks" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror})"
+        raise refused(why) from None
+    if mode is not None and not stat.S_ISDIR(mode):
+        raise refused("is a file, not a folder")
+    if mode is None and path.is_symlink():
+        raise refused(f"is a symlink to {os.readlink(path)}, which does not exist")
+    folder = path
+    if mode is None and make:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise refused(f"cannot be made ({e.strerror or e})") from None
+    elif mode is None:
+        folder = next(p for p in path.parents if p.exists())
+    probe = folder / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as e:
+        where = "" if folder == path else f" in {folder}"
+        raise refused(f"cannot be {'written' if folder == path else 'made'}: no file can be made{where} "
+                      f"({e.strerror or e})") from None
+    return path
+
+
+__all__ = ["DISK_ERRNOS", "BadType", "BadValue", "Check", "WriteError", "atomic_path", "check_device", "check_fields",
+           "check_finite", "check_number", "check_same_length", "check_template", "check_value",
+           "check_writable_dir", "describe", "field_types", "load_error", "refused_objects", "safe_torch_load",
+           "temp_beside", "write_error"]

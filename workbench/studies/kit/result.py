@@ -20,18 +20,18 @@ import hashlib
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import time
 import types
 import typing
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from workbench.checks import atomic_path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -172,16 +172,13 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON to a temporary file beside `path`, then rename it over `path` (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # unique per writer (pid alone repeats across the hosts of a cluster sharing one cache folder)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:12]}")
-    try:
-        tmp.write_text(json.dumps(to_jsonable(data), indent=1))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write JSON to a temporary file beside `path`, then rename it over `path` (never half-written; a full
+    disk or a file-size limit raises WriteError naming `path` and leaves no partial file)."""
+    path = Path(path)
+    text = json.dumps(to_jsonable(data), indent=1)
+    # a unique temporary name per writer (pid alone repeats across the hosts of a cluster sharing one cache)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 
