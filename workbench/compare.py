@@ -249,9 +249,12 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder; give a run folder (runs/<id>) or a reference "
                                     "folder (notebooks/reference)")
+    for folder in (run_a, run_b):
+        if not notebooks_in(folder):  # an empty folder, or one above the runs: every notebook would be "missing"
+            raise FileNotFoundError(f"{folder} is not a run folder: it holds no <notebook>/result.json and no "
+                                    "NN_*.json; give a run folder (runs/<id>) or a reference folder "
+                                    "(notebooks/reference)")
     stems = notebooks or notebooks_in(run_b)
-    if not stems:
-        raise FileNotFoundError(f"{run_b} holds no <notebook>/result.json and no NN_*.json")
     out = []
     for stem in stems:
         a, b = _load(run_a, stem), _load(run_b, stem)

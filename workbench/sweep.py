@@ -387,19 +387,13 @@ def partition_hosts(partition: str) -> set[str]:
 
 def check_writable(folder: Path, what: str, make: bool = True) -> None:
     """This process can create and remove a file in `folder` (made if missing when `make`; else its nearest
-    existing parent must let it be made)."""
-    if not make and not folder.exists():
-        parent = next((p for p in folder.parents if p.exists()), None)
-        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            raise SweepError(f"{what} {folder} cannot be made: {parent} is not a folder this user can write")
-        return
+    existing parent must let it be made): `workbench.checks.check_writable_dir`, refusing with SweepError."""
+    from workbench.checks import BadValue, check_writable_dir
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".sweep-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise SweepError(f"{what} {folder} cannot be written: {e.strerror or e}") from None
+        check_writable_dir(folder, what, make=make)
+    except BadValue as e:
+        raise SweepError(str(e)) from None
 
 
 def node_local(folder: Path) -> str | None:
@@ -488,8 +482,7 @@ def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partiti
                 job_name: str | None = None, poll_s: float | None = None, say: Callable[[str], None] | None = None,
                 _partition_checked: bool = False) -> SweepReport:
     """`sweep` for a study module (`workbench.studies.X`, with `STUDY`) and a Config built already."""
-    from workbench.studies.kit.cache import CACHE_ROOT_ENV
-    from workbench.studies.kit.result import REPO_ROOT
+    from workbench.studies.kit.cache import cache_root
 
     say = say or _print
     check_settings(executor, gpus_per_cell, cpus_per_cell, timeout_min, max_parallel, mem_gb)
@@ -497,7 +490,7 @@ def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partiti
         slurm_partition = check_partition(slurm_partition)
     kind = device_type(cfg, gpus_per_cell, executor)
     mod = _import_study(module, module)
-    root = Path(os.environ.get(CACHE_ROOT_ENV) or REPO_ROOT / ".cache" / "workbench").resolve()  # as cache_dir
+    root = cache_root().resolve()  # WORKBENCH_CACHE checked (a bad value: BadValue, exit 2), as cache_dir has it
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = Path(folder).resolve() if folder else root / "sweeps" / f"{mod.STUDY.name}-{stamp}-{uuid.uuid4().hex[:4]}"
     if executor == "slurm":

@@ -20,7 +20,16 @@ noise").
     @methods.register("zero_shot", "zero-shot")
     def _(ctx, cell): return evaluate(ctx.model)
 """
-from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
+from .cache import (
+    CACHE_ROOT_ENV,
+    CellCache,
+    cache_dir,
+    cache_root,
+    config_key,
+    hash_of,
+    load_tensors,
+    weights_fingerprint,
+)
 from .cells import Cell, headless, run_cells
 from .claims import Claim, Ref, Verdict, judge
 from .registry import Method, Registry, check_methods
@@ -46,7 +55,8 @@ __all__ = [
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
-    "cache_dir", "config_key", "device", "environment", "hash_of", "headless", "load_tensors", "output_dir", "paired",
+    "cache_dir", "cache_root", "config_key", "device", "environment", "hash_of", "headless", "load_tensors",
+    "output_dir", "paired",
     "paired_values", "preset", "run_cells", "save_figure", "summarise", "summary", "to_jsonable",
     "weights_fingerprint", "write_json_atomic",
 ]

@@ -34,6 +34,8 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
+from workbench.checks import BadValue, check_writable_dir
+
 from .cells import Cell
 from .result import REPO_ROOT, to_jsonable, write_json_atomic
 
@@ -45,12 +47,35 @@ except ImportError:  # not on POSIX: cell locks are no-ops there
 CACHE_ROOT_ENV = "WORKBENCH_CACHE"
 KIT_VERSION = 1  # bump when the kit's own cell format changes
 WHERE = "where.json"  # <cell>.where.json: where a cached cell ran
+DEFAULT_CACHE_ROOT = REPO_ROOT / ".cache" / "workbench"
+
+
+def cache_root() -> Path:
+    """The cache root: env WORKBENCH_CACHE, else .cache/workbench in the repository.
+
+    A relative value is taken from the current folder when it is read, and written back to the
+    environment as that absolute path: notebook kernels and jobs, which start in other folders, inherit
+    the same root. An empty or blank value, one with spaces around it, a file or a folder that cannot be
+    written is refused (BadValue naming WORKBENCH_CACHE)."""
+    value = os.environ.get(CACHE_ROOT_ENV)
+    if value is None:
+        return DEFAULT_CACHE_ROOT
+    accepted = (f"accepted: a folder path, absolute or relative to the current folder, or {CACHE_ROOT_ENV} unset "
+                f"for {DEFAULT_CACHE_ROOT}")
+    if not value.strip():
+        raise BadValue(f"{CACHE_ROOT_ENV}={value!r} is empty; {accepted}")
+    if value != value.strip():
+        raise BadValue(f"{CACHE_ROOT_ENV}={value!r} starts or ends with a space (a folder named so is almost "
+                       f"surely a typo); {accepted}")
+    root = check_writable_dir(Path(os.path.abspath(Path(value).expanduser())), f"the cell cache ({CACHE_ROOT_ENV})",
+                              make=False)  # made by cache_dir, when something is cached
+    os.environ[CACHE_ROOT_ENV] = str(root)
+    return root
 
 
 def cache_dir(kind: str) -> Path:
-    """Where expensive artefacts of `kind` are cached (env WORKBENCH_CACHE moves the root)."""
-    root = Path(os.environ.get(CACHE_ROOT_ENV, REPO_ROOT / ".cache" / "workbench"))
-    path = root / kind
+    """Where expensive artefacts of `kind` are cached (env WORKBENCH_CACHE moves the root: `cache_root`)."""
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 
