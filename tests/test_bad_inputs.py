@@ -4,11 +4,15 @@ One table for the Python API (world, engine, models, CAMs, adapters, corrupt fil
 the study kit; then, by area, the engine's numeric knobs, workbench.checks, method configs, model
 folders and images, zero-shot prompts, crafted files, eval functions, event features and compare) and
 one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast: nothing trains for
-more than two steps, and models are copies of the seeded `tiny_random` fixture.
+more than two steps, and models are copies of the seeded `tiny_random` fixture. Folders and disks (runs
+folders, WORKBENCH_CACHE, writes that run out of room) have their area too; their CLI cases are in
+tests/test_bad_cli_inputs.py.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.disks import file_size_limit
 from workbench.engine import TrainConfig
 from workbench.methods.baselines.peft_tuners import apply_loha, apply_lokr, apply_lora, apply_vera
 from workbench.methods.cam import compute_cam, counterfactual, gradcam, library_cam, relevance_rollout
@@ -904,7 +909,160 @@ COMPARE_CASES = [
                  r"notebooks='01_x' is one string", id="compare-notebooks-str"),
 ]
 
-API_CASES += ENGINE_CASES + CHECK_CASES + CONFIG_CASES + MODEL_CASES + EVAL_CASES + DATA_CASES + COMPARE_CASES
+
+
+# -- folders and disks: a runs folder, the cell-cache root, writes that run out of room ------------------------
+def _odd_paths(c):
+    """c.tmp with `file` (a file), `loop` (a symlink to itself), `dangling` (a symlink to nothing), `empty/` (an
+    empty folder) and `run/01_x/result.json` (a run folder)."""
+    (c.tmp / "file").write_text("not a folder")
+    for name, target in (("loop", "loop"), ("dangling", "nowhere")):
+        if not (c.tmp / name).is_symlink():
+            (c.tmp / name).symlink_to(target)
+    (c.tmp / "empty").mkdir(exist_ok=True)
+    (c.tmp / "run" / "01_x").mkdir(parents=True, exist_ok=True)
+    (c.tmp / "run" / "01_x" / "result.json").write_text(json.dumps({"rows": [ROW]}))
+    return c.tmp
+
+
+def _new_run_dir(c, where):
+    """new_run_dir at `where`: a name under c.tmp (see _odd_paths) or an absolute path (/sys, /proc)."""
+    return _lazy("workbench.runner.new_run_dir")(_odd_paths(c) / where)
+
+
+def _with_cache(c, value, call=lambda: kit.cache_root()):
+    """call() with WORKBENCH_CACHE=value ({tmp}: the case's folder, see _odd_paths); the environment is restored."""
+    from unittest import mock
+
+    _odd_paths(c)
+    with mock.patch.dict(os.environ, {kit.CACHE_ROOT_ENV: value.replace("{tmp}", str(c.tmp))}):
+        return call()
+
+
+BIG = "x" * 200_000  # past the 64 KiB limit of _out_of_room
+
+
+def _out_of_room(c, write, name, old=None, limit=64 * 1024):
+    """write(target) under a file-size limit, target = c.tmp/room/<name> (holding `old` first, if given); its
+    error is re-raised after checking that target kept its old content (or was not made) and that no
+    temporary file is left in the folder."""
+    folder = c.tmp / "room"
+    folder.mkdir(exist_ok=True)
+    target = folder / name
+    if old is not None:
+        target.write_text(old)
+    try:
+        with file_size_limit(limit):
+            write(target)
+    except OSError:
+        assert (target.read_text() == old) if old is not None else not target.exists()
+        assert [p.name for p in folder.iterdir()] == ([name] if old is not None else []), list(folder.iterdir())
+        raise
+
+
+def _enospc_in_block(target):
+    """Half a file into atomic_path's temporary file, then a full disk."""
+    from workbench.checks import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _summary(target):
+    from workbench.runner import RunSummary, write_summary
+
+    write_summary(RunSummary(target.parent, [], target, target.with_suffix(".html")))
+
+
+def _papermill_out_of_room(c):
+    """execute_notebook whose papermill writes half the executed notebook, then finds the disk full: the half
+    copy is gone, the error names the notebook."""
+    from unittest import mock
+
+    from workbench.runner import execute_notebook
+
+    def half_then_full(input_path, output_path, **kwargs):
+        Path(output_path).write_text('{"cells": [')
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = c.tmp / "run" / "00_x"
+    try:
+        with mock.patch("papermill.execute_notebook", half_then_full):
+            execute_notebook(c.tmp / "00_x.ipynb", out, {}, cwd=c.tmp, progress=False)
+    except OSError:
+        assert list(out.iterdir()) == [], list(out.iterdir())
+        raise
+
+
+RUNS = r"runs folder \(--runs-dir\) "
+CACHE = r"the cell cache \(WORKBENCH_CACHE\) "
+CACHE_SAYS = r"accepted: a folder path, absolute or relative to the current folder, or WORKBENCH_CACHE unset"
+FOLDER_SAYS = r"; accepted: a folder this user can write, or a path where one can be made$"
+
+DISK_CASES = [
+    pytest.param(lambda c: _new_run_dir(c, "file"), ValueError,
+                 RUNS + r"/.*/file is a file, not a folder" + FOLDER_SAYS, id="runs-dir-file"),
+    pytest.param(lambda c: _new_run_dir(c, "file/runs"), ValueError,
+                 RUNS + r"/.*/file/runs cannot be a folder: a part of it is a file", id="runs-dir-under-file"),
+    pytest.param(lambda c: _new_run_dir(c, "loop"), ValueError, RUNS + r"/.*/loop goes round a loop of symlinks",
+                 id="runs-dir-symlink-loop"),
+    pytest.param(lambda c: _new_run_dir(c, "loop/runs"), ValueError, RUNS + r"/.*/loop/runs goes round a loop",
+                 id="runs-dir-under-symlink-loop"),
+    pytest.param(lambda c: _new_run_dir(c, "dangling"), ValueError,
+                 RUNS + r"/.*/dangling is a symlink to nowhere, which does not exist", id="runs-dir-dangling"),
+    pytest.param(lambda c: _new_run_dir(c, "/sys"), ValueError, RUNS + r"/sys cannot be written: no file can be made",
+                 id="runs-dir-read-only"),  # not even root may make a file in /sys (chmod does not stop root)
+    pytest.param(lambda c: _new_run_dir(c, "/proc/workbench-runs"), ValueError,
+                 RUNS + r"/proc/workbench-runs cannot be made", id="runs-dir-in-proc"),
+    pytest.param(lambda c: _with_cache(c, ""), ValueError, r"WORKBENCH_CACHE='' is empty; " + CACHE_SAYS,
+                 id="cache-root-empty"),
+    pytest.param(lambda c: _with_cache(c, "  \t"), ValueError, r"WORKBENCH_CACHE='  \\t' is empty",
+                 id="cache-root-blank"),
+    pytest.param(lambda c: _with_cache(c, " {tmp}/cache"), ValueError, r"WORKBENCH_CACHE=' /.*/cache' starts or ends "
+                 r"with a space", id="cache-root-space"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file"), ValueError, CACHE + r"/.*/file is a file, not a folder",
+                 id="cache-root-file"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file/cache"), ValueError,
+                 CACHE + r"/.*/file/cache cannot be a folder: a part of it is a file", id="cache-root-under-file"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/loop"), ValueError, CACHE + r"/.*/loop goes round a loop",
+                 id="cache-root-symlink-loop"),
+    pytest.param(lambda c: _with_cache(c, "/proc/workbench-cache"), ValueError,
+                 CACHE + r"/proc/workbench-cache cannot be made: no file can be made in /proc", id="cache-root-proc"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file", lambda: kit.cache_dir("toy")), ValueError,
+                 CACHE + r"/.*/file is a file", id="cache-dir-file"),
+    pytest.param(lambda c: _with_cache(c, "", lambda: kit.CellCache("toy", cp_rank_ablation.Config(), weights="w")),
+                 ValueError, r"WORKBENCH_CACHE='' is empty", id="cell-cache-empty-root"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: _lazy("workbench.runner.write_text_atomic")(t, BIG), "s.md"),
+                 OSError, r"^could not write /.*/room/s\.md: File too large; no partial file was left$",
+                 id="full-disk-text"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: _lazy("workbench.runner.write_text_atomic")(t, BIG), "s.md",
+                                        old="kept"), OSError,
+                 r"room/s\.md: File too large; it keeps its previous content", id="full-disk-text-kept"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: kit.write_json_atomic(t, {"rows": [BIG]}), "result.json",
+                                        old="{}"), OSError, r"could not write /.*/room/result\.json: File too large",
+                 id="full-disk-result-json"),
+    pytest.param(lambda c: _out_of_room(c, _summary, "summary.md", limit=100), OSError,
+                 r"could not write /.*/room/summary\.md: File too large", id="full-disk-run-summary"),
+    pytest.param(lambda c: _out_of_room(c, _enospc_in_block, "f.pt"), OSError,
+                 r"could not write /.*/room/f\.pt: No space left on device; no partial file",
+                 id="full-disk-atomic-path"),
+    pytest.param(lambda c: _papermill_out_of_room(c), OSError,
+                 r"could not write /.*/run/00_x/00_x\.ipynb: No space left on device; no partial file",
+                 id="full-disk-executed-notebook"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(_odd_paths(c) / "empty", c.tmp / "run"),
+                 FileNotFoundError, r"/empty is not a run folder: it holds no <notebook>/result\.json",
+                 id="compare-empty-folder"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(_odd_paths(c) / "run" / "01_x", c.tmp / "run"),
+                 FileNotFoundError, r"run/01_x is not a run folder", id="compare-notebook-folder"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_odd_paths(c) / "file"), ValueError,
+                 r"/file is not a folder; give a run folder", id="claims-file"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_odd_paths(c) / "loop"), ValueError,
+                 r"/loop is not a folder", id="claims-symlink-loop"),
+]
+
+API_CASES += (ENGINE_CASES + CHECK_CASES + CONFIG_CASES + MODEL_CASES + EVAL_CASES + DATA_CASES + COMPARE_CASES
+              + DISK_CASES)
 
 
 @pytest.mark.parametrize("call,exc,match", API_CASES)
@@ -954,10 +1112,11 @@ def test_bad_cli_input_exits_2_and_names_it(argv, match, tmp_path, capsys, monke
 
 
 def test_the_table_is_big_enough():
-    """121 cases before issue 26; its API areas added 241 (engine, checks, configs, models, eval, data, compare)."""
-    assert len(API_CASES) + len(CLI_CASES) >= 362
-    areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES)
-    assert sum(map(len, areas)) >= 241 and all(len(a) >= 10 for a in areas)
+    """121 cases before issue 26; its API areas added 267 (engine, checks, configs, models, eval, data, compare,
+    folders and disks)."""
+    assert len(API_CASES) + len(CLI_CASES) >= 388
+    areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES, DISK_CASES)
+    assert sum(map(len, areas)) >= 267 and all(len(a) >= 10 for a in areas)
     ids = [p.id for p in API_CASES + CLI_CASES]
     assert len(set(ids)) == len(ids), "case ids repeat"
 
