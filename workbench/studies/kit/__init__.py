@@ -7,7 +7,8 @@ A study declares three things and the kit does the rest:
 * its grid -- the `Cell`s it runs (method x setting x seed).
 
 The kit owns the cell cache (`CellCache`: key = hash of the whole resolved config minus the study's
-declared skip list, the weight fingerprint, the data fingerprint and a cache version), device
+declared skip list, the weight fingerprint, the data fingerprint and a cache version; `checkpoint()`:
+where a cell being computed checkpoints its training, so that a requeued job resumes it), device
 placement (`device`), output folders (`output_dir`), progress over cells (`run_cells`), the
 `Result` contract (rows of method, setting, seed and metrics; findings; figures; timings;
 environment) and the statistics (`stats`: mean, std and 95% intervals over seeds; paired
@@ -22,9 +23,13 @@ noise").
 """
 from .cache import (
     CACHE_ROOT_ENV,
+    CHECKPOINT_ENV,
     CellCache,
+    Checkpoint,
     cache_dir,
     cache_root,
+    checkpoint,
+    checkpoint_every,
     config_key,
     hash_of,
     load_tensors,
@@ -54,6 +59,7 @@ __all__ = [
     "check_config", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
+    "CHECKPOINT_ENV", "Checkpoint", "checkpoint", "checkpoint_every",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
     "cache_dir", "cache_root", "config_key", "device", "environment", "hash_of", "headless", "load_tensors",
     "output_dir", "paired",
