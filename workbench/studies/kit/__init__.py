@@ -37,6 +37,7 @@ from .result import (
                      REPO_ROOT,
                      Result,
                      check_config,
+                     check_device_field,
                      check_seeds,
                      device,
                      environment,
@@ -51,7 +52,8 @@ from .stats import Comparisons, Paired, Summary, fmt, paired, paired_values, sum
 from .study import Report, Study
 
 __all__ = [
-    "check_config", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
+    "check_config", "check_device_field", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict",
+    "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
