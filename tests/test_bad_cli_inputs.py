@@ -43,6 +43,30 @@ CASES = [
     (["00", "--budget", "5"], "--budget"),
     (["00", "--until-resolved", "--budget", "-3"], "-3"),
     (["02", "-p", "ranks", "[1, 2"], "[1, 2"),
+    # issue 26, the second probe: ranges, names and files the Configs declare, the notebooks' own parameters
+    (["01", "-p", "n_examples", "-5"], "01_cam_counterfactual_masking: n_examples=-5; accepted: an integer >= 1"),
+    (["01", "-p", "n_localization", "0"], "n_localization=0; accepted: None or an integer >= 1"),
+    (["02", "-p", "lr", "-0.1"], "02_cp_rank_ablation: Config.lr=-0.1; accepted: a finite number > 0"),
+    (["03", "-p", "codes", "1"], "Config.codes=1; accepted: an integer >= 2"),
+    (["00", "-p", "seed", "-1"], "00_world_and_model: Config.seed=-1"),
+    (["00", "-p", "world_seed", "-1"], "Config.world_seed=-1"),
+    (["01", "-p", "model", "nope"], "unknown model 'nope'; accepted: 'tiny-world-clip'"),
+    (["01", "-p", "pretrained", "/nonexistent/w.pt"], "pretrained='/nonexistent/w.pt' does not exist"),
+    (["00", "--timeout", "0"], "--timeout 0"),
+    (["00", "--until-resolved", "--budget", "nan"], "--budget nan"),
+    (["00", "--until-resolved", "--budget", "inf"], "--budget inf"),
+    (["02", "-p", "seeds", "()"], "give at least one seed"),
+    ([""], "no such notebook: ''"),
+    (["00", "-p", "", "1"], "unknown parameter ''"),
+    (["02", "-p", "keep_rank", "0"], "unknown parameter 'keep_rank'"),
+    (["02", "-p", "device", "gpu"], "unknown parameter 'device'"),
+    (["02", "-p", "methods", "[]"], "give at least one method id"),
+    (["01", "-p", "w", "nan"], "-p w 'nan'"),
+    (["03", "-p", "p_background", "nan"], "p_background='nan'"),
+    (["04", "-p", "n_eval", "1"], "n_eval=1"),
+    (["01", "-p", "model", "__import__('os').system('touch marker')"], "unknown model"),
+    (["01", "-p", "model", "x\"; open('marker', 'w').write('1'); y=\""], "unknown model"),
+    (["01", "-p", "ood_dirs", "{'a\"; open(\"marker\", \"w\"); \"': '/x'}"], "needs train_dir and id_test_dir"),
 ]
 
 
@@ -91,18 +115,25 @@ FOLDER_CASES = [
     (["claims", "{tmp}/file"], None, "{tmp}/file", "is not a folder"),
     (["claims", "{tmp}/loop"], None, "{tmp}/loop", "is not a folder"),
     (["claims", "{tmp}/run/01_x"], None, "{tmp}/run/01_x", "is not a run folder"),
+    (["claims", "{tmp}/run", "--study", "nope"], None, "'nope'", "no claims of study"),
+    (["claims", "{tmp}/run", "--study", "99"], None, "'99'", "accepted: a study with claims there"),
+    (["pretrain", "--out", "{tmp}/file"], None, "{tmp}/file", "is a file, not a folder"),
+    (["pretrain", "--out", "{tmp}/loop"], None, "{tmp}/loop", "loop of symlinks"),
+    (["sweep", "02", "--quick", "--folder", "{tmp}/file"], "{tmp}/cache", "{tmp}/file", "is a file, not a folder"),
 ]
 
 
 def _folders(tmp: Path) -> None:
-    """tmp/file (a file), tmp/loop (a symlink to itself), tmp/dangling (to nothing), tmp/empty/ and tmp/run/01_x/."""
+    """tmp/file (a file), tmp/loop (a symlink to itself), tmp/dangling (to nothing), tmp/empty/ and tmp/run/01_x/ (one
+    row, one claim)."""
     (tmp / "file").write_text("not a folder")
     (tmp / "loop").symlink_to("loop")
     (tmp / "dangling").symlink_to("nowhere")
     (tmp / "empty").mkdir()
     (tmp / "run" / "01_x").mkdir(parents=True)
     (tmp / "run" / "01_x" / "result.json").write_text(json.dumps({"rows": [{"method": "m", "setting": 1, "seed": 0,
-                                                                           "acc": 0.5}]}))
+                                                                           "acc": 0.5}], "study": "toy", "claims": [
+        {"id": "T-1", "words": "a beats b", "a": "a", "b": "b", "metric": "acc", "verdict": "supported"}]}))
 
 
 def _no_notebook(*args, **kwargs):

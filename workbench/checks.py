@@ -277,6 +277,17 @@ def check_value(cls: type, name: str, value: Any) -> Any:
         raise e.kind(f"{cls.__name__}.{name}={value!r}{why}; accepted: {describe(tp)}{note}") from None
 
 
+def check_field_names(cls: type, names: Any, what: str = "") -> None:
+    """BadType (a TypeError, as a dataclass refuses an unknown keyword) naming the names that are no field of the
+    dataclass `cls` and the fields there are; `what` says where they were given ("variant('full', ...)")."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = [n for n in names if n not in fields]
+    if unknown:
+        where = f" in {what}" if what else ""
+        raise BadType(f"{cls.__name__} has no field(s) {', '.join(map(repr, unknown))}{where}; accepted: "
+                      + ", ".join(fields))
+
+
 def check_fields(obj: Any) -> None:
     """Check every annotated field of the dataclass instance `obj` (see the module docstring); values are
     normalised in place (tuples for lists, Python numbers for numpy ones), frozen dataclasses included."""
@@ -288,6 +299,18 @@ def check_fields(obj: Any) -> None:
 
 
 # -- plain functions for entry points that are not Configs -----------------------------------------
+def check_typed(value: Any, tp: Any, name: str) -> Any:
+    """`value` checked against an annotated type as a Config field would be (`Annotated[int, Check(ge=1)]`), for
+    a value that is no Config field (a notebook's own parameter); BadType / BadValue naming `name=value`."""
+    try:
+        return _coerce(value, tp, NO_CHECK)
+    except _Refused as e:
+        _, check = _strip(tp)
+        why = f" ({e.why})" if e.why else ""
+        note = f" ({check.note})" if check.note else ""
+        raise e.kind(f"{name}={value!r}{why}; accepted: {describe(tp)}{note}") from None
+
+
 def check_number(value: Any, name: str, *, integer: bool = False, **bounds: Any) -> Any:
     """A finite number (an integer when `integer`) within `bounds` (Check's ge / gt / le / lt), or
     BadType / BadValue naming `name=value`."""
@@ -315,6 +338,17 @@ def check_finite(tensor: Any, name: str) -> torch.Tensor:
         value = tensor.detach()[first].item()
     raise BadValue(f"{name} holds {int(bad.sum())} non-finite values of {tensor.numel()} (first: {value} at "
                    f"index {first}, shape {tuple(tensor.shape)}); accepted: finite numbers only")
+
+
+def check_features(tensor: Any, name: str) -> torch.Tensor:
+    """`tensor` if it is a floating-point tensor (embeddings, features): integer or bool features are refused (an
+    int64 copy of embeddings rounds every value to -1, 0 or 1); BadType naming `name` and its dtype."""
+    if not isinstance(tensor, torch.Tensor):
+        raise BadType(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise BadType(f"{name} have dtype {tensor.dtype}; accepted: floating-point features (float32, float16, "
+                      "bfloat16, float64)")
+    return tensor
 
 
 def check_same_length(a: Any, b: Any, names: tuple[str, str]) -> int:
@@ -388,6 +422,8 @@ def safe_torch_load(path: str | Path, what: str = "file") -> Any:
     corrupt, not a torch file, or holds objects other than tensors and plain values (never loaded: a
     crafted file could run code). Unlike torch's own message, ours does not suggest loading it unsafely."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; accepted: a torch file (.pt, .pth)")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:
@@ -464,8 +500,43 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if e.errno not in DISK_ERRNOS or isinstance(e, WriteError):
             raise
         raise write_error(path, e) from e
+    except RuntimeError as e:  # torch.save's C++ writer: "unexpected pos 704 vs 598", "file write failed"
+        code = _disk_errno(tmp, e)
+        if code is None:
+            raise
+        raise write_error(path, OSError(code, os.strerror(code))) from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_WRITER_FAILURES = ("unexpected pos", "file write failed", "iostream error", "basic_ios")
+
+
+def _disk_errno(tmp: Path, error: RuntimeError) -> int | None:
+    """The errno of a disk that ran out of room under a RuntimeError from a C++ writer (torch.save reports a short
+    write as "unexpected pos ..."), or None when the error is not a failed write or the disk is not the cause:
+    EFBIG when the temporary file reached the file-size limit (RLIMIT_FSIZE), ENOSPC when its disk has no room."""
+    texts = [str(e) for e in (error, error.__context__, error.__cause__) if e is not None]
+    codes = [e.errno for e in (error.__context__, error.__cause__) if isinstance(e, OSError) and e.errno in DISK_ERRNOS]
+    if codes:
+        return codes[0]
+    if not any(w in t for t in texts for w in _WRITER_FAILURES):
+        return None
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY and tmp.exists() and tmp.stat().st_size >= soft:
+            return errno.EFBIG
+    except (ImportError, OSError, ValueError):  # no resource module (Windows), the file already gone
+        pass
+    try:
+        disk = os.statvfs(tmp.parent)
+        if disk.f_bavail * disk.f_frsize < 1024 * 1024:  # under 1 MiB left: the write found the disk full
+            return errno.ENOSPC
+    except (AttributeError, OSError):
+        pass
+    return None
 
 
 def check_writable_dir(path: str | Path, what: str, make: bool = True) -> Path:
@@ -513,7 +584,7 @@ def check_writable_dir(path: str | Path, what: str, make: bool = True) -> Path:
     return path
 
 
-__all__ = ["DISK_ERRNOS", "BadType", "BadValue", "Check", "WriteError", "atomic_path", "check_device", "check_fields",
-           "check_finite", "check_number", "check_same_length", "check_template", "check_value",
-           "check_writable_dir", "describe", "field_types", "load_error", "refused_objects", "safe_torch_load",
-           "temp_beside", "write_error"]
+__all__ = ["DISK_ERRNOS", "BadType", "BadValue", "Check", "WriteError", "atomic_path", "check_device",
+           "check_features", "check_field_names", "check_fields", "check_finite", "check_number", "check_same_length",
+           "check_template", "check_typed", "check_value", "check_writable_dir", "describe", "field_types",
+           "load_error", "refused_objects", "safe_torch_load", "temp_beside", "write_error"]

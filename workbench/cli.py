@@ -166,11 +166,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from workbench import compare
 
     for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            return _error("compare", f"{name} {value!r} must be >= 0")
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            return _error("compare", f"{name} {value!r} must be >= 0 and finite (an infinite tolerance would pass "
+                                     "every number)")
     try:
         comparisons = compare.compare(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
-    except (FileNotFoundError, compare.ResultError) as e:  # a missing, truncated or odd result.json: named
+    except (FileNotFoundError, ValueError) as e:  # a missing, truncated or odd result.json (ResultError): named
         return _error("compare", str(e))
     print(compare.report(comparisons, show="failures" if args.failures else "all"))
     return 0 if all(c.ok for c in comparisons) else 1
@@ -203,6 +204,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from workbench.models.registry import TINY_DIR
 
     out = args.out or TINY_DIR
+    from workbench.checks import check_writable_dir
+
+    try:
+        check_writable_dir(out, "output folder (--out)", make=False)  # nothing is made before the model exists
+    except ValueError as e:
+        return _error("pretrain", str(e))
     held = [f for f in MODEL_FILES if (out / f).exists()]
     if held and not args.force:
         return _error("pretrain", f"{out} already holds a model ({', '.join(held)}); nothing was changed. "

@@ -39,6 +39,7 @@ import ast
 import importlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 import socket
@@ -318,6 +319,8 @@ def check_settings(executor: str, gpus_per_cell: int, cpus_per_cell: int, timeou
         if (least is None and not value > 0) or (least is not None and value < least):
             bound = "> 0" if least is None else f">= {least}"
             raise SweepError(f"{name} {value!r}: must be {bound}")
+        if not math.isfinite(value):
+            raise SweepError(f"{name} {value!r}: must be finite (a number of minutes, GB, cells, cores or steps)")
         if name in ("--gpus-per-cell", "--cpus-per-cell", "--max-parallel", "--checkpoint-every") and \
                 value != int(value):
             raise SweepError(f"{name} {value!r}: give a whole number")
@@ -510,8 +513,8 @@ def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partiti
         check_resources(slurm_partition, cpus_per_cell, gpus_per_cell)
         check_shared(root, "the cell cache (WORKBENCH_CACHE)", slurm_partition)
         check_shared(folder, "the sweep folder", slurm_partition)
-    check_writable(root / mod.STUDY.name, "the cell cache")
     check_writable(folder, "the sweep folder", make=False)  # made when the first job is submitted
+    check_writable(root / mod.STUDY.name, "the cell cache")  # after the folder: nothing is made before a refusal
     t0 = time.monotonic()
     plan = plan_cells(module, cfg, kind)
     name = plan.study.title or plan.study.name

@@ -42,6 +42,7 @@ from .result import (
                      REPO_ROOT,
                      Result,
                      check_config,
+                     check_device_field,
                      check_seeds,
                      device,
                      environment,
@@ -56,7 +57,8 @@ from .stats import Comparisons, Paired, Summary, fmt, paired, paired_values, sum
 from .study import Report, Study
 
 __all__ = [
-    "check_config", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
+    "check_config", "check_device_field", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict",
+    "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
     "CHECKPOINT_ENV", "Checkpoint", "checkpoint", "checkpoint_every",
