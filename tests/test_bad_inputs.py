@@ -4,11 +4,15 @@ One table for the Python API (world, engine, models, CAMs, adapters, corrupt fil
 the study kit; then, by area, the engine's numeric knobs, workbench.checks, method configs, model
 folders and images, zero-shot prompts, crafted files, eval functions, event features and compare) and
 one for the CLI (`workbench.cli.main` returns / exits with 2). Every case is fast: nothing trains for
-more than two steps, and models are copies of the seeded `tiny_random` fixture.
+more than two steps, and models are copies of the seeded `tiny_random` fixture. Folders and disks (runs
+folders, WORKBENCH_CACHE, writes that run out of room) have their area too; their CLI cases are in
+tests/test_bad_cli_inputs.py.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.disks import file_size_limit
 from workbench.engine import TrainConfig
 from workbench.methods.baselines.peft_tuners import apply_loha, apply_lokr, apply_lora, apply_vera
 from workbench.methods.cam import compute_cam, counterfactual, gradcam, library_cam, relevance_rollout
@@ -904,7 +909,787 @@ COMPARE_CASES = [
                  r"notebooks='01_x' is one string", id="compare-notebooks-str"),
 ]
 
-API_CASES += ENGINE_CASES + CHECK_CASES + CONFIG_CASES + MODEL_CASES + EVAL_CASES + DATA_CASES + COMPARE_CASES
+
+
+# -- folders and disks: a runs folder, the cell-cache root, writes that run out of room ------------------------
+def _odd_paths(c):
+    """c.tmp with `file` (a file), `loop` (a symlink to itself), `dangling` (a symlink to nothing), `empty/` (an
+    empty folder) and `run/01_x/result.json` (a run folder)."""
+    (c.tmp / "file").write_text("not a folder")
+    for name, target in (("loop", "loop"), ("dangling", "nowhere")):
+        if not (c.tmp / name).is_symlink():
+            (c.tmp / name).symlink_to(target)
+    (c.tmp / "empty").mkdir(exist_ok=True)
+    (c.tmp / "run" / "01_x").mkdir(parents=True, exist_ok=True)
+    (c.tmp / "run" / "01_x" / "result.json").write_text(json.dumps({"rows": [ROW]}))
+    return c.tmp
+
+
+def _new_run_dir(c, where):
+    """new_run_dir at `where`: a name under c.tmp (see _odd_paths) or an absolute path (/sys, /proc)."""
+    return _lazy("workbench.runner.new_run_dir")(_odd_paths(c) / where)
+
+
+def _with_cache(c, value, call=lambda: kit.cache_root()):
+    """call() with WORKBENCH_CACHE=value ({tmp}: the case's folder, see _odd_paths); the environment is restored."""
+    from unittest import mock
+
+    _odd_paths(c)
+    with mock.patch.dict(os.environ, {kit.CACHE_ROOT_ENV: value.replace("{tmp}", str(c.tmp))}):
+        return call()
+
+
+BIG = "x" * 200_000  # past the 64 KiB limit of _out_of_room
+
+
+def _out_of_room(c, write, name, old=None, limit=64 * 1024):
+    """write(target) under a file-size limit, target = c.tmp/room/<name> (holding `old` first, if given); its
+    error is re-raised after checking that target kept its old content (or was not made) and that no
+    temporary file is left in the folder."""
+    folder = c.tmp / "room"
+    folder.mkdir(exist_ok=True)
+    target = folder / name
+    if old is not None:
+        target.write_text(old)
+    try:
+        with file_size_limit(limit):
+            write(target)
+    except OSError:
+        assert (target.read_text() == old) if old is not None else not target.exists()
+        assert [p.name for p in folder.iterdir()] == ([name] if old is not None else []), list(folder.iterdir())
+        raise
+
+
+def _enospc_in_block(target):
+    """Half a file into atomic_path's temporary file, then a full disk."""
+    from workbench.checks import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _summary(target):
+    from workbench.runner import RunSummary, write_summary
+
+    write_summary(RunSummary(target.parent, [], target, target.with_suffix(".html")))
+
+
+def _papermill_out_of_room(c):
+    """execute_notebook whose papermill writes half the executed notebook, then finds the disk full: the half
+    copy is gone, the error names the notebook."""
+    from unittest import mock
+
+    from workbench.runner import execute_notebook
+
+    def half_then_full(input_path, output_path, **kwargs):
+        Path(output_path).write_text('{"cells": [')
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = c.tmp / "run" / "00_x"
+    try:
+        with mock.patch("papermill.execute_notebook", half_then_full):
+            execute_notebook(c.tmp / "00_x.ipynb", out, {}, cwd=c.tmp, progress=False)
+    except OSError:
+        assert list(out.iterdir()) == [], list(out.iterdir())
+        raise
+
+
+RUNS = r"runs folder \(--runs-dir\) "
+CACHE = r"the cell cache \(WORKBENCH_CACHE\) "
+CACHE_SAYS = r"accepted: a folder path, absolute or relative to the current folder, or WORKBENCH_CACHE unset"
+FOLDER_SAYS = r"; accepted: a folder this user can write, or a path where one can be made$"
+
+DISK_CASES = [
+    pytest.param(lambda c: _new_run_dir(c, "file"), ValueError,
+                 RUNS + r"/.*/file is a file, not a folder" + FOLDER_SAYS, id="runs-dir-file"),
+    pytest.param(lambda c: _new_run_dir(c, "file/runs"), ValueError,
+                 RUNS + r"/.*/file/runs cannot be a folder: a part of it is a file", id="runs-dir-under-file"),
+    pytest.param(lambda c: _new_run_dir(c, "loop"), ValueError, RUNS + r"/.*/loop goes round a loop of symlinks",
+                 id="runs-dir-symlink-loop"),
+    pytest.param(lambda c: _new_run_dir(c, "loop/runs"), ValueError, RUNS + r"/.*/loop/runs goes round a loop",
+                 id="runs-dir-under-symlink-loop"),
+    pytest.param(lambda c: _new_run_dir(c, "dangling"), ValueError,
+                 RUNS + r"/.*/dangling is a symlink to nowhere, which does not exist", id="runs-dir-dangling"),
+    pytest.param(lambda c: _new_run_dir(c, "/sys"), ValueError, RUNS + r"/sys cannot be written: no file can be made",
+                 id="runs-dir-read-only"),  # not even root may make a file in /sys (chmod does not stop root)
+    pytest.param(lambda c: _new_run_dir(c, "/proc/workbench-runs"), ValueError,
+                 RUNS + r"/proc/workbench-runs cannot be made", id="runs-dir-in-proc"),
+    pytest.param(lambda c: _with_cache(c, ""), ValueError, r"WORKBENCH_CACHE='' is empty; " + CACHE_SAYS,
+                 id="cache-root-empty"),
+    pytest.param(lambda c: _with_cache(c, "  \t"), ValueError, r"WORKBENCH_CACHE='  \\t' is empty",
+                 id="cache-root-blank"),
+    pytest.param(lambda c: _with_cache(c, " {tmp}/cache"), ValueError, r"WORKBENCH_CACHE=' /.*/cache' starts or ends "
+                 r"with a space", id="cache-root-space"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file"), ValueError, CACHE + r"/.*/file is a file, not a folder",
+                 id="cache-root-file"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file/cache"), ValueError,
+                 CACHE + r"/.*/file/cache cannot be a folder: a part of it is a file", id="cache-root-under-file"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/loop"), ValueError, CACHE + r"/.*/loop goes round a loop",
+                 id="cache-root-symlink-loop"),
+    pytest.param(lambda c: _with_cache(c, "/proc/workbench-cache"), ValueError,
+                 CACHE + r"/proc/workbench-cache cannot be made: no file can be made in /proc", id="cache-root-proc"),
+    pytest.param(lambda c: _with_cache(c, "{tmp}/file", lambda: kit.cache_dir("toy")), ValueError,
+                 CACHE + r"/.*/file is a file", id="cache-dir-file"),
+    pytest.param(lambda c: _with_cache(c, "", lambda: kit.CellCache("toy", cp_rank_ablation.Config(), weights="w")),
+                 ValueError, r"WORKBENCH_CACHE='' is empty", id="cell-cache-empty-root"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: _lazy("workbench.runner.write_text_atomic")(t, BIG), "s.md"),
+                 OSError, r"^could not write /.*/room/s\.md: File too large; no partial file was left$",
+                 id="full-disk-text"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: _lazy("workbench.runner.write_text_atomic")(t, BIG), "s.md",
+                                        old="kept"), OSError,
+                 r"room/s\.md: File too large; it keeps its previous content", id="full-disk-text-kept"),
+    pytest.param(lambda c: _out_of_room(c, lambda t: kit.write_json_atomic(t, {"rows": [BIG]}), "result.json",
+                                        old="{}"), OSError, r"could not write /.*/room/result\.json: File too large",
+                 id="full-disk-result-json"),
+    pytest.param(lambda c: _out_of_room(c, _summary, "summary.md", limit=100), OSError,
+                 r"could not write /.*/room/summary\.md: File too large", id="full-disk-run-summary"),
+    pytest.param(lambda c: _out_of_room(c, _enospc_in_block, "f.pt"), OSError,
+                 r"could not write /.*/room/f\.pt: No space left on device; no partial file",
+                 id="full-disk-atomic-path"),
+    pytest.param(lambda c: _papermill_out_of_room(c), OSError,
+                 r"could not write /.*/run/00_x/00_x\.ipynb: No space left on device; no partial file",
+                 id="full-disk-executed-notebook"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(_odd_paths(c) / "empty", c.tmp / "run"),
+                 FileNotFoundError, r"/empty is not a run folder: it holds no <notebook>/result\.json",
+                 id="compare-empty-folder"),
+    pytest.param(lambda c: _lazy("workbench.compare.compare")(_odd_paths(c) / "run" / "01_x", c.tmp / "run"),
+                 FileNotFoundError, r"run/01_x is not a run folder", id="compare-notebook-folder"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_odd_paths(c) / "file"), ValueError,
+                 r"/file is not a folder; give a run folder", id="claims-file"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_odd_paths(c) / "loop"), ValueError,
+                 r"/loop is not a folder", id="claims-symlink-loop"),
+]
+
+
+# ================================================================================================
+# Issue 26, the second probe: inputs no case above tried, at every public entry point. Study Configs
+# (00-03) declare their ranges; models, engine, eval, codebook, adapters, world, viz and run files by area.
+# ================================================================================================
+def _study(name, **kw):
+    return _lazy(f"workbench.studies.{name}.Config")(**kw)
+
+
+S0 = lambda **kw: _study("world_and_model", **kw)
+S1 = lambda **kw: _study("cam_counterfactual", **kw)
+S2 = lambda **kw: _study("cp_rank_ablation", **kw)
+S3 = lambda **kw: _study("codebook", **kw)
+SPLIT_NAMES = r"accepted: one of pretrain, heldout, finetune"
+NOT_DEVICE = r"is not a device name; accepted: None \(cuda if available, else cpu\), 'cpu', 'cuda'"
+
+STUDY_CASES = [
+    # ---- study 00
+    pytest.param(lambda c: S0(seed=-1), ValueError, r"Config\.seed=-1; accepted: an integer >= 0", id="s0-seed"),
+    pytest.param(lambda c: S0(world_seed=-2), ValueError, r"Config\.world_seed=-2", id="s0-world-seed"),
+    pytest.param(lambda c: S0(batch_size=2.5), TypeError, r"Config\.batch_size=2\.5; accepted: an integer >= 1",
+                 id="s0-batch-float"),
+    pytest.param(lambda c: S0(n_eval="100"), TypeError, r"Config\.n_eval='100'", id="s0-n-eval-str"),
+    pytest.param(lambda c: S0(device="gpu"), ValueError, r"Config\.device='gpu' " + NOT_DEVICE, id="s0-device"),
+    pytest.param(lambda c: S0(splits=("heldout", "heldout")), ValueError, r"'heldout' repeats", id="s0-splits-repeat"),
+    # ---- study 01
+    pytest.param(lambda c: S1(weight_decay=-0.1), ValueError, r"Config\.weight_decay=-0\.1; accepted: .* >= 0",
+                 id="s1-wd"),
+    pytest.param(lambda c: S1(warmup=1.5), ValueError, r"Config\.warmup=1\.5; accepted: .* in \[0, 1\)",
+                 id="s1-warmup"),
+    pytest.param(lambda c: S1(p_random=-0.2), ValueError, r"p_random=-0\.2", id="s1-p-random"),
+    pytest.param(lambda c: S1(wise_alphas=(0.5, NAN)), ValueError, r"wise_alphas=\(0\.5, nan\)", id="s1-wise-nan"),
+    pytest.param(lambda c: S1(n_train=-5), ValueError, r"Config\.n_train=-5", id="s1-n-train"),
+    pytest.param(lambda c: S1(n_train="5"), ValueError, r"n_train='5'", id="s1-n-train-str"),
+    pytest.param(lambda c: S1(world_seed=-1), ValueError, r"Config\.world_seed=-1", id="s1-world-seed"),
+    pytest.param(lambda c: S1(backdrop_contrast=1.5), ValueError, r"Config\.backdrop_contrast=1\.5",
+                 id="s1-backdrop"),
+    pytest.param(lambda c: S1(p_tie=2.0), ValueError, r"Config\.p_tie=2\.0; .*a probability", id="s1-p-tie"),
+    pytest.param(lambda c: S1(device="tpu"), ValueError, r"Config\.device='tpu' " + NOT_DEVICE, id="s1-device"),
+    pytest.param(lambda c: S1(save_models=("full_ft", "full_ft")), ValueError, r"'full_ft' repeats",
+                 id="s1-save-models-repeat"),
+    pytest.param(lambda c: S1(threshold="0.3"), ValueError, r"threshold='0\.3'", id="s1-threshold-str"),
+    pytest.param(lambda c: S1(steps=True), ValueError, r"steps=True", id="s1-steps-bool"),
+    pytest.param(lambda c: S1(w=INF), ValueError, r"w=inf", id="s1-w-inf"),
+    pytest.param(lambda c: S1(lr=0.0), ValueError, r"Config\.lr=0\.0; accepted: a finite number > 0", id="s1-lr"),
+    pytest.param(lambda c: S1(model=""), ValueError, r"Config\.model='' \(a blank string\)", id="s1-model-blank"),
+    pytest.param(lambda c: S1(pretrained=" "), ValueError, r"Config\.pretrained=' '", id="s1-pretrained-blank"),
+    pytest.param(lambda c: S1(model="nope"), ValueError, r"unknown model 'nope'; accepted: 'tiny-world-clip'",
+                 id="s1-model-unknown"),
+    pytest.param(lambda c: S1(pretrained=str(c.tmp / "w.pt")), FileNotFoundError,
+                 r"pretrained='.*w\.pt' does not exist; accepted for tiny-world-clip", id="s1-pretrained-missing"),
+    # ---- study 02
+    pytest.param(lambda c: S2(lr=-1e-3), ValueError, r"Config\.lr=-0\.001; accepted: a finite number > 0",
+                 id="s2-lr"),
+    pytest.param(lambda c: S2(full_ft_lr=0.0), ValueError, r"Config\.full_ft_lr=0\.0", id="s2-full-ft-lr"),
+    pytest.param(lambda c: S2(probe_lr=-1.0), ValueError, r"Config\.probe_lr=-1\.0", id="s2-probe-lr"),
+    pytest.param(lambda c: S2(weight_decay=-0.05), ValueError, r"Config\.weight_decay=-0\.05", id="s2-wd"),
+    pytest.param(lambda c: S2(warmup=2.0), ValueError, r"Config\.warmup=2\.0", id="s2-warmup"),
+    pytest.param(lambda c: S2(dropout=1.5), ValueError, r"Config\.dropout=1\.5; accepted: .* in \[0, 1\)",
+                 id="s2-dropout"),
+    pytest.param(lambda c: S2(keep_rank=0), ValueError, r"Config\.keep_rank=0", id="s2-keep-rank"),
+    pytest.param(lambda c: S2(model_seed=-1), ValueError, r"Config\.model_seed=-1", id="s2-model-seed"),
+    pytest.param(lambda c: S2(world_seed=-3), ValueError, r"Config\.world_seed=-3", id="s2-world-seed"),
+    pytest.param(lambda c: S2(train_split="train"), ValueError, r"Config\.train_split='train'; " + SPLIT_NAMES,
+                 id="s2-train-split"),
+    pytest.param(lambda c: S2(test_split="ood_nope"), ValueError, r"Config\.test_split='ood_nope'", id="s2-test-split"),
+    pytest.param(lambda c: S2(heldout_split=""), ValueError, r"Config\.heldout_split=''", id="s2-heldout-split"),
+    pytest.param(lambda c: S2(placement="Paper"), ValueError, r"Config\.placement='Paper'; accepted: one of all, paper",
+                 id="s2-placement-case"),
+    pytest.param(lambda c: S2(lora_rslora="yes"), ValueError, r"lora_rslora='yes'", id="s2-rslora-str"),
+    pytest.param(lambda c: S2(real_scale=None), TypeError, r"Config\.real_scale=None; accepted: one of counted",
+                 id="s2-real-scale-none"),
+    pytest.param(lambda c: S2(ranks=(True, 2)), ValueError, r"ranks=\(True, 2\)", id="s2-ranks-bool"),
+    pytest.param(lambda c: S2(eval_every=1.5), ValueError, r"eval_every=1\.5", id="s2-eval-every-float"),
+    pytest.param(lambda c: S2(device="cpu:x"), ValueError, r"Config\.device='cpu:x' " + NOT_DEVICE, id="s2-device"),
+    # ---- study 03
+    pytest.param(lambda c: S3(video="grid", grid=0), ValueError, r"Config\.grid=0; accepted: None or an integer >= 1",
+                 id="s3-grid-zero"),
+    pytest.param(lambda c: S3(video="grid", grid=-2), ValueError, r"Config\.grid=-2", id="s3-grid-negative"),
+    pytest.param(lambda c: S3(video="grid", grid=2.0), ValueError, r"grid=2\.0", id="s3-grid-float"),
+    pytest.param(lambda c: S3(reset_after=0), ValueError, r"Config\.reset_after=0", id="s3-reset-after"),
+    pytest.param(lambda c: S3(encoder="lstm"), ValueError, r"Config\.encoder='lstm'; accepted: one of transformer, mlp",
+                 id="s3-encoder"),
+    pytest.param(lambda c: S3(dim=100, heads=3), ValueError, r"CodebookConfig\.dim=100 is not divisible by heads=3",
+                 id="s3-dim-heads"),
+    pytest.param(lambda c: S3(split="nope"), ValueError, r"Config\.split='nope'; " + SPLIT_NAMES, id="s3-split"),
+    pytest.param(lambda c: S3(world_seed=-1), ValueError, r"Config\.world_seed=-1", id="s3-world-seed"),
+    pytest.param(lambda c: S3(codes=1), ValueError, r"Config\.codes=1; accepted: an integer >= 2", id="s3-codes-one"),
+    pytest.param(lambda c: S3(head_lr=INF), ValueError, r"head_lr=inf", id="s3-head-lr-inf"),
+    pytest.param(lambda c: S3(lr=NAN), ValueError, r"lr=nan", id="s3-lr-nan"),
+    pytest.param(lambda c: S3(steps=1), ValueError, r"steps=1: a sequence needs at least 2 steps", id="s3-steps"),
+    pytest.param(lambda c: S3(p_silent=0.6, p_offscreen=0.6), ValueError, r"p_silent \+ p_offscreen \+ p_background",
+                 id="s3-rates-sum"),
+    pytest.param(lambda c: S3(modalities=("video", "video")), ValueError, r"modalities=\('video', 'video'\)",
+                 id="s3-modalities-repeat"),
+    pytest.param(lambda c: S3(bands=64.0), ValueError, r"bands=64\.0", id="s3-bands-float"),
+    pytest.param(lambda c: S3(codebook_sizes=(1,)), ValueError, r"codebook_sizes=\(1,\)", id="s3-sizes-one"),
+    pytest.param(lambda c: S3(device="gpu"), ValueError, r"Config\.device='gpu' " + NOT_DEVICE, id="s3-device"),
+    # ---- presets
+    pytest.param(lambda c: cp_rank_ablation.Config.preset("yes"), TypeError, r"quick='yes' is a str; accepted: True",
+                 id="kit-preset-quick-str"),
+    pytest.param(lambda c: kit.device("0"), ValueError, r"device='0' is not a device name", id="kit-device-digit"),
+]
+
+
+class _Obj(torch.nn.Module):
+    """forward(x) returns the loss as `out` says: a scalar, a vector, a float or None."""
+
+    def __init__(self, out="scalar"):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+        self.out = out
+
+    def forward(self, x):
+        y = self.w * x
+        return {"scalar": lambda: y.sum(), "vector": lambda: y, "float": lambda: 1.5, "none": lambda: None}[self.out]()
+
+
+def _train(c, obj=None, batches=lambda step: {"x": torch.ones(2)}, cfg=None, **kw):
+    from workbench.engine import train
+
+    return train(obj or _Obj(), batches, cfg or TrainConfig(steps=2, log_every=100), progress=False, **kw)
+
+
+def _ckpt(c, content):
+    """c.tmp/ckpt.pt holding `content` (bytes as they are, anything else through torch.save)."""
+    f = c.tmp / "ckpt.pt"
+    f.write_bytes(content) if isinstance(content, bytes) else torch.save(content, f)
+    return f
+
+
+ENGINE_CASES += [
+    pytest.param(lambda c: TrainConfig(compile=""), ValueError, r"TrainConfig\.compile='' \(a blank string\)",
+                 id="train-compile-empty"),
+    pytest.param(lambda c: TrainConfig(compile="  "), ValueError, r"compile='  '", id="train-compile-blank"),
+    pytest.param(lambda c: TrainConfig(betas=(NAN, 0.9)), ValueError, r"betas=\(nan, 0\.9\) \(item nan: not finite\)",
+                 id="train-betas-nan"),
+    pytest.param(lambda c: TrainConfig(grad_clip=True), TypeError, r"grad_clip=True", id="train-clip-bool"),
+    pytest.param(lambda c: TrainConfig(fused_adamw="auto"), TypeError, r"fused_adamw='auto'", id="train-fused-auto"),
+    pytest.param(lambda c: TrainConfig(steps="10"), TypeError, r"steps='10'", id="train-steps-str"),
+    pytest.param(lambda c: TrainConfig(warmup=-0.1), ValueError, r"warmup=-0\.1", id="train-warmup-negative"),
+    pytest.param(lambda c: _train(c, obj=_Obj("vector")), TypeError,
+                 r"returned a tensor of shape \(2,\) as its loss; accepted: a scalar tensor", id="train-loss-vector"),
+    pytest.param(lambda c: _train(c, obj=_Obj("float")), TypeError, r"returned 1\.5 \(float\) as its loss",
+                 id="train-loss-float"),
+    pytest.param(lambda c: _train(c, obj=_Obj("none")), TypeError, r"returned None \(NoneType\)", id="train-loss-none"),
+    pytest.param(lambda c: _train(c, batches=lambda step: [torch.ones(2)]), TypeError,
+                 r"batches\(0\) returned a list; accepted: a dict", id="train-batches-list"),
+    pytest.param(lambda c: _train(c, batches=5), TypeError, r"batches=5 is a int; accepted: a function",
+                 id="train-batches-not-callable"),
+    pytest.param(lambda c: _train(c, cfg={"steps": 2}), TypeError, r"cfg=\{'steps': 2\} is a dict; accepted: a "
+                 r"TrainConfig", id="train-cfg-dict"),
+    pytest.param(lambda c: _train(c, checkpoint=c.tmp), ValueError, r"checkpoint='.*' is a folder; accepted: the path "
+                 r"of a checkpoint file", id="train-checkpoint-folder"),
+    pytest.param(lambda c: _train(c, checkpoint=_ckpt(c, b"PK\x03\x04junk")), ValueError,
+                 r"ckpt\.pt is corrupt or not a workbench checkpoint", id="train-checkpoint-zip-junk"),
+    pytest.param(lambda c: _train(c, checkpoint=_ckpt(c, {"a": torch.zeros(1)})), ValueError,
+                 r"ckpt\.pt is not a workbench checkpoint \(it holds a dict with keys a\)",
+                 id="train-checkpoint-foreign"),
+    pytest.param(lambda c: _train(c, checkpoint=_ckpt(c, [1, 2, 3])), ValueError,
+                 r"ckpt\.pt is not a workbench checkpoint \(it holds a list\)", id="train-checkpoint-list"),
+    pytest.param(lambda c: _train(c, params=[]), ValueError, r"params=\[\] is empty", id="train-params-empty"),
+    pytest.param(lambda c: _train(c, params=[torch.nn.Parameter(torch.ones(2))]), TypeError,
+                 r"params hold a Parameter of shape \(2,\); accepted: \(name, parameter\) pairs",
+                 id="train-params-not-named"),
+]
+
+
+def _tiny_copy(c, **edits):
+    return _tiny_dir(c, config=_tiny_cfg(**edits))
+
+
+MODEL_CASES += [
+    pytest.param(lambda c: load_model("tiny-world-clip", pretrained=123), TypeError, r"pretrained=123 is a int",
+                 id="load-pretrained-int"),
+    pytest.param(lambda c: load_model("ViT-B-32", pretrained=5), TypeError, r"pretrained=5",
+                 id="load-vit-pretrained-int"),
+    pytest.param(lambda c: load_model(""), ValueError, r"unknown model ''; accepted", id="load-empty-name"),
+    pytest.param(lambda c: load_model("hf:"), ValueError, r"model 'hf:' names nothing after 'hf:'", id="load-hf-empty"),
+    pytest.param(lambda c: load_model("local-dir:"), ValueError, r"'local-dir:' names nothing", id="load-dir-empty"),
+    pytest.param(lambda c: load_model("tiny-world-clip", pretrained=""), ValueError, r"pretrained='' is blank",
+                 id="load-pretrained-blank"),
+    pytest.param(lambda c: load_model(f"hf:{c.tmp}", pretrained="x.pt"), ValueError,
+                 r"pretrained='x\.pt' with model 'hf:.*', which brings its own weights", id="load-hf-pretrained"),
+    pytest.param(lambda c: load_model("ViT-B-32", pretrained=str(c.tmp)), ValueError,
+                 r"pretrained='.*' is a folder; accepted for ViT-B-32: a weights file", id="load-vit-pretrained-dir"),
+    pytest.param(lambda c: load_model("tiny-world-clip", device="cuda:-1"), ValueError, r"device='cuda:-1'",
+                 id="load-device-cuda-negative"),
+    pytest.param(lambda c: load_model("tiny-world-clip", device=["cpu"]), TypeError, r"device=\['cpu'\] is a list",
+                 id="load-device-list"),
+    pytest.param(lambda c: load_model(b"tiny-world-clip"), TypeError, r"got bytes", id="load-name-bytes"),
+    pytest.param(lambda c: load_model("TINY-WORLD-CLIP"), ValueError, r"unknown model 'TINY-WORLD-CLIP'",
+                 id="load-name-case"),
+    pytest.param(lambda c: load_model("tiny-world-clip", pretrained=_garbage_file(c, "e.safetensors")), ValueError,
+                 r"e\.safetensors is corrupt", id="load-tiny-pretrained-garbage"),
+    pytest.param(lambda c: load_model("local-dir:" + _garbage_file(c, "f")), FileNotFoundError,
+                 r"model folder .*/f does not exist \(or is not a folder\)", id="load-dir-is-file"),
+    pytest.param(lambda c: load_model(_tiny_copy(c, **{"model_cfg.vision_cfg.width": -1})), ValueError,
+                 r"open_clip_config\.json: model_cfg\.vision_cfg\.width=-1; accepted: a positive integer",
+                 id="folder-width-negative"),
+    pytest.param(lambda c: load_model(_tiny_copy(c, **{"model_cfg.text_cfg.context_length": "abc"})), ValueError,
+                 r"model_cfg\.text_cfg\.context_length='abc'", id="folder-context-str"),
+    pytest.param(lambda c: load_model(_tiny_copy(c, **{"model_cfg.embed_dim": 0})), ValueError,
+                 r"model_cfg\.embed_dim=0", id="folder-embed-zero"),
+    pytest.param(lambda c: load_model(_tiny_copy(c, **{"model_cfg.vision_cfg.layers": "two"})), ValueError,
+                 r"model_cfg\.vision_cfg\.layers='two'", id="folder-layers-str"),
+    pytest.param(lambda c: load_model(_tiny_copy(c, **{"preprocess_cfg.mean": [[0.5], 0.5, 0.5]})), ValueError,
+                 r"mean=\[\[0\.5\], 0\.5, 0\.5\]", id="folder-mean-nested"),
+    pytest.param(lambda c: c.model.zero_shot_head("circle", ["a {}"]), ValueError, r"got 'circle'",
+                 id="zs-classnames-str"),
+    pytest.param(lambda c: c.model.zero_shot_head(["circle"], []), ValueError, r"templates must be a non-empty list",
+                 id="zs-templates-empty"),
+    pytest.param(lambda c: c.model.tokenize(["a circle", 3]), TypeError, r"texts hold 3 \(int\); accepted: strings",
+                 id="tokenize-int"),
+    pytest.param(lambda c: c.model.encode_text(torch.rand(2, 24)), TypeError,
+                 r"tokens have dtype torch\.float32; accepted: an integer tensor", id="encode-text-float-ids"),
+    pytest.param(lambda c: c.model.encode_text(torch.zeros(24, dtype=torch.long)), ValueError,
+                 r"tokens have shape \(24,\)", id="encode-text-1d"),
+    pytest.param(lambda c: c.model.adaptable_layers(None), ValueError, r"unknown layer role None",
+                 id="layer-role-none"),
+]
+
+CAP = lambda name: _lazy(f"workbench.eval.captioning.{name}")
+VOC = lambda name: _lazy(f"workbench.eval.vocabulary.{name}")
+EVAL_CASES += [
+    pytest.param(lambda c: RET("recall_at_k")(A4 @ B4.T, torch.eye(4, dtype=torch.bool), True), TypeError, r"k=True",
+                 id="recall-k-bool"),
+    pytest.param(lambda c: RET("retrieval_from_features")(A4.long(), B4.long()), TypeError,
+                 r"image_feats have dtype torch\.int64; accepted: floating-point features", id="retrieval-int-feats"),
+    pytest.param(lambda c: RET("retrieval_from_features")(A4, B4, ["a"] * 3), ValueError, r"3 captions for 4 pairs",
+                 id="retrieval-captions-count"),
+    pytest.param(lambda c: RET("positives")(None, -1), ValueError, r"n=-1; accepted: an integer >= 0",
+                 id="positives-n-negative"),
+    pytest.param(lambda c: RET("encode_images")(c.model, c.x, batch_size=0), ValueError, r"batch_size=0",
+                 id="encode-images-batch"),
+    pytest.param(lambda c: RET("evaluate_retrieval")(c.model, c.world, "nope", n=2), KeyError, r"unknown split 'nope'",
+                 id="retrieval-split"),
+    pytest.param(lambda c: RET("zero_shot_classification")(c.model, c.world, "heldout", n=-1), ValueError, r"n=-1",
+                 id="zero-shot-classification-n"),
+    pytest.param(lambda c: E("localization_scores")(torch.rand(2, 4, 4), torch.zeros(3, 8, 8, dtype=torch.bool)),
+                 ValueError, r"got \(2, 4, 4\) and \(3, 8, 8\)", id="pointing-batch-mismatch"),
+    pytest.param(lambda c: E("localization_scores")(torch.rand(2, 4, 4), MASKS, threshold="0.5"), TypeError,
+                 r"threshold='0\.5'", id="pointing-threshold-str"),
+    pytest.param(lambda c: E("predict")(c.clf, c.world, "heldout", n=2, offset=0.5), TypeError, r"offset=0\.5",
+                 id="predict-offset-float"),
+    pytest.param(lambda c: E("predict")(c.clf, c.world, "nope", n=2), KeyError, r"unknown split 'nope'",
+                 id="predict-split"),
+    pytest.param(lambda c: E("top1")(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long)),
+                 ValueError, r"preds and targets are empty \(shape \(0,\)\)", id="top1-empty"),
+    pytest.param(lambda c: E("accuracy")(c.clf, c.world, "heldout", n=0), ValueError, r"n=0", id="accuracy-n-zero"),
+    pytest.param(lambda c: E("zero_shot_accuracy")(c.model, c.world, "heldout", n=2), TypeError,
+                 r"splits='heldout' is one string", id="zero-shot-accuracy-splits-str"),
+    pytest.param(lambda c: CAP("score_captions")(["a red circle"], [[]], [{}]), ValueError,
+                 r"references\[0\]=\[\]; accepted: a non-empty list", id="captions-refs-empty"),
+    pytest.param(lambda c: CAP("score_captions")(["a red circle"], ["a red circle"], [{"object": "circel"}]),
+                 ValueError, r"slot 'object' has target 'circel', which no caption can name",
+                 id="captions-slot-target"),
+    pytest.param(lambda c: CAP("corpus_metrics")(["a red circle"], ["a red circle"]), ValueError,
+                 r"references\[0\]='a red circle'", id="corpus-refs-strings"),
+    pytest.param(lambda c: GAP("centroid_gap")(A4[:0], B4[:0]), ValueError, r"got 0 \(shapes \(0, 8\) and \(0, 8\)\)",
+                 id="gap-empty"),
+    pytest.param(lambda c: GAP("centroid_gap")(A4, B4[:, :4]), ValueError, r"got \(4, 8\) and \(4, 4\)",
+                 id="gap-dims"),
+    pytest.param(lambda c: GAP("pair_distance")(A4.long(), B4.long()), TypeError, r"dtype torch\.int64",
+                 id="gap-int-feats"),
+    pytest.param(lambda c: GAP("uniformity")(A4[:1]), ValueError, r"got \(1, 8\)", id="uniformity-one-point"),
+    pytest.param(lambda c: GAP("shift")(A4, B4, True), TypeError, r"lam=True", id="shift-lam-bool"),
+    pytest.param(lambda c: GAP("shift_curve")(A4, B4, []), ValueError, r"lambdas=\[\] is empty",
+                 id="shift-curve-empty"),
+    pytest.param(lambda c: GAP("gap_metrics")(A4, B4, captions=["a"] * 3), ValueError, r"3 captions for 4 pairs",
+                 id="gap-metrics-captions"),
+    pytest.param(lambda c: GAP("cosine_distributions")(A4, B4, captions="abcd"), TypeError,
+                 r"captions='abcd' is one string", id="cosine-captions-str"),
+    pytest.param(lambda c: GAP("contrastive_loss")(A4, B4[:3], 0.1), ValueError, r"got \(4, 8\) and \(3, 8\)",
+                 id="contrastive-shapes"),
+    pytest.param(lambda c: VOC("word_token_norms")(c.model, "circle"), TypeError, r"words='circle' is one string",
+                 id="word-norms-str"),
+    pytest.param(lambda c: VOC("word_token_norms")(c.model, [3]), TypeError, r"words hold 3 \(int\)",
+                 id="word-norms-int"),
+    pytest.param(lambda c: E("localization_table")(c.clf, c.world, split="nope", n=2, progress=False), KeyError,
+                 r"unknown split 'nope'", id="loc-table-split"),
+    pytest.param(lambda c: E("centre_prior")(2.0, 8), TypeError, r"batch=2\.0", id="centre-batch-float"),
+]
+
+
+def _unicode_model(shapes=None):
+    from workbench.methods.codebook import UniCode
+
+    return UniCode(CB(dim=8, codes=4, heads=2, specific_dim=8, club=False, cpc=False, layers=1),
+                   {"video": (5,), "audio": (5,)} if shapes is None else shapes)
+
+
+CBM = lambda name: _lazy(f"workbench.methods.codebook.{name}")
+MAC = lambda **kw: ModeApproxConfig(**kw)
+BL = lambda name: _lazy(f"workbench.methods.baselines.{name}")
+TRAIN_UNICODE = lambda c, model, **kw: CBM("train_unicode")(model, kw.pop("data", None) or _feats(),
+                                                             **{"steps": 1, "batch_size": 2, **kw})
+
+CONFIG_CASES += [
+    # ---- codebook
+    pytest.param(lambda c: CBM("CodebookConfig").variant("full", stepz=1), TypeError,
+                 r"CodebookConfig has no field\(s\) 'stepz' in variant\('full', \.\.\.\); accepted: dim, codes",
+                 id="codebook-variant-field"),
+    pytest.param(lambda c: CBM("CodebookConfig").variant("fsq", codes=3), ValueError, r"codes=3 with quantizer='fsq'",
+                 id="codebook-variant-fsq-codes"),
+    pytest.param(lambda c: CB(quantizer="fsq", fsq_levels=(8.0, 5, 5, 5)), TypeError, r"\(item 8\.0\)",
+                 id="codebook-fsq-float"),
+    pytest.param(lambda c: CB(reset_recent=2.5), TypeError, r"reset_recent=2\.5", id="codebook-recent-float"),
+    pytest.param(lambda c: CB(club_hidden=1), ValueError, r"club_hidden=1", id="codebook-club-hidden"),
+    pytest.param(lambda c: CB(rvq_depth=0), ValueError, r"rvq_depth=0", id="codebook-rvq-depth"),
+    pytest.param(lambda c: CB(reset_rule="all"), ValueError, r"reset_rule='all'; accepted: one of any, every",
+                 id="codebook-reset-rule"),
+    pytest.param(lambda c: _unicode_model({"video": 5, "audio": (5,)}), TypeError, r"input_shapes\['video'\]=5",
+                 id="unicode-shape-int"),
+    pytest.param(lambda c: _unicode_model({"video": (0,), "audio": (5,)}), ValueError, r"got \(0,\)",
+                 id="unicode-shape-zero"),
+    pytest.param(lambda c: _unicode_model({"video": (5,), "speech": (5,)}), ValueError, r"unknown modality 'speech'",
+                 id="unicode-modality"),
+    pytest.param(lambda c: TRAIN_UNICODE(c, _unicode_model(), checkpoints=[0.5]), TypeError,
+                 r"checkpoints item=0\.5; accepted: an integer", id="unicode-checkpoints-float"),
+    pytest.param(lambda c: TRAIN_UNICODE(c, _unicode_model(), checkpoints=3), TypeError,
+                 r"checkpoints=3 is not a sequence", id="unicode-checkpoints-int"),
+    pytest.param(lambda c: TRAIN_UNICODE(c, _unicode_model({"video": (5,), "text": (5,)})), ValueError,
+                 r"the data lacks 'text', which the model was built for", id="unicode-data-lacks-modality"),
+    pytest.param(lambda c: TRAIN_UNICODE(c, _unicode_model({"video": (7,), "audio": (5,)})), ValueError,
+                 r"do not match the per-step shape \(7,\)", id="unicode-feature-dim"),
+    pytest.param(lambda c: CBM("toc_dimensions")(torch.randn(4, 8), 2.5), TypeError,
+                 r"keep=2\.5; accepted: an integer in \[1, 8\]", id="toc-keep-float"),
+    pytest.param(lambda c: CBM("toc_dimensions")(torch.randn(4, 8), True), TypeError, r"keep=True", id="toc-keep-bool"),
+    pytest.param(lambda c: CBM("toc_scores")(torch.full((4, 8), NAN)), ValueError, r"codebook holds 32 non-finite",
+                 id="toc-nan"),
+    pytest.param(lambda c: CBM("code_usage")(_unicode_model(), _feats(), batch_size=0), ValueError, r"batch_size=0",
+                 id="code-usage-batch"),
+    pytest.param(lambda c: CBM("code_usage")(_unicode_model(), _feats().features, step_labels=_feats().step_labels,
+                                             classes=-1), ValueError, r"classes=-1", id="code-usage-classes-negative"),
+    pytest.param(lambda c: CBM("code_usage")(_unicode_model(), _feats().features, step_labels=_feats().step_labels,
+                                             classes=2.5), TypeError, r"classes=2\.5", id="code-usage-classes-float"),
+    pytest.param(lambda c: CBM("code_retrieval")(_unicode_model(), _feats(), "video", "audio", measure="Histogram"),
+                 ValueError, r"'Histogram'; accepted: histogram, steps", id="code-retrieval-measure"),
+    pytest.param(lambda c: HEAD(hidden=0), ValueError, r"HeadConfig\.hidden=0", id="head-hidden"),
+    pytest.param(lambda c: CBM("transfer_matrix")(_unicode_model(), _feats(), _feats(), HEAD(steps=1),
+                                                  dims=torch.tensor([999])), ValueError,
+                 r"dims=\[999\] are not code dimensions; accepted: .* in \[0, 7\]", id="transfer-dims"),
+    pytest.param(lambda c: CBM("restore")(_unicode_model(), CBM("TrainHistory")(), 3), ValueError,
+                 r"no snapshot at step 3; accepted: a step taken", id="restore-step"),
+    pytest.param(lambda c: CBM("perplexity")(torch.ones(4, 2)), ValueError, r"usage has shape \(4, 2\)",
+                 id="perplexity-2d"),
+    pytest.param(lambda c: _feats(step_labels=torch.tensor([[0.5, 1, 2]] * 4)), TypeError,
+                 r"step_labels have dtype torch\.float32; accepted: integer class indices", id="event-labels-float"),
+    pytest.param(lambda c: _feats(present={"video": torch.ones(4, 2, dtype=torch.bool),
+                                           "audio": torch.ones(4, 3, dtype=torch.bool)}), ValueError,
+                 r"present\['video'\] has shape \(4, 2\)", id="event-present-shape"),
+    # ---- mode approximation and peft tuners
+    pytest.param(lambda c: MAC(scale=0.0), ValueError, r"ModeApproxConfig\.scale=0\.0; accepted: .* > 0",
+                 id="modes-scale-zero"),
+    pytest.param(lambda c: MAC(targets=("vision:attn",), towers=("text",)), ValueError,
+                 r"target 'vision:attn' names tower 'vision'", id="modes-target-tower"),
+    pytest.param(lambda c: MAC(targets=("attn:vision",)), ValueError, r"unknown kind 'vision'",
+                 id="modes-target-order"),
+    pytest.param(lambda c: ModeApproxConfig.placed("Paper"), ValueError, r"placement='Paper'", id="modes-placed-case"),
+    pytest.param(lambda c: ModeApproxConfig.paper(stepz=1), TypeError, r"ModeApproxConfig has no field\(s\) 'stepz'",
+                 id="modes-paper-field"),
+    pytest.param(lambda c: inject_mode_approx(c.model.copy(), MAC(rank=2, train=("haed",))), ValueError,
+                 r"train entry 'haed' matches no parameter", id="modes-train-nothing"),
+    pytest.param(lambda c: MAC(towers="audio"), ValueError, r"towers=\('audio',\)", id="modes-towers-str"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, towers=()), ValueError, r"towers=\(\)",
+                 id="lora-towers-empty"),
+    pytest.param(lambda c: apply_lora(c.model.copy(), r=2, towers="visoin"), ValueError, r"'visoin'",
+                 id="lora-towers-typo"),
+    pytest.param(lambda c: apply_lokr(c.model.copy(), r=1000), ValueError, r"LoKr r=1000 is larger than .*smaller "
+                 r"side 128", id="lokr-rank-above-width"),
+    pytest.param(lambda c: apply_lokr(c.model.copy(), r=2, alpha=INF), ValueError, r"alpha=inf", id="lokr-alpha-inf"),
+    pytest.param(lambda c: apply_vera(c.model.copy(), r=2, targets=()), ValueError,
+                 r"targets=\(\); accepted: distinct non-empty module names \(at least one\)", id="vera-targets-empty"),
+    pytest.param(lambda c: BL("lora_rank_for_budget")(c.model, n_params=-5), ValueError, r"n_params=-5",
+                 id="lora-budget-negative"),
+    pytest.param(lambda c: BL("lora_rank_for_budget")(c.model, n_params=1e3), TypeError, r"n_params=1000\.0",
+                 id="lora-budget-float"),
+    pytest.param(lambda c: BL("lora_sites")(c.model, {"vision": ("nope",)}), ValueError,
+                 r"site 'vision' is no module of .*; accepted: full module names", id="lora-sites-unknown"),
+    pytest.param(lambda c: BL("apply_full_finetune")(c.model.copy(), exclude="visual"), TypeError,
+                 r"exclude='visual'; accepted: a sequence", id="full-ft-exclude-str"),
+    pytest.param(lambda c: BL("apply_linear_probe")(c.model.copy(), [], ["a {}"]), ValueError,
+                 r"classnames must be a non-empty list", id="linear-probe-no-classes"),
+    pytest.param(lambda c: BL("lora_param_count")(c.model, r=2, targets=("nope",)), ValueError,
+                 r"targets \('nope',\) match no module", id="lora-count-targets"),
+    pytest.param(lambda c: _lazy("workbench.methods.mode_approx.counting.open_clip_architecture")("ViT-Nope"),
+                 ValueError, r"'ViT-Nope'", id="counting-architecture"),
+]
+
+
+def _train_folder(c):
+    """c.tmp/tr with two class folders a/ and b/, one PNG each."""
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (c.tmp / "tr" / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(c.tmp / "tr" / cls / "0.png")
+    return str(c.tmp / "tr")
+
+
+def _paper_labels(c, labels):
+    a = _npy(c, np.zeros((2, 3, 4), dtype=np.float32), "a.npy")
+    v = _npy(c, np.zeros((2, 3, 4), dtype=np.float32), "v.npy")
+    return _lazy("workbench.data.load_paper_features")(video=v, audio=a, labels=_npy(c, labels, "y.npy"))
+
+
+WC = lambda **kw: WorldConfig(**kw)
+EC = lambda **kw: _lazy("workbench.world.EventConfig")(**kw)
+MT = lambda name: _lazy(f"workbench.data.modular_tasks.{name}")
+DATA_CASES += [
+    # ---- the world
+    pytest.param(lambda c: WC(size_range=(0.3, 0.1)), ValueError,
+                 r"size_range=\(0\.3, 0\.1\): the smallest radius is above the largest", id="world-size-range-order"),
+    pytest.param(lambda c: WC(size_range=(0.1, 5.0)), ValueError, r"size_range=\(0\.1, 5\.0\) \(item 5\.0\); accepted: "
+                 r"a tuple of 2 finite numbers in \(0, 0\.5\)", id="world-size-range-huge"),
+    pytest.param(lambda c: WC(max_rotation=NAN), ValueError, r"max_rotation=nan \(not finite\)", id="world-rotation"),
+    pytest.param(lambda c: WC(rim=-1), ValueError, r"WorldConfig\.rim=-1", id="world-rim"),
+    pytest.param(lambda c: WC(p_tie="0.9"), TypeError, r"WorldConfig\.p_tie='0\.9'", id="world-p-tie-str"),
+    pytest.param(lambda c: WC(seed=-1), ValueError, r"WorldConfig\.seed=-1; accepted: an integer >= 0",
+                 id="world-seed-negative"),
+    pytest.param(lambda c: c.world.clips("pretrain", [0], frames=2.5), TypeError, r"frames=2\.5",
+                 id="clips-frames-float"),
+    pytest.param(lambda c: c.world.clips("pretrain", [0], audio_length=0), ValueError,
+                 r"audio_length=0; accepted: an integer >= 8", id="clips-audio-zero"),
+    pytest.param(lambda c: c.world.clips("pretrain", [0], frames=8, audio_length=4), ValueError, r"audio_length=4",
+                 id="clips-audio-below-frames"),
+    pytest.param(lambda c: c.world.sounds("pretrain", [0], length=-1), ValueError, r"length=-1", id="sounds-negative"),
+    pytest.param(lambda c: c.world.sounds("pretrain", [0], length=0), ValueError, r"length=0", id="sounds-zero"),
+    pytest.param(lambda c: c.world.sounds("pretrain", []), ValueError, r"indices=\[\] holds no index",
+                 id="sounds-empty"),
+    pytest.param(lambda c: c.world.clips("pretrain", range(0)), ValueError, r"indices=range\(0, 0\) holds no index",
+                 id="clips-empty"),
+    pytest.param(lambda c: c.world.batch("pretrain", [2 ** 70]), ValueError, r"index 1180591620717411303424 is out of "
+                 r"range", id="indices-too-large"),
+    pytest.param(lambda c: _lazy("workbench.world.events")(c.world, "pretrain", [0], config="x"), TypeError,
+                 r"config='x' is a str; accepted: an EventConfig", id="events-config-str"),
+    pytest.param(lambda c: EC(pitch_jitter="0.1"), ValueError, r"pitch_jitter='0\.1'", id="event-config-jitter-str"),
+    pytest.param(lambda c: EC(steps=10.0), TypeError, r"steps=10\.0", id="event-config-steps-float"),
+    # ---- data builders and files
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, train="nope"), ValueError, r"train='nope'",
+                 id="world-splits-train"),
+    pytest.param(lambda c: _lazy("workbench.data.WorldSplits")(c.world, id_test="nope"), ValueError,
+                 r"id_test='nope'", id="world-splits-id-test"),
+    pytest.param(lambda c: _lazy("workbench.data.ImageFolderSplits")(_garbage_file(c, "f"), {"a": str(c.tmp)}),
+                 NotADirectoryError, r"train_dir '.*/f' is not a folder", id="imagefolder-train-file"),
+    pytest.param(lambda c: _lazy("workbench.data.ImageFolderSplits")(str(c.tmp), {"a": str(c.tmp)}), ValueError,
+                 r"holds no class folders with images", id="imagefolder-no-classes"),
+    pytest.param(lambda c: _lazy("workbench.data.ImageFolderSplits")(str(c.tmp), {"a": str(c.tmp)}, templates=()),
+                 ValueError, r"templates=\(\)", id="imagefolder-templates-empty"),
+    pytest.param(lambda c: _lazy("workbench.data.ImageFolderSplits")(_train_folder(c), {"t": str(c.tmp / "tr")},
+                                                                      classnames=("a", "b", "c")), ValueError,
+                 r"classnames has 3 names but .* has 2 class folders: a, b; accepted: one name per class folder",
+                 id="imagefolder-classnames-count"),
+    pytest.param(lambda c: _paper_labels(c, np.zeros((5, 7), dtype=np.float32)), ValueError,
+                 r"labels given as \(N, T\) class indices need classes=", id="paper-labels-shape"),
+    pytest.param(lambda c: MT("task_set")("retrieval", c.world, "pretrain", [0]), ValueError, r"task='retrieval'",
+                 id="task-set-unknown"),
+    pytest.param(lambda c: MT("answer_index")("colour", "circle"), ValueError, r"'circle' is not a colour answer",
+                 id="answer-index-word"),
+    pytest.param(lambda c: MT("task_sets")(c.world, "pretrain", [0], tasks="qa"), TypeError,
+                 r"tasks='qa' is one string", id="task-sets-str"),
+    pytest.param(lambda c: MT("captioning")(c.world, "pretrain", [0], media="Video"), ValueError, r"media='Video'",
+                 id="captioning-media-case"),
+    pytest.param(lambda c: _lazy("workbench.data.EventFeatures").load(_ckpt(c, [1, 2])), ValueError,
+                 r"ckpt\.pt does not hold EventFeatures\.state\(\) \(keys: list\)", id="event-features-file-list"),
+    pytest.param(lambda c: _lazy("workbench.data.EventFeatures").load(_ckpt(c, {"features": 1})), ValueError,
+                 r"\(keys: features\)", id="event-features-file-keys"),
+    pytest.param(lambda c: _lazy("workbench.methods.robust_ft.cam_cache.TeacherCams").load(_ckpt(c, b"PK\x03\x04")),
+                 ValueError, r"teacher-CAM cache .*ckpt\.pt is corrupt", id="teacher-cams-zip-junk"),
+    pytest.param(lambda c: _lazy("workbench.methods.robust_ft.cam_cache.TeacherCams").load(_ckpt(c, {"x": 1})),
+                 ValueError, r"ckpt\.pt is not one \(it lacks cams, done, method; it holds keys x\)",
+                 id="teacher-cams-keys"),
+]
+
+V = lambda name: _lazy(f"workbench.viz.{name}")
+VIZ_CASES = [
+    pytest.param(lambda c: V("sample_grid")(c.world, splits=("pretrain",), n=2.5), TypeError, r"n=2\.5",
+                 id="sample-grid-n-float"),
+    pytest.param(lambda c: V("sample_grid")(c.world, splits=("pretrain",), n=1, start=-3), ValueError, r"start=-3",
+                 id="sample-grid-start"),
+    pytest.param(lambda c: V("clip_strip")(c.world, indices=()), ValueError, r"indices=\(\); accepted: at least one",
+                 id="clip-strip-empty"),
+    pytest.param(lambda c: V("clip_strip")(c.world, split="nope"), ValueError, r"unknown split\(s\) \['nope'\]",
+                 id="clip-strip-split"),
+    pytest.param(lambda c: V("scene_png")(c.world, "pretrain", 0, mask_style="outline"), ValueError,
+                 r"mask_style='outline'", id="scene-png-mask-style"),
+    pytest.param(lambda c: V("scene_png")(c.world, "pretrain", 0.5), TypeError, r"index 0\.5", id="scene-png-index"),
+    pytest.param(lambda c: V("browser")(c.world, max_index=-1), ValueError, r"max_index=-1", id="browser-max-index"),
+    pytest.param(lambda c: V("markdown_table")([{"a": 0.5}], digits=-1), ValueError, r"digits=-1",
+                 id="markdown-digits"),
+    pytest.param(lambda c: V("markdown_table")({"a": 0.5}), TypeError, r"rows=\{'a': 0\.5\} is a dict",
+                 id="markdown-rows-dict"),
+    pytest.param(lambda c: V("confusion_figure")(np.full((2, 2), NAN), ["a", "b"]), ValueError,
+                 r"counts hold 4 non-finite values \(first: nan\); accepted: finite counts >= 0", id="confusion-nan"),
+    pytest.param(lambda c: V("confusion_figure")(-np.ones((2, 2)), ["a", "b"]), ValueError,
+                 r"counts hold negative counts \(down to -1\)", id="confusion-negative"),
+    pytest.param(lambda c: V("accuracy_bars")({}), ValueError, r"accuracy=\{\}; accepted: a non-empty dict",
+                 id="accuracy-bars-empty"),
+    pytest.param(lambda c: V("accuracy_bars")({"heldout": NAN}), ValueError, r"accuracy\['heldout'\]=nan",
+                 id="accuracy-bars-nan"),
+    pytest.param(lambda c: V("per_class_bars")({"circle": 1.5}), ValueError, r"per_class\['circle'\]=1\.5",
+                 id="per-class-bars-range"),
+    pytest.param(lambda c: V("sounds_figure")(c.world, classes=("nope",)), ValueError, r"unknown class\(s\) \['nope'\]",
+                 id="sounds-figure-class"),
+    pytest.param(lambda c: V("usage_histograms")(np.ones((4, 2, 3)), modalities=("a",)), ValueError,
+                 r"1 modality names \('a',\) .*; accepted: 2 names", id="usage-histograms-names"),
+    pytest.param(lambda c: V("purity_figure")(np.ones((4, 2, 3)), top=0), ValueError, r"top=0", id="purity-top"),
+    pytest.param(lambda c: V("code_map")(np.ones((3, 2)), np.ones((4, 2, 3))), ValueError,
+                 r"3 code vectors for a usage tensor of 4 codes \(vectors of shape \(3, 2\)\); accepted",
+                 id="code-map-vectors"),
+    pytest.param(lambda c: V("lit_graph")("nope"), ValueError, r"unknown task 'nope'", id="lit-graph-task"),
+    pytest.param(lambda c: V("module_graphs")(tasks=("nope",)), ValueError, r"unknown task 'nope'",
+                 id="module-graphs-task"),
+    pytest.param(lambda c: V("claims_markdown")("abc"), TypeError, r"claims='abc' is a str", id="claims-markdown-str"),
+    pytest.param(lambda c: V("seeds_markdown")([1, 2]), TypeError, r"family=\[1, 2\] is a list", id="seeds-markdown"),
+    pytest.param(lambda c: _lazy("workbench.viz.cam.cam_gallery")(torch.rand(2, 3, 8, 8),
+                                                                   {"gradcam": torch.rand(3, 4, 4)}),
+                 ValueError, r"cams\['gradcam'\] has 3 maps .*accepted: one map per image", id="cam-gallery-count"),
+    pytest.param(lambda c: _lazy("workbench.viz.mode_approx.rank_curve")([]), ValueError, r"table is empty",
+                 id="rank-curve-empty"),
+    pytest.param(lambda c: _lazy("workbench.viz.mode_approx.rank_curve")([{"method": "lora", "r1": 0.5}],
+                                                                         metrics=("acc",)), ValueError,
+                 r"no trained method's row has a value for any of metrics=\('acc',\)", id="rank-curve-metrics"),
+    pytest.param(lambda c: _lazy("workbench.viz.robust_ft.id_ood_scatter")([]), ValueError, r"table is empty",
+                 id="id-ood-scatter-empty"),
+    pytest.param(lambda c: V("code_timeline")({"video": np.zeros((2, 3), dtype=int)}, np.zeros((2, 3), dtype=int),
+                                              classes=("a",)), ValueError, r"codes\['video'\] has shape \(2, 3\)",
+                 id="code-timeline-two-sequences"),
+]
+
+CLAIM = {"id": "T-1", "study": "toy", "words": "a beats b", "a": "a", "b": "b", "metric": "acc", "verdict": "supported"}
+
+
+def _result(c, data, stem="01_x"):
+    """c.tmp/A, a run folder whose <stem>/result.json holds `data` (text as it is, else as JSON)."""
+    (c.tmp / "A" / stem).mkdir(parents=True, exist_ok=True)
+    (c.tmp / "A" / stem / "result.json").write_text(data if isinstance(data, str) else json.dumps(data))
+    return c.tmp / "A"
+
+
+COMPARE = lambda a, b: _lazy("workbench.compare.compare")(a, b)
+COMPARE_CASES += [
+    pytest.param(lambda c: COMPARE(_result(c, {"rows": [{**ROW, "method": 1}]}), c.tmp / "A"),
+                 ValueError, r"rows\[0\] has method=1; accepted: a method id \(a string\)", id="compare-method-int"),
+    pytest.param(lambda c: COMPARE(_result(c, "[" * 100_000 + "]" * 100_000), c.tmp / "A"),
+                 ValueError, r"result\.json nests its JSON too deeply to read", id="compare-deep-json"),
+    pytest.param(lambda c: COMPARE(_result(c, {"rows": [], "claims": "x"}), c.tmp / "A"),
+                 ValueError, r"'claims' is a JSON str; accepted: a list of claim objects", id="compare-claims-str"),
+    pytest.param(lambda c: COMPARE(_result(c, {"rows": [ROW, ROW]}), c.tmp / "A"),
+                 ValueError, r"the cell m\|1\|0 \(method\|setting\|seed\) has two rows", id="compare-duplicate-rows"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_result(c, {"rows": [], "claims": [1, 2]})), ValueError,
+                 r"'claims' is a JSON list holding other things than objects", id="claims-ints"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_result(c, {"rows": [], "claims": {"a": 1}})),
+                 ValueError, r"'claims' is a JSON dict; accepted", id="claims-dict"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_result(c, {"rows": [], "claims": [CLAIM]}), "nope"),
+                 ValueError, r"no claims of study 'nope' in .*; accepted: a study with claims there .*: toy",
+                 id="claims-study-unknown"),
+    pytest.param(lambda c: _lazy("workbench.runner.run_ledger")(_result(c, '{"rows": [], "claims": [[[')), ValueError,
+                 r"result\.json cannot be read", id="claims-truncated"),
+    pytest.param(lambda c: kit.write_json_atomic(c.tmp / "r.json", {"x": object()}), TypeError,
+                 r"the data for .*r\.json cannot be written as JSON .*; accepted: numbers, strings",
+                 id="write-json-object"),
+    pytest.param(lambda c: CHK("safe_torch_load")(c.tmp), OSError, r"is a folder; accepted: a torch file",
+                 id="safe-load-folder"),
+]
+
+
+def _output_dir(c, where):
+    """kit.output_dir at c.tmp/<where> (see _odd_paths)."""
+    return kit.output_dir(str(_odd_paths(c) / where), "toy")
+
+
+TORCH_SAVE_OUT_OF_ROOM = """
+import json, sys, torch
+from pathlib import Path
+from tests.disks import file_size_limit
+from workbench.engine import save_atomic
+target = Path(sys.argv[1])
+try:
+    with file_size_limit(64 * 1024):
+        save_atomic({"w": torch.zeros(100_000)}, target)  # 400 kB: torch's writer fails past 64 kB
+except BaseException as e:
+    print(json.dumps({"type": type(e).__name__, "oserror": isinstance(e, OSError), "message": str(e)}))
+"""
+
+
+def _torch_save_out_of_room(c, old=None):
+    """torch.save through atomic_path under a 64 kB file-size limit, in a subprocess (the limit stays there): its
+    error is raised here as an OSError with the child's message when the child raised one (else AssertionError),
+    after checking that the target kept its old content (or was not made) and no temporary file is left."""
+    import subprocess
+    import sys
+
+    folder = c.tmp / "room"
+    folder.mkdir()
+    target = folder / "ckpt.pt"
+    if old is not None:
+        target.write_text(old)
+    done = subprocess.run([sys.executable, "-c", TORCH_SAVE_OUT_OF_ROOM, str(target)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-2000:]
+    error = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (target.read_text() == old) if old is not None else not target.exists()
+    assert [p.name for p in folder.iterdir()] == ([target.name] if old is not None else []), list(folder.iterdir())
+    if not error["oserror"]:
+        raise AssertionError(f"torch.save out of room raised {error['type']}: {error['message']}")
+    raise OSError(error["message"])
+
+
+DISK_CASES += [
+    pytest.param(lambda c: _output_dir(c, "file"), ValueError,
+                 r"output folder \(output_dir\) /.*/file is a file, not a folder" + FOLDER_SAYS, id="output-dir-file"),
+    pytest.param(lambda c: _output_dir(c, "loop"), ValueError,
+                 r"output folder \(output_dir\) /.*/loop goes round a loop", id="output-dir-symlink-loop"),
+    pytest.param(lambda c: _output_dir(c, "file/out"), ValueError, r"/file/out cannot be a folder: a part of it is a "
+                 r"file", id="output-dir-under-file"),
+    pytest.param(lambda c: _output_dir(c, "dangling"), ValueError, r"/dangling is a symlink to nowhere",
+                 id="output-dir-dangling"),
+    pytest.param(lambda c: kit.output_dir(3, "toy"), TypeError, r"output_dir=3 is a int; accepted: a folder path",
+                 id="output-dir-int"),
+    pytest.param(lambda c: _torch_save_out_of_room(c), OSError,
+                 r"^could not write /.*/room/ckpt\.pt: File too large; no partial file was left$",
+                 id="full-disk-torch-save"),
+]
+
+
+API_CASES += (ENGINE_CASES + CHECK_CASES + CONFIG_CASES + MODEL_CASES + EVAL_CASES + DATA_CASES + COMPARE_CASES
+              + DISK_CASES + STUDY_CASES + VIZ_CASES)
 
 
 @pytest.mark.parametrize("call,exc,match", API_CASES)
@@ -933,6 +1718,28 @@ CLI_CASES = [
     pytest.param(["pretrain", "--seed", "1.5"], r"invalid int value: '1\.5'", id="cli-pretrain-seed-float"),
     pytest.param(["pretrain", "--out", str(TINY)], r"already holds a model", id="cli-pretrain-existing"),
     pytest.param(["frobnicate"], r"invalid choice: 'frobnicate'", id="cli-unknown-command"),
+    # ---- issue 26, the second probe
+    pytest.param(["compare", "{tmp}", "{tmp}", "--atol", "inf"], r"--atol inf must be >= 0 and finite",
+                 id="cli-compare-atol-inf"),
+    pytest.param(["compare", "{tmp}", "{tmp}", "--rtol", "inf"], r"--rtol inf must be >= 0 and finite",
+                 id="cli-compare-rtol-inf"),
+    pytest.param(["compare", "{tmp}", "{tmp}", "--rtol", "nan"], r"--rtol nan must be", id="cli-compare-rtol-nan"),
+    pytest.param(["sweep", "02", "--executor", "Local"], r"executor 'Local' is not known; accepted: local, slurm",
+                 id="cli-sweep-executor-case"),
+    pytest.param(["sweep", "02", "--timeout-min", "inf"], r"--timeout-min inf: must be finite",
+                 id="cli-sweep-timeout-inf"),
+    pytest.param(["sweep", "02", "--mem-gb", "inf"], r"--mem-gb inf: must be finite", id="cli-sweep-mem-inf"),
+    pytest.param(["sweep", "02", "--mem-gb", "nan"], r"--mem-gb nan: must be > 0", id="cli-sweep-mem-nan"),
+    pytest.param(["sweep", "02", "--quick", "-p", "lr", "-1.0"], r"02_cp_rank_ablation: Config\.lr=-1\.0; accepted",
+                 id="cli-sweep-lr"),
+    pytest.param(["sweep", "99"], r"no such notebook: '99'", id="cli-sweep-notebook"),
+    pytest.param(["sweep", "00"], r"00_world_and_model has no study cells to sweep", id="cli-sweep-no-cells"),
+    pytest.param(["sweep", "02", "--slurm-partition", "gpu"], r"--slurm-partition is for --executor slurm",
+                 id="cli-sweep-partition-local"),
+    pytest.param(["pretrain", "--seed", "-1", "--out", "{tmp}/pre"], r"PretrainConfig\.seed=-1; accepted",
+                 id="cli-pretrain-seed-negative"),
+    pytest.param(["run", "00", "--notebooks-dir", "{tmp}/file"], r"no such notebook: '00'; available: none",
+                 id="cli-run-notebooks-dir"),
 ]
 
 
@@ -954,10 +1761,13 @@ def test_bad_cli_input_exits_2_and_names_it(argv, match, tmp_path, capsys, monke
 
 
 def test_the_table_is_big_enough():
-    """121 cases before issue 26; its API areas added 241 (engine, checks, configs, models, eval, data, compare)."""
-    assert len(API_CASES) + len(CLI_CASES) >= 362
-    areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES)
-    assert sum(map(len, areas)) >= 241 and all(len(a) >= 10 for a in areas)
+    """121 cases before issue 26; its API areas added 267 (engine, checks, configs, models, eval, data, compare,
+    folders and disks), its second probe 270 more (257 in the areas, two of them new: study configs and viz;
+    13 commands)."""
+    assert len(API_CASES) + len(CLI_CASES) == 658
+    areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES, DISK_CASES,
+             STUDY_CASES, VIZ_CASES)
+    assert sum(map(len, areas)) == 524 and all(len(a) >= 10 for a in areas)
     ids = [p.id for p in API_CASES + CLI_CASES]
     assert len(set(ids)) == len(ids), "case ids repeat"
 
@@ -1007,6 +1817,17 @@ def test_atomic_path_names_are_unique_and_leave_nothing(tmp_path):
         c.write_text("half")
         raise RuntimeError("interrupted")
     assert target.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["f.pt"]
+
+
+def test_a_writer_failure_with_room_left_is_not_a_write_error(tmp_path):
+    """torch's writer says "unexpected pos" when a write comes up short; atomic_path makes that a WriteError only when
+    the disk is the cause (a file-size limit reached, no room left): with room, the error stays what it was."""
+    from workbench.checks import WriteError, atomic_path
+
+    with pytest.raises(RuntimeError, match="unexpected pos 704 vs 598") as err, atomic_path(tmp_path / "f.pt") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+    assert not isinstance(err.value, WriteError) and list(tmp_path.iterdir()) == []
 
 
 def test_event_features_round_trip(tmp_path):

@@ -342,6 +342,7 @@ def test_a_signalled_job_is_requeued_and_reruns_its_cell(toy, tmp_path):
     (["02", "--gpus-per-cell", "-1"], "--gpus-per-cell -1: must be >= 0"),
     (["02", "--timeout-min", "0"], "--timeout-min 0.0: must be > 0"),
     (["02", "--max-parallel", "0"], "--max-parallel 0: must be >= 1"),
+    (["02", "--checkpoint-every", "-1"], "--checkpoint-every -1: must be >= 0"),
     (["00", "--quick"], "00_world_and_model has no study cells to sweep"),
     (["02", "-p", "nope", "1"], "unknown parameter 'nope'"),
     (["02", "-p", "steps", "1", "-p", "steps", "2"], "given twice"),

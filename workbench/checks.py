@@ -28,14 +28,18 @@ Plain functions for the entry points that are not Configs: `check_number`, `chec
 (tensors), `check_same_length`, `check_device`, `check_template`; `safe_torch_load` reads a file
 with `torch.load(weights_only=True)` and replaces torch's refusal of a crafted file (which
 advises turning the safe load off) with one of our own; `atomic_path` gives a unique temporary
-file beside a target and renames it over the target when the block succeeds.
+file beside a target and renames it over the target when the block succeeds (a full disk or a
+file-size limit: `WriteError` naming the target, and no partial file); `check_writable_dir` refuses
+a folder that cannot be written (a file, a symlink loop, a read-only disk) before anything is written.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import numbers
 import os
+import stat
 import types
 import uuid
 from contextlib import contextmanager
@@ -273,6 +277,17 @@ def check_value(cls: type, name: str, value: Any) -> Any:
         raise e.kind(f"{cls.__name__}.{name}={value!r}{why}; accepted: {describe(tp)}{note}") from None
 
 
+def check_field_names(cls: type, names: Any, what: str = "") -> None:
+    """BadType (a TypeError, as a dataclass refuses an unknown keyword) naming the names that are no field of the
+    dataclass `cls` and the fields there are; `what` says where they were given ("variant('full', ...)")."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = [n for n in names if n not in fields]
+    if unknown:
+        where = f" in {what}" if what else ""
+        raise BadType(f"{cls.__name__} has no field(s) {', '.join(map(repr, unknown))}{where}; accepted: "
+                      + ", ".join(fields))
+
+
 def check_fields(obj: Any) -> None:
     """Check every annotated field of the dataclass instance `obj` (see the module docstring); values are
     normalised in place (tuples for lists, Python numbers for numpy ones), frozen dataclasses included."""
@@ -284,6 +299,18 @@ def check_fields(obj: Any) -> None:
 
 
 # -- plain functions for entry points that are not Configs -----------------------------------------
+def check_typed(value: Any, tp: Any, name: str) -> Any:
+    """`value` checked against an annotated type as a Config field would be (`Annotated[int, Check(ge=1)]`), for
+    a value that is no Config field (a notebook's own parameter); BadType / BadValue naming `name=value`."""
+    try:
+        return _coerce(value, tp, NO_CHECK)
+    except _Refused as e:
+        _, check = _strip(tp)
+        why = f" ({e.why})" if e.why else ""
+        note = f" ({check.note})" if check.note else ""
+        raise e.kind(f"{name}={value!r}{why}; accepted: {describe(tp)}{note}") from None
+
+
 def check_number(value: Any, name: str, *, integer: bool = False, **bounds: Any) -> Any:
     """A finite number (an integer when `integer`) within `bounds` (Check's ge / gt / le / lt), or
     BadType / BadValue naming `name=value`."""
@@ -311,6 +338,17 @@ def check_finite(tensor: Any, name: str) -> torch.Tensor:
         value = tensor.detach()[first].item()
     raise BadValue(f"{name} holds {int(bad.sum())} non-finite values of {tensor.numel()} (first: {value} at "
                    f"index {first}, shape {tuple(tensor.shape)}); accepted: finite numbers only")
+
+
+def check_features(tensor: Any, name: str) -> torch.Tensor:
+    """`tensor` if it is a floating-point tensor (embeddings, features): integer or bool features are refused (an
+    int64 copy of embeddings rounds every value to -1, 0 or 1); BadType naming `name` and its dtype."""
+    if not isinstance(tensor, torch.Tensor):
+        raise BadType(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise BadType(f"{name} have dtype {tensor.dtype}; accepted: floating-point features (float32, float16, "
+                      "bfloat16, float64)")
+    return tensor
 
 
 def check_same_length(a: Any, b: Any, names: tuple[str, str]) -> int:
@@ -384,6 +422,8 @@ def safe_torch_load(path: str | Path, what: str = "file") -> Any:
     corrupt, not a torch file, or holds objects other than tensors and plain values (never loaded: a
     crafted file could run code). Unlike torch's own message, ours does not suggest loading it unsafely."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; accepted: a torch file (.pt, .pth)")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:
@@ -418,24 +458,133 @@ def load_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}"
 
 
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})  # the disk, not the caller
+
+
+class WriteError(OSError):
+    """A file that could not be written: a full disk, a quota or file-size limit, a read-only disk. Its
+    message (one line) names the file; no half-written file is left behind."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def write_error(path: str | Path, error: OSError) -> WriteError:
+    """`error` (a failed write of `path`, its temporary file already removed) as a WriteError naming `path`."""
+    state = "it keeps its previous content" if Path(path).exists() else "no partial file was left"
+    return WriteError(error.errno, f"could not write {path}: {error.strerror or error}; {state}")
+
+
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A unique temporary name in `path`'s folder (so renaming it over `path` is atomic), ending in `suffix`
+    (".ipynb" for papermill, which warns about any other)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A unique temporary path beside `path` (same folder, so the rename is atomic); when the block ends
     without an error it is renamed over `path`, else removed. Two writers never share a temporary file.
+    A write that fails for want of room (a full disk, a file-size limit) raises WriteError naming `path`.
 
         with atomic_path(target) as tmp:
             torch.save(obj, tmp)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temp_beside(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS or isinstance(e, WriteError):
+            raise
+        raise write_error(path, e) from e
+    except RuntimeError as e:  # torch.save's C++ writer: "unexpected pos 704 vs 598", "file write failed"
+        code = _disk_errno(tmp, e)
+        if code is None:
+            raise
+        raise write_error(path, OSError(code, os.strerror(code))) from e
     finally:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["BadType", "BadValue", "Check", "atomic_path", "check_device", "check_fields", "check_finite",
-           "check_number", "check_same_length", "check_template", "check_value", "describe", "field_types",
-           "load_error", "refused_objects", "safe_torch_load"]
+_WRITER_FAILURES = ("unexpected pos", "file write failed", "iostream error", "basic_ios")
+
+
+def _disk_errno(tmp: Path, error: RuntimeError) -> int | None:
+    """The errno of a disk that ran out of room under a RuntimeError from a C++ writer (torch.save reports a short
+    write as "unexpected pos ..."), or None when the error is not a failed write or the disk is not the cause:
+    EFBIG when the temporary file reached the file-size limit (RLIMIT_FSIZE), ENOSPC when its disk has no room."""
+    texts = [str(e) for e in (error, error.__context__, error.__cause__) if e is not None]
+    codes = [e.errno for e in (error.__context__, error.__cause__) if isinstance(e, OSError) and e.errno in DISK_ERRNOS]
+    if codes:
+        return codes[0]
+    if not any(w in t for t in texts for w in _WRITER_FAILURES):
+        return None
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY and tmp.exists() and tmp.stat().st_size >= soft:
+            return errno.EFBIG
+    except (ImportError, OSError, ValueError):  # no resource module (Windows), the file already gone
+        pass
+    try:
+        disk = os.statvfs(tmp.parent)
+        if disk.f_bavail * disk.f_frsize < 1024 * 1024:  # under 1 MiB left: the write found the disk full
+            return errno.ENOSPC
+    except (AttributeError, OSError):
+        pass
+    return None
+
+
+def check_writable_dir(path: str | Path, what: str, make: bool = True) -> Path:
+    """`path` as a folder this process can write: made (parents too) when missing and `make`, then a probe
+    file is created and removed in it (permission bits do not stop root; this does). With make=False a
+    missing folder is not made: the probe goes to its nearest existing parent, which must let it be made.
+
+    BadValue naming `what` and the path otherwise: an existing file, a file among its parents, a loop of
+    symlinks or a symlink to nothing, a folder that cannot be made or written (read-only, /proc)."""
+    path = Path(path)
+    accepted = "accepted: a folder this user can write, or a path where one can be made"
+
+    def refused(why: str) -> BadValue:
+        return BadValue(f"{what} {path} {why}; {accepted}")
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except NotADirectoryError:
+        raise refused("cannot be a folder: a part of it is a file") from None
+    except OSError as e:
+        why = "goes round a loop of symlinks" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror})"
+        raise refused(why) from None
+    if mode is not None and not stat.S_ISDIR(mode):
+        raise refused("is a file, not a folder")
+    if mode is None and path.is_symlink():
+        raise refused(f"is a symlink to {os.readlink(path)}, which does not exist")
+    folder = path
+    if mode is None and make:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise refused(f"cannot be made ({e.strerror or e})") from None
+    elif mode is None:
+        folder = next(p for p in path.parents if p.exists())
+    probe = folder / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as e:
+        where = "" if folder == path else f" in {folder}"
+        raise refused(f"cannot be {'written' if folder == path else 'made'}: no file can be made{where} "
+                      f"({e.strerror or e})") from None
+    return path
+
+
+__all__ = ["DISK_ERRNOS", "BadType", "BadValue", "Check", "WriteError", "atomic_path", "check_device",
+           "check_features", "check_field_names", "check_fields", "check_finite", "check_number", "check_same_length",
+           "check_template", "check_typed", "check_value", "check_writable_dir", "describe", "field_types",
+           "load_error", "refused_objects", "safe_torch_load", "temp_beside", "write_error"]

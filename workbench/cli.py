@@ -8,7 +8,8 @@
     workbench models                                                          accepted model names
 
 Exit codes: 0 success, 1 a notebook failed, a number is out of tolerance or a claim's verdict changed,
-2 bad input (nothing was run; no claims to show), 130 interrupted.
+or a file could not be written (a full disk: named, no partial file left), 2 bad input (nothing was run;
+no claims to show), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -100,9 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _error(command: str, message: str) -> int:
+def _error(command: str, message: str, code: int = 2) -> int:
     print(f"workbench {command}: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -115,6 +116,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error("run", f"--timeout {args.timeout!r}: give the seconds allowed per cell, > 0")
     if args.against is not None and not args.against.is_dir():
         return _error("run", f"--against {args.against}: not a folder (a run folder, or notebooks/reference)")
+    if args.against is not None:
+        from workbench.compare import notebooks_in
+
+        if not notebooks_in(args.against):
+            return _error("run", f"--against {args.against}: holds no <notebook>/result.json and no NN_*.json "
+                                 "(a run folder, or notebooks/reference)")
     if args.budget is not None and not (args.until_resolved and math.isfinite(args.budget) and args.budget > 0):
         return _error("run", f"--budget {args.budget!r}: give minutes > 0, with --until-resolved")
     if args.until_resolved:  # read by kit.Study.run in each notebook's kernel
@@ -135,6 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        notebooks_dir=nb_dir, timeout=args.timeout)
     except (ValueError, FileNotFoundError) as e:
         return _error("run", str(e))
+    except OSError as e:  # WriteError: a full disk or a file-size limit, naming the file
+        return _error("run", str(e), code=1)
     for r in summary.failures:
         print(f"FAILED {r.name}: {r.error}\n  executed notebook: {r.executed}", file=sys.stderr)
     print(f"summary: {summary.summary_md}  (html: {summary.summary_html})")
@@ -157,11 +166,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from workbench import compare
 
     for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            return _error("compare", f"{name} {value!r} must be >= 0")
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            return _error("compare", f"{name} {value!r} must be >= 0 and finite (an infinite tolerance would pass "
+                                     "every number)")
     try:
         comparisons = compare.compare(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol)
-    except (FileNotFoundError, compare.ResultError) as e:  # a missing, truncated or odd result.json: named
+    except (FileNotFoundError, ValueError) as e:  # a missing, truncated or odd result.json (ResultError): named
         return _error("compare", str(e))
     print(compare.report(comparisons, show="failures" if args.failures else "all"))
     return 0 if all(c.ok for c in comparisons) else 1
@@ -194,6 +204,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from workbench.models.registry import TINY_DIR
 
     out = args.out or TINY_DIR
+    from workbench.checks import check_writable_dir
+
+    try:
+        check_writable_dir(out, "output folder (--out)", make=False)  # nothing is made before the model exists
+    except ValueError as e:
+        return _error("pretrain", str(e))
     held = [f for f in MODEL_FILES if (out / f).exists()]
     if held and not args.force:
         return _error("pretrain", f"{out} already holds a model ({', '.join(held)}); nothing was changed. "

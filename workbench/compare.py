@@ -68,6 +68,13 @@ def canonical(result: dict, source: str | Path = "result") -> dict:
         if missing:
             raise ResultError(f"{source}: rows[{i}] lacks {', '.join(map(repr, missing))} (keys there: "
                               f"{', '.join(map(str, r)) or 'none'})")
+        if not isinstance(r["method"], str):
+            raise ResultError(f"{source}: rows[{i}] has method={r['method']!r}; accepted: a method id (a string)")
+    keys = [cell_key(r["method"], r["setting"], r["seed"]) for r in rows]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ResultError(f"{source}: the cell {twice[0]} (method|setting|seed) has two rows; accepted: one row per "
+                          "cell, as a study writes them (a second would hide the first from the comparison)")
     cells = {cell_key(r["method"], r["setting"], r["seed"]):
              strip({k: v for k, v in r.items() if k not in ("method", "setting", "seed")})
              for r in rows}
@@ -93,6 +100,9 @@ def _read_json(path: Path) -> Any:
         raise ResultError(f"{path} cannot be read ({type(e).__name__}: {e.strerror or e})") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ResultError(f"{path} nests its JSON too deeply to read ({len(text)} characters); accepted: the JSON a "
+                          "workbench run writes: rerun the notebook or restore the file") from None
     except json.JSONDecodeError as e:
         raise ResultError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}; "
                           f"{len(text)} characters): truncated or not written by the workbench; rerun the notebook "
@@ -197,10 +207,15 @@ def claim_verdicts(folder: Path, stem: str) -> dict[str, str] | None:
     None when its result.json has no "claims" list (written before the ledger) or is not there."""
     for path in (folder / stem / "result.json", folder / f"{stem}.json"):
         if path.is_file():
-            claims = json.loads(path.read_text()).get("claims")
-            if not isinstance(claims, list):
+            data = _read_json(path)
+            claims = data.get("claims") if isinstance(data, dict) else None
+            if claims is None:
                 return None
-            return {str(c.get("id")): str(c.get("verdict")) for c in claims if isinstance(c, dict)}
+            if not isinstance(claims, list) or not all(isinstance(c, dict) for c in claims):
+                raise ResultError(f"{path}: 'claims' is a JSON {type(claims).__name__}"
+                                  f"{'' if not isinstance(claims, list) else ' holding other things than objects'}; "
+                                  "accepted: a list of claim objects (as a study writes them) or none")
+            return {str(c.get("id")): str(c.get("verdict")) for c in claims}
     return None
 
 
@@ -249,9 +264,12 @@ def compare(run_a: str | Path, run_b: str | Path, rtol: float | None = None, ato
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder; give a run folder (runs/<id>) or a reference "
                                     "folder (notebooks/reference)")
+    for folder in (run_a, run_b):
+        if not notebooks_in(folder):  # an empty folder, or one above the runs: every notebook would be "missing"
+            raise FileNotFoundError(f"{folder} is not a run folder: it holds no <notebook>/result.json and no "
+                                    "NN_*.json; give a run folder (runs/<id>) or a reference folder "
+                                    "(notebooks/reference)")
     stems = notebooks or notebooks_in(run_b)
-    if not stems:
-        raise FileNotFoundError(f"{run_b} holds no <notebook>/result.json and no NN_*.json")
     out = []
     for stem in stems:
         a, b = _load(run_a, stem), _load(run_b, stem)

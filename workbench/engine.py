@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, NamedTuple
+from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -39,7 +39,16 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from workbench.checks import Check, atomic_path, check_fields, check_number, load_error, refused_objects
+from workbench.checks import (
+    BadType,
+    BadValue,
+    Check,
+    atomic_path,
+    check_fields,
+    check_number,
+    load_error,
+    refused_objects,
+)
 
 _TRUSTED = [False]  # one flag for the process (not per thread): the engine's loop is single-threaded
 INPUT_CHECKS = ("auto", "every", "first")
@@ -96,7 +105,8 @@ class TrainConfig:
     fused_adamw: bool | None = None  # None: fused AdamW on CUDA, the foreach one elsewhere
     channels_last: bool = False  # 4-D tensors of the batch (images) and 4-D weights channels-last
     # torch.compile the objective (True: inductor, a str: that backend)
-    compile: Annotated[bool | str, Check(note="False, True (inductor) or a torch.compile backend name")] = False
+    compile: Annotated[bool | str, Check(nonblank=True, note="False, True (inductor) or a torch.compile backend "
+                                                             "name")] = False
     # "every" step, "first" step only, "auto": first on CUDA, every elsewhere
     input_checks: Literal["auto", "every", "first"] = "auto"
 
@@ -185,6 +195,11 @@ def training_step(acc: Accelerator, model: nn.Module, batch: dict[str, Any], opt
     with acc.autocast():
         out = model(**batch)
     out = out if isinstance(out, Loss) else Loss(out)
+    if not isinstance(out.loss, torch.Tensor) or out.loss.ndim != 0:  # dtype and shape only: no host read
+        got = (f"a tensor of shape {tuple(out.loss.shape)}" if isinstance(out.loss, torch.Tensor)
+               else f"{out.loss!r} ({type(out.loss).__name__})")
+        raise TypeError(f"the objective's forward returned {got} as its loss; accepted: a scalar tensor (shape ()) "
+                        "or a Loss(loss=<scalar tensor>, metrics={...}); reduce a per-item loss with .mean()")
     acc.backward(out.loss)
     if grad_clip:
         acc.clip_grad_norm_(clip, grad_clip)
@@ -237,12 +252,15 @@ def train(
     accelerator: Accelerator | None = None,
 ) -> TrainResult:
     """Train `objective`'s trainable parameters (or `params`, named) for `cfg.steps` steps."""
+    _check_train_args(objective, batches, cfg, checkpoint)
     acc = accelerator or make_accelerator(cfg.mixed_precision)
     set_seed(cfg.seed)
-    named = list(params) if params is not None else [
+    named = _named_params(params) if params is not None else [
         (n, p) for n, p in objective.named_parameters() if p.requires_grad]
     if not named:
-        raise ValueError("nothing to train: no parameter requires grad")
+        raise ValueError("nothing to train: no parameter of the objective requires grad" if params is None else
+                         f"params={params!r} is empty; accepted: (name, parameter) pairs to train, or None (every "
+                         "parameter of the objective that requires grad)")
     trainable = {id(p) for _, p in named}
     objective.to(acc.device)  # before the optimizer: a fused AdamW takes only parameters on the device
     opt = make_optimizer(named, cfg)
@@ -266,8 +284,12 @@ def train(
                disable=not (progress and acc.is_local_main_process), leave=False, dynamic_ncols=True)
     watch = _LossWatch(acc.device)
     for step in bar:
+        given = batches(step)
+        if not isinstance(given, Mapping):
+            raise TypeError(f"batches({step}) returned a {type(given).__name__}; accepted: a dict of the objective's "
+                            "forward arguments (name -> tensor or value)")
         batch = {k: _to(_shard(v, acc.process_index, acc.num_processes), acc.device, cfg.channels_last)
-                 for k, v in batches(step).items()}
+                 for k, v in given.items()}
         with trusted_inputs(not every and step > start):  # the first step's batch is checked in full
             out = training_step(acc, model, batch, opt, sched, clip, cfg.grad_clip)
         watch.see(out.loss, step)
@@ -291,6 +313,36 @@ def train(
         _save(ckpt, acc, objective, opt, sched, result, trainable, decides)
     acc.wait_for_everyone()
     return result
+
+
+def _check_train_args(objective: Any, batches: Any, cfg: Any, checkpoint: Any) -> None:
+    """`train`'s arguments, before anything is built: BadType / BadValue naming the one that cannot serve."""
+    if not isinstance(objective, nn.Module):
+        raise BadType(f"objective={objective!r:.80} is a {type(objective).__name__}; accepted: an nn.Module whose "
+                      "forward(**batch) returns the loss")
+    if not callable(batches):
+        raise BadType(f"batches={batches!r:.80} is a {type(batches).__name__}; accepted: a function step -> dict "
+                      "(the batch of that step)")
+    if not isinstance(cfg, TrainConfig):
+        raise BadType(f"cfg={cfg!r:.80} is a {type(cfg).__name__}; accepted: a TrainConfig")
+    if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
+        raise BadType(f"checkpoint={checkpoint!r} is a {type(checkpoint).__name__}; accepted: a file path or None")
+    if checkpoint and Path(checkpoint).is_dir():
+        raise BadValue(f"checkpoint={str(checkpoint)!r} is a folder; accepted: the path of a checkpoint file (made "
+                       "when training starts, resumed from when it exists), e.g. <folder>/ckpt.pt")
+
+
+def _named_params(params: Iterable[Any]) -> list[tuple[str, nn.Parameter]]:
+    """`params` as a list of (name, parameter) pairs, or BadType naming the first item that is not one."""
+    named = list(params)
+    for item in named:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], torch.Tensor)):
+            what = (f"a {type(item).__name__} of shape {tuple(item.shape)}" if isinstance(item, torch.Tensor)
+                    else f"{item!r:.80} ({type(item).__name__})")
+            raise BadType(f"params hold {what}; accepted: (name, parameter) pairs, as model.named_parameters() "
+                          "gives them")
+    return named
 
 
 class _LossWatch:
@@ -355,11 +407,16 @@ def _resume(path: Path, objective: nn.Module, opt, sched, result: TrainResult, t
                "refuses to build" if refused_objects(e) else load_error(e))
         raise ValueError(f"checkpoint {path} is corrupt or not a workbench checkpoint ({why}); nothing was "
                          "loaded and the file was left as it is: move it away to start afresh") from None
+    if not isinstance(state, dict) or not {"params", "optimizer", "scheduler", "rng", "result"} <= set(state):
+        kind = f"a dict with keys {', '.join(map(str, state))}" if isinstance(state, dict) else \
+            f"a {type(state).__name__}"
+        raise ValueError(f"checkpoint {path} is not a workbench checkpoint (it holds {kind}); accepted: a file "
+                         "workbench.engine.train wrote; nothing was loaded: move it away to start afresh")
     saved_cfg = state.get("config")
     if saved_cfg != decides:
         if saved_cfg is None:
             raise ValueError(f"checkpoint {path} records no training config (written by an older workbench); "
-                             "move it away to start afresh")
+                             "accepted: a checkpoint that records its config; move it away to start afresh")
         differ = sorted(k for k in set(saved_cfg) | set(decides) if saved_cfg.get(k) != decides.get(k))
         shown = ", ".join(f"{k}: checkpoint {saved_cfg.get(k)!r}, now {decides.get(k)!r}" for k in differ
                           if k != "trainable") + (" ; trainable parameters differ" if "trainable" in differ else "")

@@ -2,7 +2,7 @@
 
     workbench sweep 02 --quick --executor local                  # subprocesses on this machine
     workbench sweep 02 -p seeds "(0, 1, 2)" --executor slurm --slurm-partition gpu \\
-        --gpus-per-cell 1 --cpus-per-cell 8 --timeout-min 240 --max-parallel 16
+        --gpus-per-cell 1 --cpus-per-cell 8 --timeout-min 240 --max-parallel 16 --checkpoint-every 50
     workbench run 02 -p seeds "(0, 1, 2)"                        # then: every cell read from the cache
 
     from workbench.sweep import sweep
@@ -17,11 +17,16 @@ the notebook's `STUDY.run` would write) and records where it ran (`<cell>.where.
 need others (registry `needs`) go in a later wave, submitted once the cells they need are done.
 
 Faults: a cell that raises is reported with its traceback and log path and the others go on (exit 1 at the
-end); a job that times out or is preempted is requeued by submitit (`CellJob` is `Checkpointable`) and
-runs its cell again (a cell that had finished is read from the cache, not recomputed); a cancelled job is a
-failure (submitit learns it from `sacct`); rerunning the command submits only what is still missing. Two
-sweeps (or a sweep and a notebook) on one cell: the cell lock (`CellCache.lock`) lets one compute it and
-the other read it.
+end); a job that times out or is preempted is requeued by submitit (`CellJob` is `Checkpointable`), and
+one requeued by hand (`scontrol requeue`) starts again the same way: it runs its cell again. A cell that had
+finished is read from the cache, not recomputed; the training of a study 01 or 02 cell (the engine's
+`train`) resumes from the cell's last checkpoint -- written every `--checkpoint-every` steps (default 50)
+into `<cell>.ckpt/` beside the cell's cache entry, removed once the entry is written -- with the numbers of
+an uninterrupted run (study 02's validation curve is kept beside the checkpoint). Studies 03 and 04 train in
+loops of their own, without checkpoints: their requeued cells start again from scratch. A cancelled job is
+a failure (submitit learns it from `sacct`); rerunning the command submits only what is still missing. Two
+sweeps (or a sweep and a notebook) on one cell: the cell lock (`CellCache.lock`) lets one compute it and the
+other read it.
 
 Bad input -- an unknown executor or partition, a resource <= 0, a notebook without study cells, unknown
 parameters, a cache folder that cannot be written (or is local to this machine while the partition has
@@ -34,6 +39,7 @@ import ast
 import importlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 import socket
@@ -52,6 +58,7 @@ except ImportError:  # pragma: no cover - exercised only where submitit is missi
     Checkpointable = object  # type: ignore[assignment,misc]
 
 EXECUTORS = ("local", "slurm")
+CHECKPOINT_EVERY = 50  # steps between a cell's training checkpoints in a sweep: what a requeued job loses at most
 # file systems that only this machine sees: a cache there cannot collect cells from other nodes
 LOCAL_FS = ("tmpfs", "ramfs", "devtmpfs")
 LOCAL_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
@@ -65,15 +72,18 @@ class SweepError(ValueError):
 
 # ------------------------------------------------------------------------------------------------ the job
 class CellJob(Checkpointable):
-    """One cell, run on a node: `STUDY.run_one(cfg, cell)` into the cache under `cache_root`.
+    """One cell, run on a node: `STUDY.run_one(cfg, cell)` into the cache under `cache_root`, its training
+    checkpointed every `checkpoint_every` steps (0: not at all).
 
     Checkpointable: on a timeout or preemption submitit requeues this same callable; the rerun finds the
-    cell in the cache if it had finished (the cell lock makes a concurrent copy wait and read it)."""
+    cell in the cache if it had finished (the cell lock makes a concurrent copy wait and read it), else
+    computes it again, its engine-trained runs resuming from their last checkpoint (`kit.checkpoint`)."""
 
     def __init__(self, module: str, cfg: Any, cell: Any, executor: str, key: str, cache_root: str,
-                 device_type: str):
+                 device_type: str, checkpoint_every: int = CHECKPOINT_EVERY):
         self.module, self.cfg, self.cell, self.executor = module, cfg, cell, executor
         self.key, self.cache_root, self.device_type = key, cache_root, device_type
+        self.checkpoint_every = checkpoint_every
 
     def __call__(self) -> dict:
         from workbench.studies.kit.cache import CACHE_ROOT_ENV, where_ran
@@ -83,7 +93,8 @@ class CellJob(Checkpointable):
             os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU cell stays on the CPU (its cache key says cpu)
         study = importlib.import_module(self.module).STUDY
         t0 = time.perf_counter()
-        study.run_one(self.cfg, self.cell, executor=self.executor, key=self.key)
+        study.run_one(self.cfg, self.cell, executor=self.executor, key=self.key,
+                      checkpoint_every=getattr(self, "checkpoint_every", CHECKPOINT_EVERY))
         return {"cell": self.cell.id, "seconds": round(time.perf_counter() - t0, 2), **where_ran(self.executor)}
 
     def __repr__(self) -> str:
@@ -294,12 +305,13 @@ def waves(study: Any, pending: Sequence[Any], cells: Sequence[Any]) -> list[list
 
 # ------------------------------------------------------------------------------------------------ checks
 def check_settings(executor: str, gpus_per_cell: int, cpus_per_cell: int, timeout_min: float,
-                   max_parallel: int | None, mem_gb: float | None = None) -> None:
+                   max_parallel: int | None, mem_gb: float | None = None,
+                   checkpoint_every: int = CHECKPOINT_EVERY) -> None:
     if executor not in EXECUTORS:
         raise SweepError(f"executor {executor!r} is not known; accepted: {', '.join(EXECUTORS)}")
     for name, value, least in (("--gpus-per-cell", gpus_per_cell, 0), ("--cpus-per-cell", cpus_per_cell, 1),
                                ("--timeout-min", timeout_min, None), ("--max-parallel", max_parallel, 1),
-                               ("--mem-gb", mem_gb, None)):
+                               ("--mem-gb", mem_gb, None), ("--checkpoint-every", checkpoint_every, 0)):
         if value is None and name in ("--max-parallel", "--mem-gb"):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -307,7 +319,10 @@ def check_settings(executor: str, gpus_per_cell: int, cpus_per_cell: int, timeou
         if (least is None and not value > 0) or (least is not None and value < least):
             bound = "> 0" if least is None else f">= {least}"
             raise SweepError(f"{name} {value!r}: must be {bound}")
-        if name in ("--gpus-per-cell", "--cpus-per-cell", "--max-parallel") and value != int(value):
+        if not math.isfinite(value):
+            raise SweepError(f"{name} {value!r}: must be finite (a number of minutes, GB, cells, cores or steps)")
+        if name in ("--gpus-per-cell", "--cpus-per-cell", "--max-parallel", "--checkpoint-every") and \
+                value != int(value):
             raise SweepError(f"{name} {value!r}: give a whole number")
     if importlib.util.find_spec("submitit") is None:
         raise SweepError("submitit is not installed: `pip install -e '.[cluster]'` (or '.[dev]')")
@@ -387,19 +402,13 @@ def partition_hosts(partition: str) -> set[str]:
 
 def check_writable(folder: Path, what: str, make: bool = True) -> None:
     """This process can create and remove a file in `folder` (made if missing when `make`; else its nearest
-    existing parent must let it be made)."""
-    if not make and not folder.exists():
-        parent = next((p for p in folder.parents if p.exists()), None)
-        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            raise SweepError(f"{what} {folder} cannot be made: {parent} is not a folder this user can write")
-        return
+    existing parent must let it be made): `workbench.checks.check_writable_dir`, refusing with SweepError."""
+    from workbench.checks import BadValue, check_writable_dir
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".sweep-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise SweepError(f"{what} {folder} cannot be written: {e.strerror or e}") from None
+        check_writable_dir(folder, what, make=make)
+    except BadValue as e:
+        raise SweepError(str(e)) from None
 
 
 def node_local(folder: Path) -> str | None:
@@ -464,13 +473,14 @@ def sweep(notebook: str | Path, params: dict | None = None, quick: bool = False,
           slurm_partition: str | None = None, gpus_per_cell: int = 0, cpus_per_cell: int = 1,
           timeout_min: float = 60, max_parallel: int | None = None, folder: str | Path | None = None, *,
           mem_gb: float | None = None, job_name: str | None = None, poll_s: float | None = None,
-          say: Callable[[str], None] | None = None) -> SweepReport:
+          say: Callable[[str], None] | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> SweepReport:
     """Run notebook `notebook`'s study cells that the cache lacks as submitit jobs; see the module doc.
 
     `max_parallel`: cells running at once (SLURM: the array's `%K`; default: no limit there, 1 locally).
     `folder`: submitit's folder (job pickles and logs; default: <cache root>/sweeps/<study>-<time>).
+    `checkpoint_every`: steps between a cell's training checkpoints, from which a requeued job resumes (0: none).
     Raises SweepError (nothing submitted) on bad input; returns the report (`exit_code` 1 if a cell failed)."""
-    check_settings(executor, gpus_per_cell, cpus_per_cell, timeout_min, max_parallel, mem_gb)
+    check_settings(executor, gpus_per_cell, cpus_per_cell, timeout_min, max_parallel, mem_gb, checkpoint_every)
     if executor == "slurm":
         slurm_partition = check_partition(slurm_partition)
     elif slurm_partition is not None:
@@ -479,33 +489,32 @@ def sweep(notebook: str | Path, params: dict | None = None, quick: bool = False,
     return sweep_study(target.module, target.cfg, executor=executor, slurm_partition=slurm_partition,
                        gpus_per_cell=gpus_per_cell, cpus_per_cell=cpus_per_cell, timeout_min=timeout_min,
                        max_parallel=max_parallel, folder=folder, mem_gb=mem_gb, job_name=job_name, poll_s=poll_s,
-                       say=say, _partition_checked=executor == "slurm")
+                       say=say, checkpoint_every=checkpoint_every, _partition_checked=executor == "slurm")
 
 
 def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partition: str | None = None,
                 gpus_per_cell: int = 0, cpus_per_cell: int = 1, timeout_min: float = 60,
                 max_parallel: int | None = None, folder: str | Path | None = None, mem_gb: float | None = None,
                 job_name: str | None = None, poll_s: float | None = None, say: Callable[[str], None] | None = None,
-                _partition_checked: bool = False) -> SweepReport:
+                checkpoint_every: int = CHECKPOINT_EVERY, _partition_checked: bool = False) -> SweepReport:
     """`sweep` for a study module (`workbench.studies.X`, with `STUDY`) and a Config built already."""
-    from workbench.studies.kit.cache import CACHE_ROOT_ENV
-    from workbench.studies.kit.result import REPO_ROOT
+    from workbench.studies.kit.cache import cache_root
 
     say = say or _print
-    check_settings(executor, gpus_per_cell, cpus_per_cell, timeout_min, max_parallel, mem_gb)
+    check_settings(executor, gpus_per_cell, cpus_per_cell, timeout_min, max_parallel, mem_gb, checkpoint_every)
     if executor == "slurm" and not _partition_checked:
         slurm_partition = check_partition(slurm_partition)
     kind = device_type(cfg, gpus_per_cell, executor)
     mod = _import_study(module, module)
-    root = Path(os.environ.get(CACHE_ROOT_ENV) or REPO_ROOT / ".cache" / "workbench").resolve()  # as cache_dir
+    root = cache_root().resolve()  # WORKBENCH_CACHE checked (a bad value: BadValue, exit 2), as cache_dir has it
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = Path(folder).resolve() if folder else root / "sweeps" / f"{mod.STUDY.name}-{stamp}-{uuid.uuid4().hex[:4]}"
     if executor == "slurm":
         check_resources(slurm_partition, cpus_per_cell, gpus_per_cell)
         check_shared(root, "the cell cache (WORKBENCH_CACHE)", slurm_partition)
         check_shared(folder, "the sweep folder", slurm_partition)
-    check_writable(root / mod.STUDY.name, "the cell cache")
     check_writable(folder, "the sweep folder", make=False)  # made when the first job is submitted
+    check_writable(root / mod.STUDY.name, "the cell cache")  # after the folder: nothing is made before a refusal
     t0 = time.monotonic()
     plan = plan_cells(module, cfg, kind)
     name = plan.study.title or plan.study.name
@@ -534,9 +543,10 @@ def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partiti
             settings["slurm_array_parallelism"] = int(max_parallel)
     ex.update_parameters(**settings)
     say(f"  {executor}" + (f" partition {slurm_partition}" if executor == "slurm" else "")
-        + f", per cell: {cpus_per_cell} CPU(s), {gpus_per_cell} GPU(s), {settings['timeout_min']} min; "
-        f"job files and logs in {folder}")
-    job = lambda c: CellJob(module, plan.cfg, c, executor, plan.cache.key, str(root), kind)
+        + f", per cell: {cpus_per_cell} CPU(s), {gpus_per_cell} GPU(s), {settings['timeout_min']} min, "
+        + (f"training checkpointed every {checkpoint_every} steps; " if checkpoint_every else "no checkpoints; ")
+        + f"job files and logs in {folder}")
+    job = lambda c: CellJob(module, plan.cfg, c, executor, plan.cache.key, str(root), kind, int(checkpoint_every))
     limit = max_parallel if max_parallel is not None else (None if executor == "slurm" else 1)
     poll = poll_s if poll_s is not None else (2.0 if executor == "slurm" else 0.5)
     runs = report.runs
@@ -695,7 +705,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mem-gb", type=float, default=None, metavar="G", help="memory per cell (default: the "
                    "partition's)")
     p.add_argument("--timeout-min", type=float, default=60, metavar="M",
-                   help="time limit per cell job; a job that hits it is requeued (default 60)")
+                   help="time limit per cell job; a job that hits it (or is preempted) is requeued (default 60)")
+    p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY, metavar="N",
+                   help=f"steps between a cell's training checkpoints: a requeued job resumes its cell from the last "
+                        f"one (studies 01, 02; 03 and 04 restart their cells); 0: none (default {CHECKPOINT_EVERY})")
     p.add_argument("--max-parallel", type=int, default=None, metavar="K",
                    help="cells running at once (default: no limit on SLURM, 1 locally)")
     p.add_argument("--folder", type=Path, default=None, help="submitit's job files and logs (default: "
@@ -716,7 +729,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         report = sweep(args.notebook, params, quick=args.quick, executor=args.executor,
                        slurm_partition=args.slurm_partition, gpus_per_cell=args.gpus_per_cell,
                        cpus_per_cell=args.cpus_per_cell, timeout_min=args.timeout_min,
-                       max_parallel=args.max_parallel, folder=args.folder, mem_gb=args.mem_gb)
+                       max_parallel=args.max_parallel, folder=args.folder, mem_gb=args.mem_gb,
+                       checkpoint_every=args.checkpoint_every)
     except SweepError as e:
         print(f"workbench sweep: error: {e}", file=sys.stderr)
         return 2
@@ -726,6 +740,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-__all__ = ["EXECUTORS", "CellJob", "CellRun", "Plan", "SweepError", "SweepReport", "Target", "add_parser",
-           "check_partition", "check_settings", "cmd_sweep", "notebook_target", "plan_cells", "sweep", "sweep_study",
-           "waves"]
+__all__ = ["CHECKPOINT_EVERY", "EXECUTORS", "CellJob", "CellRun", "Plan", "SweepError", "SweepReport", "Target",
+           "add_parser", "check_partition", "check_settings", "cmd_sweep", "notebook_target", "plan_cells", "sweep",
+           "sweep_study", "waves"]

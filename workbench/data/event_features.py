@@ -55,6 +55,10 @@ class EventFeatures:
         if self.step_labels.ndim != 2:
             raise ValueError(f"step_labels must be (N, T), got shape {tuple(self.step_labels.shape)}")
         N, T = self.step_labels.shape
+        for name, y in (("step_labels", self.step_labels), ("labels", self.labels)):
+            if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise TypeError(f"{name} have dtype {getattr(y, 'dtype', type(y).__name__)}; accepted: integer class "
+                                "indices (a float label would be truncated)")
         self.step_labels, self.labels = self.step_labels.long(), self.labels.long()
         if tuple(self.labels.shape) != (N,):
             raise ValueError(f"labels have shape {tuple(self.labels.shape)} but step_labels {(N, T)}: "

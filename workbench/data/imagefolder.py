@@ -96,7 +96,8 @@ class ImageFolderSplits(ClassificationData):
         else:
             if isinstance(classnames, str) or len(classnames) != len(folders):
                 raise ValueError(f"classnames has {len(classnames)} names but {self.train_dir} has "
-                                 f"{len(folders)} class folders: {', '.join(folders[:10])}")
+                                 f"{len(folders)} class folders: {', '.join(folders[:10])}; accepted: one name per "
+                                 "class folder, in their order, or None (the folder names)")
             self.classnames = tuple(classnames)
             twice = [c for i, c in enumerate(self.classnames) if c in self.classnames[:i]]
             if twice:

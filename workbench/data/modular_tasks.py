@@ -246,4 +246,6 @@ def task_set(task: str, world: World, split: str, indices, frames: int = 8,
 def task_sets(world: World, split: str, indices, frames: int = 8, tokenize: Tokenize | None = None,
               tasks: Sequence[str] = TASK_NAMES) -> dict[str, TaskSet]:
     """Every task's set over the same `indices` (task -> set)."""
+    if isinstance(tasks, str):
+        raise TypeError(f"tasks={tasks!r} is one string; accepted: a sequence of task names, e.g. ({tasks!r},)")
     return {t: task_set(t, world, split, indices, frames, tokenize) for t in tasks}

@@ -55,6 +55,11 @@ def corpus_metrics(predicted: Sequence[str], references: Sequence[Sequence[str]]
     if len(predicted) != len(references) or not predicted:
         raise ValueError(f"{len(predicted)} predictions for {len(references)} reference lists: give one "
                          "(non-empty) list per prediction")
+    for i, refs in enumerate(references):
+        if isinstance(refs, str) or not isinstance(refs, (list, tuple)) or not refs \
+                or not all(isinstance(r, str) for r in refs):
+            raise ValueError(f"references[{i}]={refs!r}; accepted: a non-empty list of reference captions (strings) "
+                             "per prediction (score_captions also takes one caption per prediction)")
     res = {i: [words(p) or "empty"] for i, p in enumerate(predicted)}  # an empty hypothesis breaks BLEU
     gts = {i: [words(r) for r in refs] for i, refs in enumerate(references)}
     cider, _ = Cider().compute_score(gts, res)
@@ -79,6 +84,11 @@ def score_captions(predicted: Sequence[str], references: Sequence[str] | Sequenc
     unknown = sorted({k for s in slots for k in s} - set(SLOT_VOCAB))
     if unknown:
         raise ValueError(f"unknown slot(s) {unknown}; accepted: {', '.join(SLOT_VOCAB)}")
+    for s in slots:  # a target outside its slot's vocabulary could never be read from a caption: always 0
+        for slot, target in s.items():
+            if target not in SLOT_VOCAB[slot]:
+                raise ValueError(f"slot {slot!r} has target {target!r}, which no caption can name; accepted: "
+                                 f"{', '.join(SLOT_VOCAB[slot])}")
     read = [read_slots(p) for p in predicted]
     names = [s for s in SLOT_VOCAB if any(s in t for t in slots)]
     items = {s: [int(r[s] == t[s]) for r, t in zip(read, slots) if s in t] for s in names}

@@ -38,7 +38,8 @@ def predictions(classifier: nn.Module, batches: Iterable[tuple[torch.Tensor, tor
 
 
 def top1(preds: torch.Tensor, targets: torch.Tensor) -> float:
-    """Top-1 accuracy in [0, 1]: the number of hits over the number of targets (0 for none).
+    """Top-1 accuracy in [0, 1]: the number of hits over the number of targets (at least one: an accuracy over
+    no targets would read as 0 %).
 
     `preds` and `targets` are class indices of one shape (N,): a mismatch would broadcast (4 predictions
     against 1 target gave 4.0), logits (N, C) or float labels would compare the wrong things."""
@@ -51,7 +52,9 @@ def top1(preds: torch.Tensor, targets: torch.Tensor) -> float:
     if preds.ndim != 1 or preds.shape != targets.shape:
         raise ValueError(f"preds have shape {tuple(preds.shape)} and targets {tuple(targets.shape)}; accepted: "
                          "one prediction per target, both (N,)")
-    return int((preds == targets.to(preds.device)).sum()) / max(len(targets), 1)
+    if not len(targets):
+        raise ValueError("preds and targets are empty (shape (0,)); accepted: at least one prediction and target")
+    return int((preds == targets.to(preds.device)).sum()) / len(targets)
 
 
 def classify_features(image_feats: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
@@ -103,6 +106,8 @@ def predict(classifier: nn.Module, world: World, split: str, n: int, batch_size:
 def accuracy(classifier: nn.Module, world: World, split: str, n: int = 1000, batch_size: int = 250,
              classnames: Sequence[str] | None = None) -> float:
     """Top-1 accuracy in [0, 1]; `classnames` (the classifier's, in order) map world labels."""
+    check_number(n, "n", integer=True, ge=1)
+    check_number(batch_size, "batch_size", integer=True, ge=1)
     names = classnames or getattr(classifier, "classnames", None) or world.split_classes(split)
     label_map = {World.classes.index(c): i for i, c in enumerate(names)}
     missing = set(world.split_classes(split)) - set(names)
@@ -116,6 +121,9 @@ def zero_shot_accuracy(model, world: World, splits: Sequence[str], n: int = 1000
                        classnames: Sequence[str] | None = None) -> dict[str, float]:
     """Zero-shot accuracy of a CLIP-like model per split: a head over the split's classes (or
     `classnames`) from `templates` (default: the world's prompts, `zero_shot_templates()`)."""
+    if isinstance(splits, str):
+        raise TypeError(f"splits={splits!r} is one string; accepted: a sequence of split names, e.g. ({splits!r},)")
+    check_number(n, "n", integer=True, ge=1)
     templates = zero_shot_templates() if templates is None else templates
     out = {}
     for split in splits:

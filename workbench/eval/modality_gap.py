@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from workbench.checks import check_finite, check_number
+from workbench.checks import check_features, check_finite, check_number
 
 UNIFORMITY_T = 2.0
 
@@ -47,7 +47,10 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
     if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"need paired (B, D) embeddings of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) < 2:
-        raise ValueError(f"need at least 2 pairs, got {len(a)}")
+        raise ValueError(f"need at least 2 pairs, got {len(a)} (shapes {tuple(a.shape)} and {tuple(b.shape)}); "
+                         "accepted: (B, D) embeddings with B >= 2")
+    check_features(a, "a (the first modality's embeddings)")
+    check_features(b, "b (the second modality's embeddings)")
     check_finite(a, "a (the first modality's embeddings)")
     check_finite(b, "b (the second modality's embeddings)")
     return F.normalize(a.detach().double(), dim=-1), F.normalize(b.detach().double(), dim=-1)
@@ -99,8 +102,13 @@ def paired_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def _positives(captions: Sequence[str] | None, n: int) -> torch.Tensor:
     if captions is None:
         return torch.eye(n, dtype=torch.bool)
+    if isinstance(captions, str):
+        raise TypeError(f"captions={captions!r} is one string; accepted: a sequence of {n} captions, one per pair")
     if len(captions) != n:
         raise ValueError(f"{len(captions)} captions for {n} pairs: give one caption per pair")
+    bad = [c for c in captions if not isinstance(c, str)]
+    if bad:
+        raise TypeError(f"captions hold {bad[0]!r} ({type(bad[0]).__name__}); accepted: strings")
     ids = {c: k for k, c in enumerate(dict.fromkeys(captions))}
     code = torch.tensor([ids[c] for c in captions])
     return code.view(-1, 1) == code.view(1, -1)
@@ -206,6 +214,8 @@ def shift(a: torch.Tensor, b: torch.Tensor, lam: float, *, delta: torch.Tensor |
 def contrastive_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> float:
     """Symmetric InfoNCE of normalised pairs at `temperature` (CLIP's loss, targets on the diagonal)."""
     temperature = check_number(temperature, "temperature", gt=0)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"need paired (B, D) embeddings of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     check_finite(a, "a")
     check_finite(b, "b")
     logits = F.normalize(a.double(), dim=-1) @ F.normalize(b.double(), dim=-1).T / temperature
@@ -242,6 +252,8 @@ def shift_curve(a: torch.Tensor, b: torch.Tensor, lambdas: Sequence[float], temp
     if isinstance(lambdas, (int, float)):
         raise TypeError(f"lambdas={lambdas!r} is one number; accepted: a sequence of numbers, e.g. ({lambdas!r},)")
     lambdas = [check_number(lam, f"lambdas[{i}]") for i, lam in enumerate(lambdas)]
+    if not lambdas:
+        raise ValueError("lambdas=[] is empty; accepted: at least one shift, e.g. (0.0, 0.5, 1.0)")
     temperature = check_number(temperature, "temperature", gt=0)
     na, nb = _check_pair(a, b)
     if class_text is not None:

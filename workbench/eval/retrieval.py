@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from workbench.checks import check_finite, check_number
+from workbench.checks import check_features, check_finite, check_number
 from workbench.models import ClipBackend, eval_mode
 from workbench.world import World
 
@@ -48,6 +48,7 @@ class RetrievalResult:
 
 def positives(captions: Sequence[str] | None, n: int, device: torch.device | None = None) -> torch.Tensor:
     """(n, n) bool: P[i, j] = caption j is a correct answer for image i (same text, or i == j)."""
+    n = check_number(n, "n", integer=True, ge=0)
     if captions is None:
         return torch.eye(n, dtype=torch.bool, device=device)
     if isinstance(captions, str):
@@ -77,6 +78,8 @@ def retrieval_from_features(image_feats: torch.Tensor, text_feats: torch.Tensor,
     if image_feats.shape != text_feats.shape or image_feats.ndim != 2:
         raise ValueError(f"need (B, D) image and text features of one shape, got "
                          f"{tuple(image_feats.shape)} and {tuple(text_feats.shape)}")
+    check_features(image_feats, "image_feats")
+    check_features(text_feats, "text_feats")
     check_finite(image_feats, "image_feats")
     check_finite(text_feats, "text_feats")
     if len(image_feats) == 0:
@@ -92,6 +95,7 @@ def retrieval_from_features(image_feats: torch.Tensor, text_feats: torch.Tensor,
 @torch.no_grad()
 def encode_images(model: ClipBackend, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Pixels (B, 3, H, W) in [0, 1], resized to the model's size -> image features (B, D)."""
+    check_number(batch_size, "batch_size", integer=True, ge=1)
     device = next(model.parameters()).device
     with eval_mode(model):
         feats = [model.encode_image(model.resize(images[s:s + batch_size].to(device)))

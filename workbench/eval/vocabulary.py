@@ -30,7 +30,12 @@ def text_embedding(model: ClipBackend) -> nn.Embedding:
 def word_token_norms(model: ClipBackend, words: Sequence[str] | None = None) -> list[dict]:
     """One row per word (default: every world class): its kind ("pretraining class", "novel class"
     or "other word"), how many tokens it takes and the mean L2 norm of their embedding rows."""
+    if isinstance(words, str):
+        raise TypeError(f"words={words!r} is one string; accepted: a sequence of words, e.g. ({words!r},)")
     words = list(World.classes if words is None else words)
+    bad = [w for w in words if not isinstance(w, str)]
+    if bad:
+        raise TypeError(f"words hold {bad[0]!r} ({type(bad[0]).__name__}); accepted: strings")
     table = text_embedding(model).weight  # (vocab, width)
     special = set(model.tokenize([""])[0].tolist())  # start, end and padding ids
     rows = []

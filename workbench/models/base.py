@@ -15,7 +15,7 @@ here in `workbench.models` and nothing elsewhere.
 from __future__ import annotations
 
 import copy as _copy
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -248,6 +248,30 @@ class ClipBackend(nn.Module):
     @property
     def grid_size(self) -> int:
         return self.image_size // self.patch_size
+
+    @staticmethod
+    def check_tokens(tokens: Any) -> None:
+        """Raise unless `tokens` is an integer tensor (B, L) of token ids (what `tokenize` returns); reads only the
+        tensor's dtype and shape, never its values (no host-device sync)."""
+        accepted = "accepted: an integer tensor (B, L) of token ids, as model.tokenize(texts) returns"
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens are a {type(tokens).__name__}; {accepted}")
+        if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
+            raise TypeError(f"tokens have dtype {tokens.dtype}; {accepted}")
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens have shape {tuple(tokens.shape)}; {accepted}")
+
+    @staticmethod
+    def check_texts(texts: Any) -> list[str]:
+        """`texts` (one string or a sequence of them) as a list of strings, or TypeError naming the odd one."""
+        if isinstance(texts, str):
+            return [texts]
+        if not isinstance(texts, (list, tuple)):
+            raise TypeError(f"texts={texts!r} is a {type(texts).__name__}; accepted: a string or a list of strings")
+        bad = [t for t in texts if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"texts hold {bad[0]!r} ({type(bad[0]).__name__}); accepted: strings")
+        return list(texts)
 
     def check_images(self, images: torch.Tensor) -> None:
         """Raise unless `images` is a float tensor (B, 3, S, S) at this model's size with values in [0, 1].

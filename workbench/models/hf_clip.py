@@ -79,13 +79,13 @@ class HFClipModel(ClipBackend):
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         # the causal mask keeps padding after end-of-text out of the pooled token: no attention mask
+        self.check_tokens(tokens)
         out = self.model.text_model(input_ids=tokens)
         feats = self.model.text_projection(out.pooler_output)
         return torch.nn.functional.normalize(feats, dim=-1) if normalize else feats
 
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = self.check_texts(texts)
         if self._hf_tokenizer is not None:
             enc = self._hf_tokenizer(list(texts), padding="max_length", truncation=True,
                                      max_length=self.context_length, return_tensors="pt")

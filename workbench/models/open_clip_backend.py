@@ -44,11 +44,11 @@ class OpenClipModel(ClipBackend):
         return self.model.encode_image(x)
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        self.check_tokens(tokens)
         return self.model.encode_text(tokens, normalize=normalize)
 
     def tokenize(self, texts: str | Sequence[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = self.check_texts(texts)
         return torch.stack([_cached_tokens(self._tokenizer, t) for t in texts])
 
     @property

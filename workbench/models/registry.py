@@ -16,7 +16,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from workbench.checks import check_device, check_finite, load_error
+from workbench.checks import BadType, BadValue, check_device, check_finite, load_error
 
 from .base import ClipBackend, check_mean_std
 from .hf_clip import HFClipModel
@@ -40,6 +40,7 @@ def load_model(name, pretrained: str | None = None, device: str | torch.device =
         if isinstance(name, CLIPConfig):
             return HFClipModel.from_config(name).to(device)
         raise TypeError(f"model must be a name (str) or a transformers CLIPConfig, got {type(name).__name__}")
+    check_model(name, pretrained)
     if name == TINY_NAME:
         if pretrained is not None and Path(pretrained).is_file():  # a weights file for the tiny architecture
             model = load_open_clip_dir(TINY_DIR, name=TINY_NAME, weights=Path(pretrained))
@@ -52,6 +53,54 @@ def load_model(name, pretrained: str | None = None, device: str | torch.device =
     else:
         model = _load_open_clip(name, pretrained)
     return model.to(device).eval()
+
+
+def check_model(name: str, pretrained: str | Path | None = None) -> None:
+    """What `load_model(name, pretrained)` accepts, checked without loading anything (a study's Config calls it,
+    so a bad name stops a run before it starts): BadType / BadValue naming the value, FileNotFoundError for a
+    folder or weights file that is not there. Hub names (hf:, open_clip tags) are checked by form only."""
+    if not isinstance(name, str):
+        raise BadType(f"model={name!r} is a {type(name).__name__}; accepted: a model name (str): {ACCEPTED_NAMES}")
+    if pretrained is not None and not isinstance(pretrained, (str, Path)):
+        raise BadType(f"pretrained={pretrained!r} is a {type(pretrained).__name__}; accepted: None, a tag (str) or "
+                      "the path of a weights file or folder (str or Path)")
+    if isinstance(pretrained, str) and not pretrained.strip():
+        raise BadValue(f"pretrained={pretrained!r} is blank; accepted: None (the shipped weights / random init), a "
+                       "tag or the path of a weights file or folder")
+    for prefix, what in (("hf:", "a hub name or a folder"), ("local-dir:", "a folder")):
+        if name.startswith(prefix):
+            if not name[len(prefix):].strip():
+                raise BadValue(f"model {name!r} names nothing after {prefix!r}; accepted: '{prefix}<{what}>'")
+            if pretrained is not None:
+                raise BadValue(f"pretrained={str(pretrained)!r} with model {name!r}, which brings its own weights "
+                               f"(pretrained would be ignored); accepted: pretrained=None with {prefix!r} models")
+            if prefix == "local-dir:" and not Path(name[len(prefix):]).is_dir():
+                raise FileNotFoundError(f"model folder {name[len(prefix):]} does not exist (or is not a folder); "
+                                        "expected a folder with open_clip_config.json and one *.safetensors file")
+            return
+    if name == TINY_NAME:
+        if pretrained is not None and not Path(pretrained).exists():
+            raise FileNotFoundError(f"pretrained={str(pretrained)!r} does not exist; accepted for {TINY_NAME}: None "
+                                    "(the shipped weights), a safetensors file or a model folder")
+        return
+    known = open_clip.list_models()
+    if name not in known:
+        close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8] if name.strip() else []
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint}; accepted: {ACCEPTED_NAMES}")
+    if pretrained is not None and Path(pretrained).is_dir():
+        raise BadValue(f"pretrained={str(pretrained)!r} is a folder; accepted for {name}: a weights file or one of its "
+                       "tags (a model folder goes in model='local-dir:<folder>')")
+    if pretrained is not None and not Path(pretrained).exists():
+        tags = [t for m, t in open_clip.list_pretrained() if m == name]
+        if pretrained not in tags:
+            raise ValueError(
+                f"pretrained={str(pretrained)!r} is neither a file nor a tag of {name}; tags: "
+                f"{', '.join(tags) or 'none'} (tags need the model hub; offline, pass a local file)")
+
+
+ACCEPTED_NAMES = (f"{TINY_NAME!r}, any open_clip name (open_clip.list_models()), 'hf:<name or folder>', "
+                  "'local-dir:<folder>', or a transformers CLIPConfig")
 
 
 def _load_hf(name_or_dir: str) -> HFClipModel:
@@ -67,20 +116,7 @@ def _load_hf(name_or_dir: str) -> HFClipModel:
 
 
 def _load_open_clip(name: str, pretrained: str | None) -> OpenClipModel:
-    known = open_clip.list_models()
-    if name not in known:
-        close = [m for m in known if name.lower().replace("/", "-") in m.lower()][:8]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(
-            f"unknown model {name!r}{hint}; accepted: {TINY_NAME!r}, any open_clip name "
-            f"(open_clip.list_models(), {len(known)} of them), 'hf:<name or folder>', "
-            f"'local-dir:<folder>', or a transformers CLIPConfig")
-    if pretrained is not None and not Path(pretrained).exists():
-        tags = [t for m, t in open_clip.list_pretrained() if m == name]
-        if pretrained not in tags:
-            raise ValueError(
-                f"pretrained={pretrained!r} is neither a file nor a tag of {name}; tags: "
-                f"{', '.join(tags) or 'none'} (tags need the model hub; offline, pass a local file)")
+    check_model(name, pretrained)  # a known open_clip name; pretrained a file or one of its tags
     is_file = pretrained is not None and Path(pretrained).is_file()
     try:
         model, _, val = open_clip.create_model_and_transforms(name, pretrained=pretrained)
@@ -122,7 +158,7 @@ def load_open_clip_dir(path: Path, name: str, weights: Path | None = None) -> Op
     check_mean_std(mean, std, f"{cfg_path}: preprocess_cfg ")  # before building: a bad std costs nothing yet
     try:
         model = open_clip.model.CLIP(**model_cfg)
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
         raise ValueError(f"{cfg_path}: model_cfg does not describe an open_clip CLIP ({type(e).__name__}: {e})"
                          ) from None
     load_weights(model, weights[0])
@@ -149,7 +185,19 @@ def read_open_clip_config(cfg_path: Path) -> tuple[dict, dict]:
                          f"(keys there: {', '.join(model_cfg) or 'none'})")
     if not isinstance(model_cfg["text_cfg"], dict) or "context_length" not in model_cfg["text_cfg"]:
         raise ValueError(f"{cfg_path}: model_cfg.text_cfg lacks 'context_length'")
+    sizes = [("embed_dim", model_cfg["embed_dim"])] + [
+        (f"{tower}.{k}", model_cfg[tower].get(k)) for tower in ("vision_cfg", "text_cfg") if
+        isinstance(model_cfg[tower], dict) for k in SIZE_KEYS if k in model_cfg[tower]]
+    size = lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1
+    for key, value in sizes:
+        if not (size(value) or isinstance(value, list) and value and all(map(size, value))):
+            raise ValueError(f"{cfg_path}: model_cfg.{key}={value!r}; accepted: a positive integer (a size; an image "
+                             "or patch size may be a list of them)")
     return cfg, model_cfg
+
+
+# sizes in an open_clip config's vision_cfg / text_cfg: positive integers
+SIZE_KEYS = ("width", "layers", "heads", "patch_size", "image_size", "context_length", "vocab_size")
 
 
 def load_weights(model: torch.nn.Module, file: Path) -> None:

@@ -79,16 +79,22 @@ def _register_translator() -> None:
 
 def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, progress: bool = True,
                      timeout: float | None = None) -> NotebookResult:
-    """Run one notebook with papermill into out_dir/<stem>.ipynb; a failure is returned, not raised."""
+    """Run one notebook with papermill into out_dir/<stem>.ipynb; a failure is returned, not raised.
+
+    papermill writes the executed copy (after each cell) to a temporary name beside it, renamed into
+    place when it stops; a write that fails for want of room (a full disk, a file-size limit) removes
+    that copy and raises WriteError naming the notebook."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from workbench.checks import DISK_ERRNOS, temp_beside, write_error
     from workbench.studies.kit.cells import HEADLESS_ENV, STATIC_ENV
 
     _register_translator()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{path.stem}.ipynb"
+    writing = temp_beside(executed, suffix=".ipynb")  # renamed over `executed` when papermill stops
     res = NotebookResult(path.stem, "ok", 0.0, out_dir, parameters=dict(parameters))
     t0 = time.perf_counter()
     saved = {k: os.environ.get(k) for k in (HEADLESS_ENV, STATIC_ENV)}
@@ -97,13 +103,13 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
     os.environ[STATIC_ENV] = "1"  # no bars in the outputs; explorers show a picture of their first state
     try:
         papermill.execute_notebook(
-            str(path), str(executed), parameters={k: _json_safe(v) for k, v in parameters.items()},
+            str(path), str(writing), parameters={k: _json_safe(v) for k, v in parameters.items()},
             kernel_name="python3", language="python",
             cwd=str(cwd), progress_bar=progress, execution_timeout=timeout,
             kernel_manager_class=_kernel_manager_class(), shutdown_kernel="immediate")
     except PapermillExecutionError as e:
         res.status = "failed"
-        res.failed_cell, count = _failed_cell(executed)
+        res.failed_cell, count = _failed_cell(writing)
         first = next((ln.strip() for ln in e.source.splitlines() if ln.strip()), "")
         first = first if len(first) <= 80 else first[:77] + "..."
         where = f"cell {res.failed_cell}" if res.failed_cell else "the injected parameters cell"
@@ -112,6 +118,9 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
         res.error = f"{where} (`{first}`): {e.ename}: {e.evalue}".rstrip(": ")
         res.traceback = _ANSI.sub("", "\n".join(e.traceback))
     except Exception as e:  # kernel died, timeout, unreadable notebook: still a per-notebook failure
+        if isinstance(e, OSError) and e.errno in DISK_ERRNOS:  # a full disk: the copy may be half-written
+            writing.unlink(missing_ok=True)  # so it goes, and the run stops (the next notebook would fail too)
+            raise write_error(executed, e) from e
         res.status = "failed"
         res.error = f"{type(e).__name__}: {e}"
     finally:
@@ -120,6 +129,8 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cwd: Path, pro
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        if writing.exists():  # papermill's last save (it saves in a `finally` too): complete, so kept
+            os.replace(writing, executed)
     res.seconds = time.perf_counter() - t0
     if executed.exists():
         render_notebook_html(executed)

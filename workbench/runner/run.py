@@ -15,9 +15,13 @@ RUNS_DIR = REPO_ROOT / "runs"
 
 
 def new_run_dir(runs_dir: Path | str = RUNS_DIR) -> Path:
-    """Create runs/<YYYYmmdd-HHMMSS>[-n]/; mkdir without exist_ok makes it unique even between processes."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    """Create runs/<YYYYmmdd-HHMMSS>[-n]/; mkdir without exist_ok makes it unique even between processes.
+
+    A `runs_dir` that is a file, lies under a file, loops or cannot be written is refused first (BadValue,
+    a ValueError naming it)."""
+    from workbench.checks import check_writable_dir
+
+    runs_dir = check_writable_dir(runs_dir, "runs folder (--runs-dir)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(10_000):
         path = runs_dir / (stamp if n == 0 else f"{stamp}-{n}")
@@ -37,12 +41,17 @@ def run_notebooks(notebooks: Sequence[str] | None = None, quick: bool = False, p
     notebooks: stems, numbers or paths (None -> every NN_*.ipynb in notebooks_dir, in order).
     params: overrides; each goes to the selected notebooks whose parameters cell declares it.
     timeout: seconds allowed per cell (None: no limit).
-    Bad input (unknown notebook or parameter) raises before anything runs; a notebook that fails
-    does not stop the others (see RunSummary.ok / .failures).
+    Bad input (unknown notebook or parameter, a runs folder or WORKBENCH_CACHE that cannot be written)
+    raises before anything runs; a notebook that fails does not stop the others (see RunSummary.ok /
+    .failures). A file that cannot be written for want of room raises WriteError naming it (after the
+    report of what finished, when that can still be written).
     """
+    from workbench.studies.kit.cache import cache_root
+
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
     paths = resolve_notebooks(notebooks, notebooks_dir)
     plan = plan_parameters(paths, params, quick)
+    cache_root()  # a bad WORKBENCH_CACHE is refused now; a relative one is exported absolute for the kernels
     run_dir = new_run_dir(runs_dir if runs_dir is not None else RUNS_DIR).resolve()
     summary = RunSummary(run_dir, [], run_dir / "summary.md", run_dir / "summary.html", quick=bool(quick),
                          params=dict(params or {}))

@@ -191,6 +191,16 @@ def check_config(notebook: Path, params: dict, quick: bool) -> None:
     """Build the notebook's study Config from the -p values that name its fields, as the notebook does
     (`Config.preset(quick, **params)`): a value it refuses is a ValueError naming the notebook, now."""
     study = study_of(notebook)
+    own = getattr(study, "NOTEBOOK_PARAMETERS", {})  # the notebook's parameters that are no Config field
+    if own:
+        from workbench.checks import check_typed
+
+        for name, value in params.items():
+            if name in own:
+                try:
+                    check_typed(value, own[name], name)
+                except ValueError as e:
+                    raise ValueError(f"{notebook.stem}: {e}") from None
     config = getattr(study, "Config", None)
     if config is None:
         return
@@ -198,7 +208,7 @@ def check_config(notebook: Path, params: dict, quick: bool) -> None:
     given = {k: v for k, v in params.items() if k in fields}
     try:
         config.preset(quick, **given)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, FileNotFoundError) as e:  # FileNotFoundError: weights that are not there
         raise ValueError(f"{notebook.stem}: {e}") from None
 
 

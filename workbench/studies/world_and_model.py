@@ -21,14 +21,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 
+from workbench.checks import Check, check_fields
 from workbench.engine import save_atomic
 from workbench.eval import predict
-from workbench.models import TINY_DIR, TINY_NAME, ClipBackend, ImageClassifier, load_model
-from workbench.world import EVAL_SPLITS, SPLITS, World, WorldConfig, zero_shot_templates
+from workbench.models import TINY_DIR, TINY_NAME, ClipBackend, ImageClassifier, check_model, load_model
+from workbench.world import EVAL_SPLITS, SplitName, World, WorldConfig, zero_shot_templates
 
 from . import kit
 
@@ -55,26 +56,22 @@ SPLIT_NOTES: dict[str, str] = {
 class Config:
     """What to evaluate: a model (any name `load_model` accepts) on the world's eval splits."""
 
-    model: str = TINY_NAME
-    pretrained: str | None = None  # tag or local file; None = shipped weights (tiny) / random init
-    world_seed: int = 0
-    n_eval: int = 1000  # images per split (indices 0..n_eval-1)
-    splits: tuple[str, ...] = EVAL_SPLITS
-    seed: int = 0  # seeds random initialisation (open_clip names without weights)
-    batch_size: int = 250
+    model: Annotated[str, Check(nonblank=True)] = TINY_NAME
+    # tag or local file; None = shipped weights (tiny) / random init
+    pretrained: Annotated[str | None, Check(nonblank=True)] = None
+    world_seed: Annotated[int, Check(ge=0)] = 0
+    n_eval: Annotated[int, Check(ge=1)] = 1000  # images per split (indices 0..n_eval-1)
+    splits: Annotated[tuple[SplitName, ...], Check(nonempty=True, unique=True)] = EVAL_SPLITS
+    seed: Annotated[int, Check(ge=0)] = 0  # seeds random initialisation (open_clip names without weights)
+    batch_size: Annotated[int, Check(ge=1)] = 250
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
         if isinstance(self.splits, str):
             raise ValueError(f"splits={self.splits!r} must be a sequence of split names, not one string")
-        object.__setattr__(self, "splits", tuple(self.splits))
-        unknown = [s for s in self.splits if s not in SPLITS]
-        if unknown or not self.splits:
-            raise ValueError(f"splits={self.splits!r}: unknown {unknown}; the world has: {', '.join(SPLITS)}")
-        if self.n_eval < 1:
-            raise ValueError(f"n_eval={self.n_eval!r} must be >= 1 image per split")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be >= 1")
+        check_fields(self)  # every field against its annotation: types, ranges, known splits
+        kit.check_device_field(self)
+        check_model(self.model, self.pretrained)  # a known name, weights that exist: before any run
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides) -> Config:

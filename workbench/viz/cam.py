@@ -77,7 +77,8 @@ def cam_gallery(images: torch.Tensor, cams: Mapping[str, torch.Tensor], row_titl
     B = images.shape[0]
     for name, c in cams.items():
         if c.shape[0] != B:
-            raise ValueError(f"cams[{name!r}] has {c.shape[0]} maps for {B} images")
+            raise ValueError(f"cams[{name!r}] has {c.shape[0]} maps (shape {tuple(c.shape)}) for {B} images; "
+                             f"accepted: one map per image, ({B}, h, w)")
     cols = 1 + len(cams)
     fig, axes = plt.subplots(B, cols, figsize=(1.5 * cols, 1.55 * B + 0.3), squeeze=False)
     for i in range(B):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .world import markdown_table
+from .world import check_rows, markdown_table
 
 
 def _pts(v: float | None, scale: float, sign: bool = True) -> str:
@@ -16,7 +16,7 @@ def _pts(v: float | None, scale: float, sign: bool = True) -> str:
 def claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[dict]:
     """One display row per claim: id, the paper's words, the comparison, ours with its interval, the verdict."""
     out = []
-    for c in claims:
+    for c in check_rows(claims, "claims", nonempty=False):
         scale = c.get("scale", 100.0)
         ours = "-"
         if c.get("diff") is not None:
@@ -38,6 +38,9 @@ def claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[dict]:
 def claims_markdown(claims: Sequence[Mapping[str, Any]], family: Mapping[str, Any] | None = None) -> str:
     """The claims table, with the sentence on how the family's error is held, for `display(Markdown(...))`."""
     text = markdown_table(claims_rows(claims))
+    if family is not None and not isinstance(family, Mapping):
+        raise TypeError(f"family={family!r:.80} is a {type(family).__name__}; accepted: result.json's claims_family "
+                        "(a dict) or None")
     if family:
         looks = family.get("looks") or []
         how = (f"sequential, {len(looks)} look(s), each at {family['alpha']:.2%}" if looks else
@@ -49,6 +52,9 @@ def claims_markdown(claims: Sequence[Mapping[str, Any]], family: Mapping[str, An
 
 def seeds_markdown(family: Mapping[str, Any]) -> str:
     """Which cells got how many seeds, and the headline claims they serve (why they got more)."""
+    if not isinstance(family, Mapping):
+        raise TypeError(f"family={family!r:.80} is a {type(family).__name__}; accepted: result.json's claims_family "
+                        "(a dict with 'seeds')")
     rows = [{"method": r["method"], "setting": r["setting"], "seeds": r["seeds"],
              "headline claims served": ", ".join(r["headline_claims"]) or "-"} for r in family.get("seeds", [])]
     return markdown_table(rows)

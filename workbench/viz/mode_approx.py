@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .world import check_rows
+
 METRIC_LABELS = {
     "r1": "retrieval R@1 (both directions)",
     "acc_test": "accuracy, test classes", "acc_novel": "accuracy, 4 novel classes",
@@ -61,7 +63,14 @@ DEFAULT_METRICS = ("r1", "acc_test", "i2t_r1", "acc_heldout")
 
 def _measured(table: Sequence[dict], metrics: Sequence[str]) -> list[str]:
     """The metrics some trained method has a value for (acc_novel is None on a task without novel classes)."""
-    return [m for m in metrics if any(r.get(m) is not None for r in table if r["method"] != "zero_shot")]
+    table = check_rows(table)
+    if isinstance(metrics, str):
+        raise TypeError(f"metrics={metrics!r} is one string; accepted: a sequence of metric names, e.g. ({metrics!r},)")
+    found = [m for m in metrics if any(r.get(m) is not None for r in table if r.get("method") != "zero_shot")]
+    if not found:
+        raise ValueError(f"no trained method's row has a value for any of metrics={tuple(metrics)!r}; accepted: "
+                         f"metrics the table holds, e.g. {', '.join(sorted({k for r in table for k in r}))[:200]}")
+    return found
 
 
 def metric_vs_params(table: Sequence[dict], metrics: Sequence[str] = DEFAULT_METRICS) -> Figure:

@@ -10,6 +10,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .world import check_rows
+
 _COLORS = {"zero_shot": "#222222", "linear_probe": "#8c8c8c", "full_ft": "#d62728", "lp_ft": "#ff7f0e",
            "wise_ft": "#9467bd",
            "flyp": "#8c564b", "fd": "#1f77b4", "mask_fd": "#2ca02c", "mask_fd_cached": "#17becf"}
@@ -23,6 +25,8 @@ def _pct(x: float | None) -> str:
 def id_ood_scatter(table: Sequence[Mapping], wise_curve: Sequence[Mapping] = (), id_split: str = "id_test",
                    ood: str = "ood_avg", title: str | None = None) -> plt.Figure:
     """Each method at (ID accuracy, OOD accuracy), mean +- std over seeds; the WiSE-FT curve as a line."""
+    table = check_rows(table)
+    wise_curve = check_rows(wise_curve, "wise_curve", nonempty=False)
     fig, ax = plt.subplots(figsize=(7.8, 4.6))
     if wise_curve:
         xs = [100 * r[id_split] for r in wise_curve]

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib import mlab
 from matplotlib.figure import Figure
 
+from workbench.checks import check_number
 from workbench.world import CONTEXT_NAMES, SPLITS, World, texture_bank
 
 from .explorer import Explorer
@@ -24,6 +25,27 @@ DIRECTION_ARROWS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0,
 def _img(t) -> np.ndarray:
     """(3, H, W) tensor in [0, 1] -> (H, W, 3) numpy for imshow."""
     return t.detach().cpu().permute(1, 2, 0).numpy().clip(0, 1)
+
+
+def check_rows(rows, name: str = "table", nonempty: bool = True) -> list:
+    """`rows` (a sequence of dicts, one per table row) as a list, or an error naming `name`: one dict (or a string)
+    is not a table, and a picture of no rows shows nothing (`nonempty`)."""
+    if isinstance(rows, (Mapping, str, bytes)) or not isinstance(rows, Sequence):
+        raise TypeError(f"{name}={rows!r:.80} is a {type(rows).__name__}; accepted: a sequence of rows (dicts)")
+    rows = list(rows)
+    bad = [r for r in rows if not isinstance(r, Mapping)]
+    if bad:
+        raise TypeError(f"{name} holds {bad[0]!r:.60} ({type(bad[0]).__name__}); accepted: rows as dicts")
+    if nonempty and not rows:
+        raise ValueError(f"{name} is empty; accepted: at least one row")
+    return rows
+
+
+def _check_values(values: Mapping, name: str, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """The values of `values` (split or class -> number), each a finite number in [low, high]."""
+    if not isinstance(values, Mapping) or not values:
+        raise ValueError(f"{name}={values!r:.80}; accepted: a non-empty dict name -> number in [{low:g}, {high:g}]")
+    return [check_number(v, f"{name}[{k!r}]", ge=low, le=high) for k, v in values.items()]
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
@@ -64,8 +86,9 @@ def sample_grid(world: World, splits: Sequence[str] = tuple(SPLITS), n: int = 6,
     split, while the 14-class `novel_*` rows also show novel classes.
     """
     splits = _check_splits(splits)
-    if n < 1 or step < 1:
-        raise ValueError(f"n={n!r}, step={step!r}: both must be >= 1")
+    n = check_number(n, "n", integer=True, ge=1)
+    step = check_number(step, "step", integer=True, ge=1)
+    start = check_number(start, "start", integer=True, ge=0)
     fig, axes = plt.subplots(len(splits), n, figsize=(1.45 * n + 0.9, 1.75 * len(splits) + 0.35), squeeze=False,
                              layout="constrained")  # constrained: the suptitle gets its own room above row 1
     for r, split in enumerate(splits):
@@ -113,6 +136,8 @@ def clip_strip(world: World, split: str = "pretrain", indices: Sequence[int] = (
                ) -> Figure:
     """Frames of a few clips (rows), with the motion direction drawn as an arrow on the last frame."""
     _check_splits(split)
+    if isinstance(indices, (str, bytes)) or not len(indices):
+        raise ValueError(f"indices={indices!r}; accepted: at least one clip index, e.g. (0, 1, 2)")
     c = world.clips(split, list(indices), frames=frames)
     fig, axes = plt.subplots(len(c), frames, figsize=(1.1 * frames, 1.35 * len(c)), squeeze=False)
     S = c.frames.shape[-1]
@@ -192,8 +217,8 @@ def accuracy_bars(accuracy: Mapping[str, float], chance: Mapping[str, float] | f
                   reference: Mapping[str, float] | None = None, title: str = "zero-shot accuracy",
                   ) -> Figure:
     """Bars of accuracy per split, the chance level, and (if given) reference numbers as markers."""
+    vals = _check_values(accuracy, "accuracy")
     splits = list(accuracy)
-    vals = [accuracy[s] for s in splits]
     fig, ax = plt.subplots(figsize=(1.2 * len(splits) + 1.5, 3.2))
     in_dist = ("pretrain", "heldout", "finetune", "id_test")  # blue: what the model was made for
     bars = ax.bar(splits, vals, color=["tab:blue" if s in in_dist else "tab:orange" for s in splits])
@@ -221,6 +246,7 @@ def accuracy_bars(accuracy: Mapping[str, float], chance: Mapping[str, float] | f
 
 def per_class_bars(per_class: Mapping[str, float], chance: float | None = None,
                    title: str = "per-class accuracy (heldout)") -> Figure:
+    _check_values(per_class, "per_class")
     fig, ax = plt.subplots(figsize=(6, 2.8))
     names = list(per_class)
     ax.bar(names, [per_class[c] for c in names], color="tab:green")
@@ -237,7 +263,13 @@ def confusion_figure(counts, classnames: Sequence[str], title: str = "confusion 
     """Row-normalised confusion matrix (rows = true class, columns = predicted), counts in cells."""
     m = np.asarray(counts.tolist() if hasattr(counts, "tolist") else counts, dtype=float)  # (C, C)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(classnames):
-        raise ValueError(f"counts of shape {m.shape} do not fit {len(classnames)} class names")
+        raise ValueError(f"counts of shape {m.shape} do not fit {len(classnames)} class names; accepted: a (C, C) "
+                         f"matrix for C={len(classnames)} class names")
+    bad = int((~np.isfinite(m)).sum())
+    if bad or m.min() < 0:
+        what = (f"{bad} non-finite values (first: {m[~np.isfinite(m)][0]:g})" if bad else
+                f"negative counts (down to {m.min():g})")
+        raise ValueError(f"counts hold {what}; accepted: finite counts >= 0")
     rows = m / np.maximum(m.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.45 * len(classnames) + 2, 0.45 * len(classnames) + 1.2))
     im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
@@ -303,12 +335,14 @@ class WorldBrowser(Explorer):
 def browser(world: World, splits: Sequence[str] = tuple(SPLITS), max_index: int = 999):
     """An ipywidgets browser: split dropdown, index slider, mask toggle. Returns the widget box (its
     `.explorer` holds the state); headless it displays as a picture of split[0], index 0."""
+    max_index = check_number(max_index, "max_index", integer=True, ge=0)
     return WorldBrowser(world, _check_splits(splits), max_index).widget
 
 
 def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3) -> str:
     """Rows of dicts -> a Markdown table (floats rounded, None shown as '-'); for `display(Markdown(...))`."""
-    rows = list(rows)
+    rows = check_rows(rows, "rows", nonempty=False)
+    digits = check_number(digits, "digits", integer=True, ge=0)
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
 

@@ -99,8 +99,9 @@ class EventConfig:
         if self.audio_length < 64:
             raise ValueError(f"audio_length={self.audio_length!r}: use at least 64 samples per step")
         for name in ("pitch_jitter", "noise_level"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} is outside [0, 1]")
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name}={v!r} is outside [0, 1]; accepted: a number in [0, 1]")
 
 
 @dataclass
@@ -164,9 +165,10 @@ def event_track(world: World, split: str, idx: np.ndarray, config: EventConfig) 
 
 def events(world: World, split: str, indices, config: EventConfig | None = None) -> EventBatch:
     """Paired event sequences of `split` at `indices` (see the module docstring)."""
-    config = config or EventConfig()
+    config = EventConfig() if config is None else config
     if not isinstance(config, EventConfig):
-        raise TypeError(f"config must be an EventConfig, got {type(config).__name__}")
+        raise TypeError(f"config={config!r} is a {type(config).__name__}; accepted: an EventConfig or None (the "
+                        "defaults)")
     lat = world.latents(split, indices)
     idx = lat.index.numpy()
     track = event_track(world, split, idx, config)

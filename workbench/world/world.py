@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Annotated, Iterable, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from workbench.checks import BadValue, Check, check_fields, check_number
 
 from . import captions as cap
 from .contexts import CONTEXT_NAMES, CONTEXTS, SEEN_CONTEXTS, UNSEEN_CONTEXTS, texture_bank
@@ -52,6 +54,7 @@ SPLITS: dict[str, SplitSpec] = {
     "novel_test": SplitSpec("all", "all", "none", "photo"),
 }
 EVAL_SPLITS = ("heldout", "id_test", "ood_flipped", "ood_unseen", "ood_style")
+SplitName = Literal[tuple(SPLITS)]  # a Config field naming a split: `split: SplitName = "heldout"`
 
 # Columns of the per-sample uniform table.
 _CTX, _TIE, _COLOR, _JIT, _SIZE, _ANGLE, _CX, _CY, _STYLE, _TPL, _CROPX, _CROPY, _FLIP, _BRIGHT, \
@@ -61,33 +64,34 @@ _N_FIELDS = 19
 
 @dataclass(frozen=True)
 class WorldConfig:
-    seed: int = 0
-    image_size: int = 64
-    p_tie: float = 0.95  # P(class shown on its own context) in the tied splits
-    sketch_share: float = 0.1  # share of sketches in `pretrain` (the "web" has some drawings)
-    size_range: tuple[float, float] = (0.16, 0.3)  # object radius / image side
-    max_rotation: float = 30.0  # degrees either way: pose varies, but a star stays upright-ish
+    """The world's knobs; each field declares what it accepts (workbench.checks), checked on construction."""
+
+    seed: Annotated[int, Check(ge=0)] = 0
+    image_size: Annotated[int, Check(ge=16, note="pixels; smaller objects would not render")] = 64
+    # P(class shown on its own context) in the tied splits
+    p_tie: Annotated[float, Check(ge=0, le=1, note="a probability")] = 0.95
+    # share of sketches in `pretrain` (the "web" has some drawings)
+    sketch_share: Annotated[float, Check(ge=0, le=1, note="a share of the images")] = 0.1
+    # object radius / image side: (smallest, largest); 0.5 would touch the image's edges
+    size_range: Annotated[tuple[float, float], Check(gt=0, lt=0.5, note="(smallest, largest) object radius / "
+                                                     "image side, smallest <= largest")] = (0.16, 0.3)
+    # degrees either way: pose varies, but a star stays upright-ish
+    max_rotation: Annotated[float, Check(ge=0, le=180, note="degrees either way")] = 30.0
     # A dark rim around every object (pixels, 0 = none), like the contour of a cut-out sticker:
     # without it a small ViT needs many times more steps to see shapes on busy textures.
-    rim: int = 1
+    rim: Annotated[int, Check(ge=0, note="pixels, 0 = none")] = 1
     # Contexts are shown as a soft backdrop: half desaturated, lighter, this much of their
     # contrast. Still unmistakable (grass stays green and grassy), but the object pops out;
     # at full contrast the tiny ViT learned shapes about half as fast per step.
-    backdrop_contrast: float = 0.35
+    backdrop_contrast: Annotated[float, Check(ge=0, le=1, note="0: flat backdrop, 1: the texture at full "
+                                              "contrast")] = 0.35
 
     def __post_init__(self):
-        object.__setattr__(self, "seed", check_int(self.seed, "seed"))
-        object.__setattr__(self, "image_size", check_int(self.image_size, "image_size"))
-        object.__setattr__(self, "rim", check_int(self.rim, "rim"))
-        if not 0.0 <= self.p_tie <= 1.0:
-            raise ValueError(f"p_tie={self.p_tie!r} is outside [0, 1]: it is a probability")
-        if not 0.0 <= self.backdrop_contrast <= 1.0:
-            raise ValueError(f"backdrop_contrast={self.backdrop_contrast!r} is outside [0, 1] "
-                             "(0: flat backdrop, 1: the texture at full contrast)")
-        if not 0.0 <= self.sketch_share <= 1.0:
-            raise ValueError(f"sketch_share={self.sketch_share!r} is outside [0, 1]")
-        if self.image_size < 16:
-            raise ValueError(f"image_size={self.image_size!r}: use at least 16 pixels")
+        check_fields(self)
+        lo, hi = self.size_range
+        if lo > hi:
+            raise BadValue(f"WorldConfig.size_range={self.size_range!r}: the smallest radius is above the largest; "
+                           "accepted: (smallest, largest) with smallest <= largest, each in (0, 0.5)")
 
 
 @dataclass
@@ -149,6 +153,9 @@ def check_int(value, name: str) -> int:
     return int(value)
 
 
+MAX_INDEX = 2 ** 63 - 1  # indices are int64
+
+
 def _as_index(indices: Iterable[int] | torch.Tensor | np.ndarray) -> np.ndarray:
     """Integer sample indices as a 1-D int64 array: a sequence/range/iterable of ints, or an integer
     tensor/array. Floats and bools are refused (they would be truncated silently)."""
@@ -171,6 +178,9 @@ def _as_index(indices: Iterable[int] | torch.Tensor | np.ndarray) -> np.ndarray:
         bad = [v for v in values if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))]
         if bad:
             raise TypeError(f"index {bad[0]!r} ({type(bad[0]).__name__}) is not an integer; {accepted}")
+        big = [v for v in values if not -MAX_INDEX <= v <= MAX_INDEX]
+        if big:
+            raise ValueError(f"index {big[0]!r} is out of range; accepted: indices in [0, 2**63 - 1]")
         idx = np.asarray(values, dtype=np.int64)
     if idx.ndim != 1:
         raise ValueError(f"indices must be one-dimensional, got shape {idx.shape}")
@@ -330,9 +340,11 @@ class World:
 
     def clips(self, split: str, indices, frames: int = 8, audio_length: int = 1024) -> ClipBatch:
         """Short clips: the object moves in a straight line (`direction` is the label)."""
-        if frames < 2:
-            raise ValueError(f"frames={frames!r}: a clip needs at least 2 frames")
+        frames = check_number(frames, "frames", integer=True, ge=2)  # a clip moves: at least 2 frames
+        audio_length = check_number(audio_length, "audio_length", integer=True, ge=frames)  # a sample per frame
         lat = self.latents(split, indices)
+        if not len(lat.label):
+            raise ValueError(f"indices={indices!r} holds no index; accepted: at least one clip index")
         S = self.config.image_size
         B, T = len(lat.label), frames
         lat.radius = lat.radius * 0.75  # smaller objects leave room to travel
@@ -371,8 +383,11 @@ class World:
         The class decides pitch, timbre (harmonic weights) and tremolo; the context decides
         the noise band, so context leaks into sound exactly as it leaks into images.
         """
+        length = check_number(length, "length", integer=True, ge=2)  # samples: one has no spread to normalise
         lat = self.latents(split, indices)
         B = len(lat.label)
+        if not B:
+            raise ValueError(f"indices={indices!r} holds no index; accepted: at least one sample index")
         t = torch.arange(length, dtype=torch.float32) / length  # one "second"
         k = lat.label.float().view(B, 1)
         pitch = 1 + 0.04 * (torch.as_tensor(lat.u[:, _PITCH], dtype=torch.float32).view(B, 1) - 0.5)

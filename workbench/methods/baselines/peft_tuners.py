@@ -52,15 +52,17 @@ def target_modules(model: ClipBackend, leaf_names: Sequence[str], towers: Sequen
     if isinstance(leaf_names, str):
         leaf_names = (leaf_names,)
     leaf_names = tuple(leaf_names)
-    if len(set(leaf_names)) != len(leaf_names) or not all(isinstance(t, str) and t for t in leaf_names):
-        raise ValueError(f"targets={leaf_names!r}; accepted: distinct non-empty module names")
+    if len(set(leaf_names)) != len(leaf_names) or not all(isinstance(t, str) and t for t in leaf_names) \
+            or not leaf_names:
+        raise ValueError(f"targets={leaf_names!r}; accepted: distinct non-empty module names (at least one), or None "
+                         "(the method's default)")
     modules = dict(model.model.named_modules())
     found = list(model.layers_named(leaf_names, towers))
     if not found:
         leaves = sorted({n.rsplit(".", 1)[-1] for n, m in modules.items()
                          if isinstance(m, (nn.Linear, nn.MultiheadAttention))})
         raise ValueError(f"targets {tuple(leaf_names)!r} match no module of {model.name} in towers "
-                         f"{towers}; linear/attention leaf names there: {', '.join(leaves)}")
+                         f"{towers}; accepted: linear/attention leaf names there: {', '.join(leaves)}")
     if linear_only:
         _check_linear_targets(model, found, modules)
     return found
@@ -97,8 +99,8 @@ def lora_sites(model: ClipBackend, sites: Mapping[str, Sequence[str]]) -> dict[s
         matrices = (matrices,) if isinstance(matrices, str) else tuple(matrices)
         if m is None:
             near = [n for n in modules if n.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]][:4]
-            raise ValueError(f"site {name!r} is no module of {model.name}; modules with that last name: "
-                             f"{', '.join(near) or 'none'}")
+            raise ValueError(f"site {name!r} is no module of {model.name}; accepted: full module names inside "
+                             f"model.model (with that last name: {', '.join(near) or 'none'})")
         if isinstance(m, nn.MultiheadAttention):
             if set(matrices) not in (set(ATTN_MATRICES), set(QKV)) or len(set(matrices)) != len(matrices):
                 raise ValueError(f"site {name!r} (nn.MultiheadAttention) asks for {matrices}; peft's LoRA updates "
@@ -168,7 +170,7 @@ def _lora_plan(model: ClipBackend, targets: Sequence[str] | None, towers: Sequen
     if sites is None:
         modules = dict(model.model.named_modules())
         return {n: ATTN_MATRICES if isinstance(modules[n], nn.MultiheadAttention) else ()
-                for n in target_modules(model, targets or model.lora_targets, towers)}
+                for n in target_modules(model, model.lora_targets if targets is None else targets, towers)}
     if targets is not None:
         raise ValueError("give LoRA's targets (leaf names) or its sites (module names), not both")
     return lora_sites(model, sites)
@@ -211,7 +213,7 @@ def apply_loha(model: ClipBackend, r: int, alpha: float | None = None,
     _check_rank(r)
     _check_knobs(alpha)
     refuse_second_adapter(model, "LoHa")
-    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
+    names = target_modules(model, model.linear_targets if targets is None else targets, towers, linear_only=True)
     _check_fits(model, names, r, "LoHa")
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoHaConfig(r=r, alpha=alpha, target_modules=_exactly(names)))
@@ -227,7 +229,8 @@ def apply_lokr(model: ClipBackend, r: int, alpha: float | None = None,
     _check_rank(r)
     _check_knobs(alpha)
     refuse_second_adapter(model, "LoKr")
-    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
+    names = target_modules(model, model.linear_targets if targets is None else targets, towers, linear_only=True)
+    _check_fits(model, names, r, "LoKr")
     alpha = float(r if alpha is None else alpha)
     _inject(model, LoKrConfig(r=r, alpha=alpha, target_modules=_exactly(names)))
     return make_report("lokr", model, names, r=r, alpha=alpha)
@@ -247,7 +250,7 @@ def apply_vera(model: ClipBackend, r: int, targets: Sequence[str] | None = None,
     _check_rank(r)
     check_number(projection_seed, "projection_seed", integer=True, ge=0)
     refuse_second_adapter(model, "VeRA")
-    names = target_modules(model, targets or model.linear_targets, towers, linear_only=True)
+    names = target_modules(model, model.linear_targets if targets is None else targets, towers, linear_only=True)
     _check_fits(model, names, r, "VeRA")
     freeze(model)
     VeraModel(model.model, VeraConfig(r=r, target_modules=_exactly(names), projection_prng_key=projection_seed),
@@ -293,8 +296,7 @@ def lora_rank_for_budget(model: ClipBackend, n_params: int, targets: Sequence[st
                          towers: Sequence[str] = ("vision", "text"), sites: Mapping[str, Sequence[str]] | None = None,
                          ) -> RankMatch:
     """The LoRA rank r >= 1 minimising |lora_param_count(r) - n_params| (ties: the smaller r)."""
-    if n_params < 1:
-        raise ValueError(f"n_params={n_params!r}: a parameter budget is a positive integer")
+    check_number(n_params, "n_params", integer=True, ge=1)  # a parameter budget
     per_rank = lora_param_count(model, 1, targets, towers, sites)  # the count is linear in r
     lo = max(1, n_params // per_rank)
     r = min((lo, lo + 1), key=lambda k: (abs(k * per_rank - n_params), k))

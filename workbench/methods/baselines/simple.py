@@ -38,6 +38,9 @@ def apply_bitfit(model: ClipBackend) -> TuningReport:
 
 def apply_full_finetune(model: ClipBackend, exclude: Sequence[str] = ()) -> TuningReport:
     """Every parameter trainable except those whose name contains one of `exclude` (in place)."""
+    if isinstance(exclude, str) or not all(isinstance(e, str) and e for e in exclude):
+        raise TypeError(f"exclude={exclude!r}; accepted: a sequence of non-empty name parts, e.g. ({exclude!r},) (a "
+                        "string is not one: its letters would exclude almost every parameter)")
     names = []
     for n, p in model.model.named_parameters():
         keep = not any(e in n for e in exclude)

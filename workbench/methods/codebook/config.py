@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal, get_args
 
-from workbench.checks import BadValue, Check, check_fields
+from workbench.checks import BadValue, Check, check_field_names, check_fields
 from workbench.data.event_features import MODALITIES
 
 Quantizer = Literal["shared_ema", "vq_ema", "vqtorch", "fsq", "rvq", "per_modality"]
@@ -135,6 +135,7 @@ class CodebookConfig:
         """A named row of the ablation table (VARIANTS), with further overrides."""
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(VARIANTS)}")
+        check_field_names(cls, overrides, f"variant({name!r}, ...)")
         return replace(cls(), **{**VARIANTS[name], **overrides})
 
     @property

@@ -70,6 +70,12 @@ class UniCode(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.modalities = check_modalities(input_shapes)
+        for m in self.modalities:
+            shape = input_shapes[m]
+            if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in shape):
+                raise TypeError(f"input_shapes[{m!r}]={shape!r}; accepted: a per-step feature shape, a tuple of "
+                                "integers (D,) or (h, w, c)")
         self.input_shapes = {m: tuple(int(s) for s in input_shapes[m]) for m in self.modalities}
         with torch.random.fork_rng(devices=[]):
             if seed is not None:

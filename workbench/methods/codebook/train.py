@@ -38,7 +38,8 @@ class TrainHistory:
 def restore(model: UniCode, history: TrainHistory, step: int) -> UniCode:
     """Load the snapshot taken at `step` into model (in place) and return it."""
     if step not in history.snapshots:
-        raise ValueError(f"no snapshot at step {step}; taken at: {sorted(history.snapshots)}")
+        raise ValueError(f"no snapshot at step {step!r}; accepted: a step taken (checkpoints=): "
+                         f"{sorted(history.snapshots) or 'none were'}")
     model.load_state_dict(history.snapshots[step])
     return model
 
@@ -64,11 +65,20 @@ def train_unicode(model: UniCode, data: Any, steps: int, batch_size: int = 80, l
     seed = check_number(seed, "seed", integer=True, ge=0)
     if isinstance(grad_norm_every, bool) or not isinstance(grad_norm_every, int) or grad_norm_every < 0:
         raise ValueError(f"grad_norm_every must be an integer >= 0, got {grad_norm_every!r}")
-    checkpoints = sorted(set(int(c) for c in checkpoints))
+    if isinstance(checkpoints, (str, bytes)) or not isinstance(checkpoints, Iterable):
+        raise TypeError(f"checkpoints={checkpoints!r} is not a sequence; accepted: steps in [0, steps={steps}], "
+                        f"e.g. ({checkpoints!r},)")
+    checkpoints = [check_number(c, "checkpoints item", integer=True) for c in checkpoints]
+    checkpoints = sorted(set(checkpoints))
     bad = [c for c in checkpoints if not 0 <= c <= steps]
     if bad:
         raise ValueError(f"checkpoints must lie in [0, steps={steps}], got {bad}")
     feats = features_of(data)
+    missing = [m for m in model.modalities if m not in feats]
+    if missing:
+        raise ValueError(f"the data lacks {', '.join(map(repr, missing))}, which the model was built for (modalities "
+                         f"{', '.join(model.modalities)}); accepted: data with every modality of the model (extra "
+                         f"ones are ignored), here it has {', '.join(feats)}")
     n = len(next(iter(feats.values())))
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from workbench.checks import Check, check_fields
+from workbench.checks import Check, check_fields, check_finite, check_number
 
 from .model import UniCode
 
@@ -95,6 +95,14 @@ def transfer_matrix(model: UniCode, train: Any, test: Any, head: HeadConfig = He
         if m not in model.modalities:
             raise ValueError(f"unknown modality {m!r} for this model; accepted: {model.modalities}")
     c = _classes(train)
+    if dims is not None:
+        width = model.cfg.dim
+        if not isinstance(dims, torch.Tensor) or dims.ndim != 1 or dims.is_floating_point() or dims.dtype == torch.bool:
+            raise TypeError(f"dims={dims!r}; accepted: a 1-D integer tensor of code dimensions in [0, {width - 1}] "
+                            "(toc_dimensions gives one), or None")
+        if len(dims) == 0 or int(dims.min()) < 0 or int(dims.max()) >= width:
+            raise ValueError(f"dims={dims.tolist()} are not code dimensions; accepted: at least one dimension in "
+                             f"[0, {width - 1}] (the model's dim is {width})")
     q_train, q_test = _select(model.quantized(train), dims), _select(model.quantized(test), dims)
     out = {}
     for a in sources:
@@ -148,6 +156,10 @@ def code_retrieval(model: UniCode, data: Any, query: str, gallery: str, measure:
 
 def toc_scores(codebook: Tensor) -> Tensor:
     """TOC's per-dimension score of a codebook (K, D) -> (D,): -0.7 * mean product over code pairs + 0.3 * variance."""
+    if not isinstance(codebook, torch.Tensor) or codebook.ndim != 2:
+        raise ValueError(f"codebook has shape {tuple(getattr(codebook, 'shape', ()))}; accepted: a (codes K, dims D) "
+                         "tensor")
+    check_finite(codebook, "codebook")
     k = codebook.shape[0]
     if k < 2:
         raise ValueError(f"TOC needs at least 2 codes, got {k}")
@@ -158,6 +170,5 @@ def toc_scores(codebook: Tensor) -> Tensor:
 
 def toc_dimensions(codebook: Tensor, keep: int) -> Tensor:
     """Indices of the `keep` best-scoring code dimensions (TOC), ascending."""
-    if not 0 < keep <= codebook.shape[1]:
-        raise ValueError(f"keep must be in [1, {codebook.shape[1]}], got {keep}")
+    keep = check_number(keep, "keep", integer=True, ge=1, le=codebook.shape[1])  # of the D code dimensions
     return toc_scores(codebook).topk(keep).indices.sort().values

@@ -7,12 +7,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from workbench.checks import check_number
+
 from .model import UniCode, features_of
 
 
 def _n_classes(data: Any, step_labels: Tensor, classes: int | None) -> int:
     if classes is not None:
-        return int(classes)
+        return check_number(classes, "classes", integer=True, ge=1)  # the event classes C; C is background
     if hasattr(data, "classes"):
         return len(data.classes)
     raise ValueError("pass classes= (the number of event classes C; label C is background) when data has no .classes")
@@ -25,6 +27,7 @@ def code_usage(model: UniCode, data: Any, step_labels: Tensor | None = None, cla
     data: EventFeatures (its .step_labels (N, T) in [0, C], C = background, and .classes) or a dict of
     features with step_labels= and classes= given. Modalities in model.modalities order.
     """
+    batch_size = check_number(batch_size, "batch_size", integer=True, ge=1)
     feats = features_of(data)
     labels = step_labels if step_labels is not None else getattr(data, "step_labels", None)
     if labels is None:
@@ -47,8 +50,17 @@ def code_usage(model: UniCode, data: Any, step_labels: Tensor | None = None, cla
     return usage
 
 
+def check_usage(usage: Any) -> Tensor:
+    """`usage` if it is a (codes K, modalities M, C + 1) tensor of counts (what `code_usage` returns)."""
+    if not isinstance(usage, Tensor) or usage.ndim != 3:
+        raise ValueError(f"usage has shape {tuple(getattr(usage, 'shape', ()))} ({type(usage).__name__}); accepted: "
+                         "a (codes K, modalities M, classes C + 1) tensor of counts, as code_usage returns")
+    return usage
+
+
 def perplexity(usage: Tensor) -> Tensor:
     """(modalities,) exp(entropy) of each modality's code histogram."""
+    usage = check_usage(usage)
     counts = usage.sum(2).float()  # (K, M)
     p = counts / counts.sum(0, keepdim=True).clamp_min(1)
     return torch.exp(-(p * torch.log(p.clamp_min(1e-30))).sum(0))
@@ -56,6 +68,7 @@ def perplexity(usage: Tensor) -> Tensor:
 
 def dead_codes(usage: Tensor) -> int:
     """Number of codes no modality used in the pass."""
+    usage = check_usage(usage)
     return int((usage.sum((1, 2)) == 0).sum())
 
 
@@ -65,6 +78,7 @@ class SharedFraction(NamedTuple):
 
 
 def shared_fraction(usage: Tensor) -> SharedFraction:
+    usage = check_usage(usage)
     by = (usage.sum(2) > 0).sum(1)  # (K,) modalities using each code
     used = int((by > 0).sum())
     if used == 0:
@@ -77,6 +91,7 @@ def purity(usage: Tensor) -> Tensor:
 
     0 = every step on the code has one label; log(C + 1) = labels spread evenly (background counts as a class).
     """
+    usage = check_usage(usage)
     counts = usage.sum(1).float()  # (K, C + 1)
     total = counts.sum(1, keepdim=True)
     p = counts / total.clamp_min(1)

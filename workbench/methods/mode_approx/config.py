@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
-from workbench.checks import Check, check_fields
+from workbench.checks import Check, check_field_names, check_fields
 
 PREFIX = "mode_approx_"  # every adapter parameter's name contains it: freezing/saving is a name filter
 FORMS = ("tucker", "cp")
@@ -78,7 +78,7 @@ class ModeApproxConfig:
     towers: Annotated[tuple[Literal["vision", "text"], ...], Check(nonempty=True, unique=True)] = TOWERS
     share: bool = True
     dropout: Annotated[float, Check(ge=0, lt=1)] = 0.1
-    scale: float = 1.0
+    scale: Annotated[float, Check(gt=0, note="multiplies every update; 0 would switch them off")] = 1.0
     gated: bool = False
     context: bool = False
     train: Annotated[tuple[str, ...], Check(unique=True, nonblank=True, note="'head', 'logit_scale' or a part of "
@@ -125,11 +125,13 @@ class ModeApproxConfig:
         """The config with the targets of a named placement: "all" (the default) or "paper"."""
         if "targets" in overrides:
             raise ValueError("placed(placement, targets=...) names the targets twice; give one of them")
+        check_field_names(cls, overrides, f"placed({placement!r}, ...)")
         return cls(targets=placement_targets(placement), **overrides)
 
     @classmethod
     def paper(cls, **overrides: Any) -> ModeApproxConfig:
         """The paper's setting on a dual encoder: R = 32, its placement, gating, context, heads trained."""
+        check_field_names(cls, overrides, "paper(...)")
         base = cls(rank=32, targets=PLACEMENTS["paper"], gated=True, context=True, train=("head",))
         return replace(base, **overrides)
 

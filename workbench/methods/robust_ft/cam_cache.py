@@ -49,6 +49,11 @@ class TeacherCams:
     @classmethod
     def load(cls, path: str | Path) -> TeacherCams:
         state = safe_torch_load(path, "teacher-CAM cache")
+        missing = [k for k in ("cams", "done", "method") if not isinstance(state, dict) or k not in state]
+        if missing:
+            held = f"keys {', '.join(map(str, state))}" if isinstance(state, dict) else f"a {type(state).__name__}"
+            raise ValueError(f"teacher-CAM cache {path} is not one (it lacks {', '.join(missing)}; it holds {held}); "
+                             "accepted: a file TeacherCams.save wrote")
         return cls(state["cams"], state["done"], state["method"], state.get("seconds", 0.0))
 
 

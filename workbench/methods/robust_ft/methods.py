@@ -18,6 +18,7 @@ under 2x an FT step; not in the paper).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import torch
@@ -119,8 +120,10 @@ def _step_batches(data: ClassificationData):
     return lambda step: {**data.batches(step), "step": step}
 
 
-def _run(objective, batches, cfg: FineTuneConfig, desc: str, progress: bool) -> tuple[TrainResult, float]:
-    result = train(objective, batches, cfg.train_config(), progress=progress, desc=desc)
+def _run(objective, batches, cfg: FineTuneConfig, desc: str, progress: bool, checkpoint: str | Path | None = None,
+         checkpoint_every: int = 0) -> tuple[TrainResult, float]:
+    tcfg = replace(cfg.train_config(), checkpoint_every=checkpoint_every)  # how often: not what is computed
+    result = train(objective, batches, tcfg, checkpoint=checkpoint, progress=progress, desc=desc)
     return result, result.seconds / max(cfg.steps, 1)
 
 
@@ -204,11 +207,13 @@ _BUILDERS = {"linear_probe": _lp, "full_ft": _ft, "lp_ft": _lp_ft, "flyp": _flyp
 
 def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData, cfg: FineTuneConfig,
               *, init: ImageClassifier | None = None, teacher_cams: TeacherCams | None = None,
-              progress: bool = True) -> FineTuned:
+              progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 0) -> FineTuned:
     """Train `method` from the zero-shot classifier (left untouched) on `data` for cfg.steps steps.
 
     mask_fd_cached needs `teacher_cams` covering the visited training images (build_teacher_cams);
-    lp_ft needs `init`, the linear probe's classifier.
+    lp_ft needs `init`, the linear probe's classifier. `checkpoint`: the engine's checkpoint file, written
+    every `checkpoint_every` steps (0: at the end only); called again with it, an interrupted run resumes
+    there with the numbers of an uninterrupted one.
     """
     check_methods(method)
     if method == "zero_shot":
@@ -223,7 +228,8 @@ def fine_tune(method: str, zero_shot: ImageClassifier, data: ClassificationData,
         raise ValueError("mask_fd_cached needs teacher_cams: build_teacher_cams(frozen teacher, data, "
                          "visited_indices(data, steps), method)")
     run = _BUILDERS[method](zero_shot, data, cfg, init=init, teacher_cams=teacher_cams)
-    result, per_step = _run(run.objective, run.batches, cfg, f"{method} (seed {cfg.seed})", progress)
+    result, per_step = _run(run.objective, run.batches, cfg, f"{method} (seed {cfg.seed})", progress, checkpoint,
+                            checkpoint_every)
     clf = run.classifier
     if method == "flyp":  # the head comes from the tuned text tower, with the zero-shot head's prompts
         if zero_shot.head.templates is None:

@@ -210,7 +210,7 @@ def run_results(run_dir: Path | str) -> list[tuple[str, dict]]:
     for path in paths:
         try:
             out.append((path.parent.name, json.loads(path.read_text())))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # unreadable, not text, not JSON, nested too deep
             raise ValueError(f"{path} cannot be read: {e}") from None
     return out
 
@@ -220,6 +220,12 @@ def run_ledger(run_dir: Path | str, study: str | None = None) -> tuple[Ledger, l
 
     ValueError (one line) when the folder is not a run folder, states no claims, or none of `study`."""
     results = run_results(run_dir)
+    for stem, r in results:  # a "claims" entry that is there but not a list of claims is a damaged file, not "none"
+        claims = r.get("claims") if isinstance(r, dict) else None
+        if claims is not None and (not isinstance(claims, list) or not all(isinstance(c, dict) for c in claims)):
+            raise ValueError(f"{Path(run_dir) / stem / 'result.json'}: 'claims' is a JSON {type(claims).__name__}"
+                             f"{' holding other things than objects' if isinstance(claims, list) else ''}; accepted: "
+                             "a list of claim objects, as a study writes them")
     if not any(claims_of(r) for _, r in results):
         files = _n(len(results), "result.json", "result.json files")
         raise ValueError(f"{run_dir} states no claims: none of its {files} has a \"claims\" list "
@@ -227,5 +233,6 @@ def run_ledger(run_dir: Path | str, study: str | None = None) -> tuple[Ledger, l
     ledger = build_ledger(results, study)
     if ledger is None:
         names = sorted({str(c.get("study") or r.get("study") or stem) for stem, r in results for c in claims_of(r)})
-        raise ValueError(f"no claims of study {study!r} in {run_dir}; studies with claims: {', '.join(names)}")
+        raise ValueError(f"no claims of study {study!r} in {run_dir}; accepted: a study with claims there (its name, "
+                         f"notebook stem or number): {', '.join(names)}")
     return ledger, [row.claim for row in ledger.rows]

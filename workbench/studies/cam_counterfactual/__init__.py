@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from workbench.checks import Check
 from workbench.data import ClassificationData, ImageFolderSplits, WorldSplits
 from workbench.methods.robust_ft import clone_module, zero_shot_classifier
 from workbench.models import ClipBackend, ImageClassifier, load_model
@@ -47,8 +49,11 @@ from .tables import (
 
 NAME = "cam_counterfactual"
 CACHE_VERSION = 2
+# The notebook's parameters that are no Config field, checked by `workbench run` before the notebook starts
+NOTEBOOK_PARAMETERS = {"n_examples": Annotated[int, Check(ge=1, note="images in the CAM gallery")],
+                       "n_localization": Annotated[int | None, Check(ge=1, note="None: 64 images (16 when quick)")]}
 
-__all__ = ["NAME", "CLAIMS",
+__all__ = ["NAME", "CLAIMS", "NOTEBOOK_PARAMETERS",
            "CACHE_SKIP", "GALLERY_METHODS", "MASK_METHODS", "METHODS", "QUICK", "STUDY", "Config", "Result",
            "build_data", "by_method", "cam_maps", "cell_cache", "check_premise", "cost_table", "examples",
            "gallery_methods", "localization_rows", "photo_rows", "plan_cells", "results_table", "run", "wise_at",

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Mapping
 
+from workbench.checks import Check, check_fields
 from workbench.methods.robust_ft import METHOD_NAMES, FineTuneConfig, MaskSpec
-from workbench.models import TINY_NAME
+from workbench.models import TINY_NAME, check_model
 
 from .. import kit
 
@@ -20,40 +21,47 @@ QUICK = dict(claim_seeds=(), seeds=(0,), steps=4, batch_size=16, n_train=64, n_e
 class Config:
     """The study's knobs; defaults fit the whole notebook in ~10 minutes on 2 CPU cores."""
 
-    model: str = TINY_NAME
-    pretrained: str | None = None  # tag or local file; None = shipped weights (tiny) / random init
+    model: Annotated[str, Check(nonblank=True)] = TINY_NAME
+    # tag or local file; None = shipped weights (tiny) / random init
+    pretrained: Annotated[str | None, Check(nonblank=True)] = None
     methods: tuple[str, ...] | str = "all"  # ids of workbench.methods.robust_ft; "all": every one
     seeds: tuple[int, ...] = (0, 1)  # every method's cells
     # the cells the headline claims compare also run on these seeds (8 in all: seeds where the claims are;
     # the seed plan in result.json's claims_family says which cells got how many); () in quick mode
     claim_seeds: tuple[int, ...] = (2, 3, 4, 5, 6, 7)
-    steps: int = 30
-    batch_size: int = 64
+    steps: Annotated[int, Check(ge=1)] = 30
+    batch_size: Annotated[int, Check(ge=2, note="fills copy patches from other images")] = 64
     # Learning rate, the same for every method (AdamW, cosine, warm-up, grad clip 1.0).
     # evidence: EVIDENCE.md#lr
-    lr: float = 3e-4
-    weight_decay: float = 0.1
-    warmup: float = 0.05
-    w: float = 30.0  # distillation weight (paper default)
-    threshold: float = 0.3  # object mask = CAM > threshold (paper headline)
+    lr: Annotated[float, Check(gt=0)] = 3e-4
+    weight_decay: Annotated[float, Check(ge=0)] = 0.1
+    warmup: Annotated[float, Check(ge=0, lt=1, note="a fraction of the steps")] = 0.05
+    w: Annotated[float, Check(ge=0)] = 30.0  # distillation weight (paper default)
+    # object mask = CAM > threshold (paper headline)
+    threshold: Annotated[float, Check(gt=0, lt=1, note="CAMs are normalised to [0, 1]")] = 0.3
     mask_kind: str = "object"
     fill: str = "single"
     cam_method: str = "rollout"  # the paper's code; "gradcam" is the cheaper option
-    p_random: float = 0.5  # random masks: share of patches
-    distill_fraction: float = 1.0  # share of each batch distilled (1 = the paper)
-    n_train: int = 2048  # world: distinct training images (finetune split, indices 0..n_train-1)
-    n_eval: int = 300  # test images per split
-    wise_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-    wise_alpha: float = 0.5  # the WiSE-FT row of the table
-    world_seed: int = 0
-    p_tie: float = 0.95  # world: P(class on its own context) in finetune and id_test
+    p_random: Annotated[float, Check(ge=0, le=1, note="random masks: share of patches")] = 0.5
+    # share of each batch distilled (1 = the paper)
+    distill_fraction: Annotated[float, Check(gt=0, le=1)] = 1.0
+    # world: distinct training images (finetune split, indices 0..n_train-1)
+    n_train: Annotated[int, Check(ge=1)] = 2048
+    n_eval: Annotated[int, Check(ge=1)] = 300  # test images per split
+    wise_alphas: Annotated[tuple[float, ...], Check(ge=0, le=1)] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    wise_alpha: Annotated[float, Check(ge=0, le=1)] = 0.5  # the WiSE-FT row of the table
+    world_seed: Annotated[int, Check(ge=0)] = 0
+    # world: P(class on its own context) in finetune and id_test
+    p_tie: Annotated[float, Check(ge=0, le=1, note="a probability")] = 0.95
     # The fine-tuning domain: contexts at this contrast (pretraining saw 0.35).
     # evidence: EVIDENCE.md#backdrop_contrast
-    backdrop_contrast: float = 0.7
-    train_dir: str | None = None  # ImageFolder scale path: <train_dir>/<class>/<image>
-    id_test_dir: str | None = None
+    backdrop_contrast: Annotated[float, Check(ge=0, le=1)] = 0.7
+    # ImageFolder scale path: <train_dir>/<class>/<image>
+    train_dir: Annotated[str | None, Check(nonblank=True)] = None
+    id_test_dir: Annotated[str | None, Check(nonblank=True)] = None
     ood_dirs: Mapping[str, str] | None = None  # name -> folder (or a list of folders)
-    save_models: tuple[str, ...] = ("full_ft", "mask_fd")  # keep these weights (first seed) for the notebook
+    # keep these weights (first seed) for the notebook
+    save_models: Annotated[tuple[str, ...], Check(unique=True)] = ("full_ft", "mask_fd")
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
@@ -73,24 +81,18 @@ class Config:
                                  f"{', '.join(METHOD_NAMES)}")
         if not self.methods or not self.seeds:
             raise ValueError(f"methods={self.methods!r} and seeds={self.seeds!r} must not be empty")
-        self._check_mask()
-        for name in ("steps", "batch_size", "n_train", "n_eval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size={self.batch_size!r}: fills copy patches from other images; use >= 2")
-        if not self.lr > 0 or self.w < 0:
-            raise ValueError(f"lr={self.lr!r} must be > 0 and w={self.w!r} >= 0")
-        if not all(0.0 <= a <= 1.0 for a in (*self.wise_alphas, self.wise_alpha)):
-            raise ValueError(f"wise_alphas={self.wise_alphas!r}, wise_alpha={self.wise_alpha!r}: alphas are in [0, 1]")
-        object.__setattr__(self, "wise_alphas", tuple(sorted(set(self.wise_alphas) | {0.0, 1.0, self.wise_alpha})))
         self._check_folders()
         kit.check_config(self)  # every field against its annotation (after the folders are normalised)
+        if not all(0.0 <= a <= 1.0 for a in (*self.wise_alphas, self.wise_alpha)):
+            raise ValueError(f"wise_alphas={self.wise_alphas!r}, wise_alpha={self.wise_alpha!r}: alphas are in [0, 1]")
+        check_fields(self)  # the ranges each field declares
+        kit.check_device_field(self)
+        check_model(self.model, self.pretrained)  # a known name, weights that exist: before any run
+        self._check_mask()
+        object.__setattr__(self, "wise_alphas", tuple(sorted(set(self.wise_alphas) | {0.0, 1.0, self.wise_alpha})))
 
     def _check_mask(self) -> None:
         MaskSpec(self.mask_kind, self.fill, self.threshold, self.p_random, self.cam_method)  # names a bad value
-        if not 0.0 < self.distill_fraction <= 1.0:
-            raise ValueError(f"distill_fraction={self.distill_fraction!r}; accepted: 0 < distill_fraction <= 1")
 
     def _check_folders(self) -> None:
         given = {"train_dir": self.train_dir, "id_test_dir": self.id_test_dir}

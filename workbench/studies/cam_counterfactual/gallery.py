@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from workbench.checks import check_number
 from workbench.data import ClassificationData
 from workbench.methods.cam import compute_cam
 from workbench.models import ImageClassifier
@@ -25,6 +26,7 @@ def gallery_methods(classifier: ImageClassifier, quick: bool = False) -> tuple[s
 
 def examples(data: ClassificationData, split: str, n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n test images (n, 3, S, S) of a split and their labels (n,), indices into data.classnames."""
+    n = check_number(n, "n", integer=True, ge=1)
     images, labels = next(iter(data.eval_batches(split, n, batch_size=n)))
     return images, labels
 

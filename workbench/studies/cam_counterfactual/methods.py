@@ -4,7 +4,8 @@ Every id of `workbench.methods.robust_ft.METHODS` is registered here, in its ord
 through `fine_tune`; `zero_shot` only evaluates; `lp_ft` starts from the same seed's linear
 probe; `wise_ft` is derived from the `full_ft` cell (its WiSE-FT curve), never trained.
 To add a method: add it to robust_ft (objective + builder), then it is registered here with
-the default cell function, or give it its own below.
+the default cell function, or give it its own below. A cell's training runs checkpoint where the
+kit asks for it (`kit.checkpoint`: a sweep's jobs), so a requeued job resumes its cell.
 """
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def _train(sess: Session, cell: kit.Cell, init: ImageClassifier | None = None) -
     if METHODS[cell.method].info.get("teacher_cams") and cfg.mask_kind != "random":
         cams = sess.teacher_cams(data)
     run = fine_tune(cell.method, sess.zs, data, cfg.finetune_config(cell.seed), init=init, teacher_cams=cams,
-                    progress=sess.progress)
+                    progress=sess.progress, **_checkpoint("train"))
     clf = run.classifier
     sess.trained[cell.method] = clf
     metrics = {**sess.evaluate(clf), "seconds_per_step": run.seconds_per_step, "train_seconds": run.train.seconds,
@@ -126,8 +127,15 @@ def _lp_ft(sess: Session, cell: kit.Cell) -> dict:
     """FT from the same seed's linear probe (retrained if that cell came from the cache)."""
     init = sess.trained.get("linear_probe") or fine_tune(
         "linear_probe", sess.zs, sess.seed_data(cell.seed), sess.cfg.finetune_config(cell.seed),
-        progress=False).classifier
+        progress=False, **_checkpoint("linear_probe")).classifier
     return _train(sess, cell, init=init)
+
+
+def _checkpoint(name: str) -> dict:
+    """`fine_tune`'s checkpoint arguments for the cell's training run `name`: a sweep's job checkpoints (and
+    resumes when requeued); a notebook does not, unless asked (`kit.checkpoint`)."""
+    ck = kit.checkpoint(name)
+    return {"checkpoint": ck.path, "checkpoint_every": ck.every} if ck else {}
 
 
 def _wise_curve(sess: Session, ft: ImageClassifier, ft_metrics: dict) -> list[dict]:

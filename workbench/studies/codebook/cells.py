@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from workbench.data import EventFeatures
+from workbench.engine import save_atomic
 
 from .. import kit
 from .config import Config
@@ -54,9 +55,9 @@ def run_cell(cell: kit.Cell, cfg: Config, splits: Splits, ccfg, keep: Path | Non
     metrics.update(train_seconds=round(seconds, 3), final_loss=hist.losses["total"][-1] if hist.steps else None,
                    n_codes=model.n_codes)
     if keep is not None:
-        torch.save({"state": model.state_dict(), "snapshots": hist.snapshots, "steps": hist.steps,
-                    "losses": hist.losses, "perplexity": hist.perplexity, "grad_norms": hist.grad_norms,
-                    "grad_norm_steps": hist.grad_norm_steps}, keep)
+        save_atomic({"state": model.state_dict(), "snapshots": hist.snapshots, "steps": hist.steps,  # never half
+                     "losses": hist.losses, "perplexity": hist.perplexity, "grad_norms": hist.grad_norms,
+                     "grad_norm_steps": hist.grad_norm_steps}, keep)
     return metrics
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from workbench.models import TINY_NAME
+from workbench.checks import Check, check_fields
+from workbench.models import TINY_NAME, check_model
+from workbench.world import SplitName
 
 from .. import kit
 
@@ -20,10 +22,11 @@ MODALITY_NAMES = ("video", "audio", "text")
 class Config:
     """The study. Defaults fit the notebook in ~10 minutes on 2 CPU cores (features cached after the first run)."""
 
-    model: str = TINY_NAME
-    pretrained: str | None = None  # weights folder/file/tag; None = the shipped weights (tiny)
-    world_seed: int = 0
-    split: str = "heldout"  # the world split whose scenes the sequences are drawn from (10 classes)
+    model: Annotated[str, Check(nonblank=True)] = TINY_NAME
+    # weights folder/file/tag; None = the shipped weights (tiny)
+    pretrained: Annotated[str | None, Check(nonblank=True)] = None
+    world_seed: Annotated[int, Check(ge=0)] = 0
+    split: SplitName = "heldout"  # the world split whose scenes the sequences are drawn from (10 classes)
     # the event world (workbench.world.events.EventConfig)
     steps: int = 10
     p_silent: float = 0.15
@@ -36,25 +39,25 @@ class Config:
     # frozen encoders: "embedding" (the image tower's projected embedding, (N, T, 128)) or "grid"
     # (its last block's patch tokens, (N, T, g, g, 128), pooled to `grid` x `grid` if given)
     video: str = "embedding"
-    grid: int | None = None
+    grid: Annotated[int, Check(ge=1)] | None = None
     bands: int = 64  # log band energies of each step's sound
     modalities: tuple[str, ...] = MODALITY_NAMES
     # the codebook model (workbench.methods.codebook.CodebookConfig; the rest at the authors' values)
-    codes: int = 400
+    codes: Annotated[int, Check(ge=2)] = 400
     dim: int = 64
     layers: int = 1
     heads: int = 4
-    encoder: str = "transformer"
+    encoder: Literal["transformer", "mlp"] = "transformer"
     # a code unused this many batches is reset (the authors' setting, scaled to the length of our run)
     # evidence: EVIDENCE.md#reset_after
-    reset_after: int = 8
+    reset_after: Annotated[int, Check(ge=1)] = 8
     train_steps: int = 80
     # sequences per training batch (smaller than the authors', for the CPU budget)
     # evidence: EVIDENCE.md#batch_size
     batch_size: int = 40
-    lr: float = 4e-4
+    lr: Annotated[float, Check(gt=0)] = 4e-4
     head_steps: int = 100
-    head_lr: float = 1e-3
+    head_lr: Annotated[float, Check(gt=0)] = 1e-3
     seeds: tuple[int, ...] = (0, 1)  # every method's cells
     # the cells the headline claims compare also run on these seeds (8 in all: seeds where the claims are;
     # the seed plan in result.json's claims_family says which cells got how many); () in quick mode
@@ -96,9 +99,10 @@ class Config:
         if self.video not in ("embedding", "grid"):
             raise ValueError(f"video={self.video!r}; accepted: 'embedding', 'grid'")
         self.event_config()  # the event world's own checks (rates in [0, 1], ...)
-        for name in ("lr", "head_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
+        check_fields(self)  # the ranges each field declares
+        kit.check_device_field(self)
+        check_model(self.model, self.pretrained)  # a known name, weights that exist: before any run
+        self.codebook_config()  # the codebook model's own checks (dim a multiple of heads, ...)
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides: Any) -> Config:
@@ -110,6 +114,13 @@ class Config:
     def sizes(self) -> tuple[int, ...]:
         """The codebook sizes a size-swept method runs at: `codes` first, then the other `codebook_sizes`."""
         return (self.codes, *(k for k in self.codebook_sizes if k != self.codes))
+
+    def codebook_config(self, codes: int | None = None):
+        """The CodebookConfig every method starts from (workbench.studies.codebook.methods adds its own fields)."""
+        from workbench.methods.codebook import CodebookConfig
+
+        return CodebookConfig(dim=self.dim, codes=self.codes if codes is None else codes, specific_dim=self.dim,
+                              layers=self.layers, heads=self.heads, encoder=self.encoder, reset_after=self.reset_after)
 
     def event_config(self):
         from workbench.world.events import EventConfig

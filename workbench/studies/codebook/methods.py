@@ -57,8 +57,7 @@ OPTIONAL = ("reset_every", "club_specific_only", "cross_09")  # diagnostics: run
 
 def codebook_config(method: str, codes: int, cfg: Any) -> CodebookConfig:
     """The CodebookConfig of one cell: the study's shared settings plus the method's own fields."""
-    base = CodebookConfig(dim=cfg.dim, codes=codes, specific_dim=cfg.dim, layers=cfg.layers, heads=cfg.heads,
-                          encoder=cfg.encoder, reset_after=cfg.reset_after)
+    base = cfg.codebook_config(codes)
     fields = dict(METHODS[method].fields)
     if fields.get("quantizer") == "fsq":
         fields.setdefault("fsq_levels", fsq_levels(codes))

@@ -1,6 +1,8 @@
 """Study 02's grid and one cell's work: plan the (method, rank, seed) cells, train one, measure it."""
 from __future__ import annotations
 
+import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,23 +154,52 @@ def validate(model: ClipBackend, val: ValData, probe: nn.Module | None = None) -
 def train_cell(cell: kit.Cell, lr: float, setup: Setup, batches: Batches, cfg: Config, classes: Sequence[str],
                model: ClipBackend | None = None, val: ValData | None = None):
     """Train the cell's objective on its seed's batches, looking at `val` every cfg.eval_every steps;
-    returns (the engine's TrainResult, the validation curve [{"step", "acc", "r1"}, ...])."""
+    returns (the engine's TrainResult, the validation curve [{"step", "acc", "r1"}, ...]).
+
+    Inside a cell computed with checkpoints (`kit.checkpoint()`: a sweep's job), training checkpoints every
+    so many steps and resumes from the last checkpoint when the cell is run again (a requeued job). The steps
+    before it are not replayed, so the curve's points are kept beside the checkpoint as they are taken
+    (`train.curve.json`); on a resume the points before the checkpoint come from there, the rest are taken
+    again on the same weights, and the curve is the uninterrupted run's."""
+    ck = kit.checkpoint()
     tcfg = TrainConfig(steps=cfg.steps, lr=lr, weight_decay=cfg.weight_decay,
-                       warmup=cfg.warmup, grad_clip=1.0, seed=cell.seed, log_every=max(1, cfg.steps // 5))
-    curve: list[dict] = []
+                       warmup=cfg.warmup, grad_clip=1.0, seed=cell.seed, log_every=max(1, cfg.steps // 5),
+                       checkpoint_every=ck.every if ck else 0)
+    watch = model is not None and val is not None and cfg.eval_every > 0
+    kept = ck.path.with_name(ck.path.stem + CURVE_FILE) if ck and watch else None
+    points = _kept_curve(kept, ck.path) if kept else {}
 
     def look(step: int) -> None:
-        curve.append({"step": step, **validate(model, val, setup.probe)})
+        points[step] = {"step": step, **validate(model, val, setup.probe)}
         setup.objective.train()  # validate() put the towers in eval mode
+        if kept:
+            kit.write_json_atomic(kept, list(points.values()))
 
-    watch = model is not None and val is not None and cfg.eval_every > 0
     if watch:
         look(0)
     feed = _watched(_feed(setup, batches, classes), cfg.eval_every if watch else 0, look)
-    result = train(setup.objective, feed, tcfg, progress=False, desc=cell.id)
+    result = train(setup.objective, feed, tcfg, checkpoint=ck.path if ck else None, progress=False, desc=cell.id)
     if watch:
         look(cfg.steps)
-    return result, curve
+    return result, [points[step] for step in sorted(points)]
+
+
+CURVE_FILE = ".curve.json"  # <checkpoint stem>.curve.json: the validation points taken so far
+
+
+def _kept_curve(path: Path, checkpoint: Path) -> dict[int, dict]:
+    """The validation points an interrupted run kept ({step: point}). If they cannot be read while its
+    checkpoint is there, the points before the checkpoint are lost: the checkpoint is removed (said on
+    stderr) and the cell trains from the start, with the same numbers."""
+    if not checkpoint.is_file():
+        return {}
+    try:
+        return {int(p["step"]): p for p in json.loads(path.read_text())}
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        print(f"{checkpoint}: the validation curve kept beside it ({path.name}) is unreadable "
+              f"({type(err).__name__}: {err}); training again from the start", file=sys.stderr, flush=True)
+        checkpoint.unlink(missing_ok=True)
+        return {}
 
 
 def _targets(labels: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:

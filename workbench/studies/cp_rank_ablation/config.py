@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from workbench.checks import Check, check_fields
 from workbench.methods.mode_approx.config import placement_targets
-from workbench.models import TINY_NAME
+from workbench.models import TINY_NAME, check_model
+from workbench.world import SplitName
 
 from .. import kit
 
@@ -21,9 +23,10 @@ QUICK = dict(claim_seeds=(),
 class Config:
     """The sweep. Defaults fit the notebook in ~10 minutes on 2 CPU cores."""
 
-    model: str = TINY_NAME
-    pretrained: str | None = None  # weights folder/file/tag; None = the shipped weights (tiny)
-    world_seed: int = 0
+    model: Annotated[str, Check(nonblank=True)] = TINY_NAME
+    # weights folder/file/tag; None = the shipped weights (tiny)
+    pretrained: Annotated[str | None, Check(nonblank=True)] = None
+    world_seed: Annotated[int, Check(ge=0)] = 0
     ranks: tuple[int, ...] = (2, 8, 32)  # mode-approx R (and LoRA at the nearest count to each)
     seeds: tuple[int, ...] = (0, 1)  # every method's cells
     # the cells the headline claims compare also run on these seeds (8 in all: seeds where the claims are;
@@ -36,18 +39,19 @@ class Config:
     ablation_ranks: tuple[int, ...] = (8,)  # R of the CP / sharing-off / gated / context cells
     # Training steps per cell (the cosine schedule decays over them); steps=240 is the longer run.
     # evidence: EVIDENCE.md#steps
-    steps: int = 120
-    batch_size: int = 32
+    steps: Annotated[int, Check(ge=0)] = 120
+    batch_size: Annotated[int, Check(ge=1)] = 32
     # One learning rate for every adapter method, so none is tuned against another.
     # evidence: EVIDENCE.md#lr
-    lr: float = 3e-3  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
+    lr: Annotated[float, Check(gt=0)] = 3e-3  # mode approx, LoRA, LoHa, LoKr, VeRA, BitFit
     # Full fine-tuning's learning rate.
     # evidence: EVIDENCE.md#full_ft_lr
-    full_ft_lr: float = 2e-4
-    probe_lr: float = 1e-2
-    weight_decay: float = 0.05  # the paper's AdamW weight decay
-    warmup: float = 0.1
-    dropout: float = 0.1  # mode-approx dropout (the authors' 0.1); LoRA runs at 0 except in `lora_dropout`
+    full_ft_lr: Annotated[float, Check(gt=0)] = 2e-4
+    probe_lr: Annotated[float, Check(gt=0)] = 1e-2
+    weight_decay: Annotated[float, Check(ge=0)] = 0.05  # the paper's AdamW weight decay
+    warmup: Annotated[float, Check(ge=0, lt=1, note="a fraction of the steps")] = 0.1
+    # mode-approx dropout (the authors' 0.1); LoRA runs at 0 except in `lora_dropout`
+    dropout: Annotated[float, Check(ge=0, lt=1)] = 0.1
     # Where mode approximation (and `lora_same_sites`) puts updates: "all" (default) -- every attention and MLP
     # matrix of both towers; "paper" -- the authors' code: image attention + MLP, text q, k, v only (in BLIP those
     # include the text encoder's image cross-attention, which a dual encoder has not). "all" stays the default: the
@@ -58,28 +62,32 @@ class Config:
     # LoRA scaled by alpha/sqrt(r), alpha 1 (rank-stabilised LoRA), not by alpha/r with alpha = r
     # evidence: EVIDENCE.md#lora_rslora
     lora_rslora: bool = True
-    loha_rank: int = 2
-    lokr_rank: int = 4
-    vera_rank: int = 32
+    loha_rank: Annotated[int, Check(ge=1)] = 2
+    lokr_rank: Annotated[int, Check(ge=1)] = 4
+    vera_rank: Annotated[int, Check(ge=1)] = 32
     # The task: heldout photos (every caption word known from pretraining) at `backdrop_contrast`
     # evidence: EVIDENCE.md#train_split
-    train_split: str = "heldout"
+    train_split: SplitName = "heldout"
     # evidence: EVIDENCE.md#test_split
-    test_split: str = "heldout"
-    heldout_split: str = "heldout"  # measured in the pretraining world (its own contrast): what adapting costs
+    test_split: SplitName = "heldout"
+    heldout_split: SplitName = "heldout"  # measured in the pretraining world (its own contrast): what adapting costs
     # evidence: EVIDENCE.md#backdrop_contrast
-    backdrop_contrast: float = 1.0  # the task world's backdrops (pretraining saw 0.35)
-    n_eval: int = 250  # test pairs (retrieval set, classification images): indices 0 .. n_eval - 1
-    n_heldout: int = 200
+    backdrop_contrast: Annotated[float, Check(ge=0, le=1)] = 1.0  # the task world's backdrops (pretraining saw 0.35)
+    # test pairs (retrieval set, classification images): indices 0 .. n_eval - 1
+    n_eval: Annotated[int, Check(ge=1)] = 250
+    n_heldout: Annotated[int, Check(ge=1)] = 200
     # Disjoint index ranges of one split: test [0, n_eval), validation [val_offset, +n_val), training
     # from train_offset (each seed its own run of samples). Settings were chosen on validation only.
-    val_offset: int = 1_000_000
-    n_val: int = 160
-    train_offset: int = 2_000_000
-    eval_every: int = 15  # steps between validation looks (the convergence curve); 0 = none
-    keep_rank: int = 8  # the mode-approx cell (R, first seed) whose adapter is kept for the factor figure
-    real_scale: str = "counted"  # "counted" (build ViT-B-32 and a BLIP-base-sized model), "formula", "off"
-    model_seed: int = 0  # seeds random initialisation when the model has no weights
+    val_offset: Annotated[int, Check(ge=0)] = 1_000_000
+    n_val: Annotated[int, Check(ge=1)] = 160
+    train_offset: Annotated[int, Check(ge=0)] = 2_000_000
+    # steps between validation looks (the convergence curve); 0 = none
+    eval_every: Annotated[int, Check(ge=0, note="0 = none")] = 15
+    # the mode-approx cell (R, first seed) whose adapter is kept for the factor figure
+    keep_rank: Annotated[int, Check(ge=1)] = 8
+    # "counted" (build ViT-B-32 and a BLIP-base-sized model), "formula", "off"
+    real_scale: Literal["counted", "formula", "off"] = "counted"
+    model_seed: Annotated[int, Check(ge=0)] = 0  # seeds random initialisation when the model has no weights
     device: str | None = None  # None: cuda if available, else cpu
 
     def __post_init__(self):
@@ -99,19 +107,14 @@ class Config:
                 raise ValueError(f"{name}={getattr(self, name)!r}: ranks are positive integers, got {bad}")
         if not self.seeds:
             raise ValueError("seeds=() : give at least one seed")
-        for name in ("steps", "batch_size", "n_eval", "n_heldout", "n_val", "loha_rank", "lokr_rank", "vera_rank",
-                     "eval_every", "val_offset", "train_offset"):
-            if getattr(self, name) < (0 if name in ("steps", "eval_every", "val_offset", "train_offset") else 1):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be positive")
-        if not 0.0 <= self.backdrop_contrast <= 1.0:
-            raise ValueError(f"backdrop_contrast={self.backdrop_contrast!r} is outside [0, 1]")
+        check_fields(self)  # the ranges each field declares
+        kit.check_device_field(self)
+        check_model(self.model, self.pretrained)  # a known name, weights that exist: before any run
         if not (self.n_eval <= self.val_offset and self.val_offset + self.n_val <= self.train_offset):
             raise ValueError(f"index ranges overlap: test [0, {self.n_eval}), validation [{self.val_offset}, "
                              f"{self.val_offset + self.n_val}), training from {self.train_offset}; accepted: "
                              "n_eval <= val_offset and val_offset + n_val <= train_offset")
         placement_targets(self.placement)  # ValueError naming the accepted placements
-        if self.real_scale not in ("counted", "formula", "off"):
-            raise ValueError(f"real_scale={self.real_scale!r}; accepted: 'counted', 'formula', 'off'")
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides: Any) -> Config:

@@ -7,7 +7,8 @@ A study declares three things and the kit does the rest:
 * its grid -- the `Cell`s it runs (method x setting x seed).
 
 The kit owns the cell cache (`CellCache`: key = hash of the whole resolved config minus the study's
-declared skip list, the weight fingerprint, the data fingerprint and a cache version), device
+declared skip list, the weight fingerprint, the data fingerprint and a cache version; `checkpoint()`:
+where a cell being computed checkpoints its training, so that a requeued job resumes it), device
 placement (`device`), output folders (`output_dir`), progress over cells (`run_cells`), the
 `Result` contract (rows of method, setting, seed and metrics; findings; figures; timings;
 environment) and the statistics (`stats`: mean, std and 95% intervals over seeds; paired
@@ -20,7 +21,20 @@ noise").
     @methods.register("zero_shot", "zero-shot")
     def _(ctx, cell): return evaluate(ctx.model)
 """
-from .cache import CACHE_ROOT_ENV, CellCache, cache_dir, config_key, hash_of, load_tensors, weights_fingerprint
+from .cache import (
+    CACHE_ROOT_ENV,
+    CHECKPOINT_ENV,
+    CellCache,
+    Checkpoint,
+    cache_dir,
+    cache_root,
+    checkpoint,
+    checkpoint_every,
+    config_key,
+    hash_of,
+    load_tensors,
+    weights_fingerprint,
+)
 from .cells import Cell, headless, run_cells
 from .claims import Claim, Ref, Verdict, judge
 from .registry import Method, Registry, check_methods
@@ -28,6 +42,7 @@ from .result import (
                      REPO_ROOT,
                      Result,
                      check_config,
+                     check_device_field,
                      check_seeds,
                      device,
                      environment,
@@ -42,11 +57,14 @@ from .stats import Comparisons, Paired, Summary, fmt, paired, paired_values, sum
 from .study import Report, Study
 
 __all__ = [
-    "check_config", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict", "check_methods", "judge",
+    "check_config", "check_device_field", "check_seeds", "fmt", "Claim", "Ref", "Report", "Study", "Verdict",
+    "check_methods", "judge",
     "tuple_fields",
     "Comparisons",
+    "CHECKPOINT_ENV", "Checkpoint", "checkpoint", "checkpoint_every",
     "CACHE_ROOT_ENV", "Cell", "CellCache", "Method", "Paired", "REPO_ROOT", "Registry", "Result", "Summary",
-    "cache_dir", "config_key", "device", "environment", "hash_of", "headless", "load_tensors", "output_dir", "paired",
+    "cache_dir", "cache_root", "config_key", "device", "environment", "hash_of", "headless", "load_tensors",
+    "output_dir", "paired",
     "paired_values", "preset", "run_cells", "save_figure", "summarise", "summary", "to_jsonable",
     "weights_fingerprint", "write_json_atomic",
 ]

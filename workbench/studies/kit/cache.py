@@ -17,6 +17,12 @@ Beside a cell's entry `<cell>.json` (its metrics, nothing else: notebooks compar
 `<cell>.where.json` (where it ran: host, executor, SLURM job, time) and `<cell>.lock`: `cache.lock(cell)`
 holds an exclusive `flock` on it while a process loads-or-computes the cell, so a second process
 (another sweep, a notebook, a requeued job) waits for the first and then reads its result.
+
+Checkpoints: while a cell is computed with checkpoints on (`run_cells(..., checkpoint_every=N)`: a sweep's
+jobs by default, a notebook only with env WORKBENCH_CHECKPOINT_EVERY), `checkpoint(name)` gives its training
+run `name` a file in `<cell>.ckpt/` beside its entry (unique per cell and cache key) and the interval, for the
+engine's `train(..., checkpoint=)`; a rerun of an interrupted cell (a requeued job) resumes from there, and
+the folder is removed once the cell's entry is written.
 """
 from __future__ import annotations
 
@@ -25,14 +31,19 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import shutil
 import socket
 import sys
 import time
 import warnings
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import torch
+
+from workbench.checks import BadValue, check_writable_dir
 
 from .cells import Cell
 from .result import REPO_ROOT, to_jsonable, write_json_atomic
@@ -43,14 +54,38 @@ except ImportError:  # not on POSIX: cell locks are no-ops there
     fcntl = None
 
 CACHE_ROOT_ENV = "WORKBENCH_CACHE"
+CHECKPOINT_ENV = "WORKBENCH_CHECKPOINT_EVERY"  # steps between a cell's training checkpoints; unset or 0: none
 KIT_VERSION = 1  # bump when the kit's own cell format changes
 WHERE = "where.json"  # <cell>.where.json: where a cached cell ran
+DEFAULT_CACHE_ROOT = REPO_ROOT / ".cache" / "workbench"
+
+
+def cache_root() -> Path:
+    """The cache root: env WORKBENCH_CACHE, else .cache/workbench in the repository.
+
+    A relative value is taken from the current folder when it is read, and written back to the
+    environment as that absolute path: notebook kernels and jobs, which start in other folders, inherit
+    the same root. An empty or blank value, one with spaces around it, a file or a folder that cannot be
+    written is refused (BadValue naming WORKBENCH_CACHE)."""
+    value = os.environ.get(CACHE_ROOT_ENV)
+    if value is None:
+        return DEFAULT_CACHE_ROOT
+    accepted = (f"accepted: a folder path, absolute or relative to the current folder, or {CACHE_ROOT_ENV} unset "
+                f"for {DEFAULT_CACHE_ROOT}")
+    if not value.strip():
+        raise BadValue(f"{CACHE_ROOT_ENV}={value!r} is empty; {accepted}")
+    if value != value.strip():
+        raise BadValue(f"{CACHE_ROOT_ENV}={value!r} starts or ends with a space (a folder named so is almost "
+                       f"surely a typo); {accepted}")
+    root = check_writable_dir(Path(os.path.abspath(Path(value).expanduser())), f"the cell cache ({CACHE_ROOT_ENV})",
+                              make=False)  # made by cache_dir, when something is cached
+    os.environ[CACHE_ROOT_ENV] = str(root)
+    return root
 
 
 def cache_dir(kind: str) -> Path:
-    """Where expensive artefacts of `kind` are cached (env WORKBENCH_CACHE moves the root)."""
-    root = Path(os.environ.get(CACHE_ROOT_ENV, REPO_ROOT / ".cache" / "workbench"))
-    path = root / kind
+    """Where expensive artefacts of `kind` are cached (env WORKBENCH_CACHE moves the root: `cache_root`)."""
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -119,11 +154,43 @@ class CellCache:
             return None
 
     def save(self, cell: Cell, metrics: dict) -> Path:
-        """Write the cell's metrics (atomically), then where it ran beside them (`<cell>.where.json`)."""
+        """Write the cell's metrics (atomically), then where it ran beside them (`<cell>.where.json`); its
+        training checkpoints (`<cell>.ckpt/`) are then of no more use and removed."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = write_json_atomic(self.path(cell), metrics)
         write_json_atomic(self.folder / f"{cell.id}.{WHERE}", where_ran(self.executor))
+        folder = self.checkpoints(cell)
+        if folder.exists():
+            try:
+                shutil.rmtree(folder)
+            except OSError as err:  # the cell is saved: a leftover folder only takes space
+                warnings.warn(f"cell {self.study}/{cell.id} is saved but its checkpoints {folder} could not be "
+                              f"removed ({err}); remove them by hand", RuntimeWarning, stacklevel=2)
         return path
+
+    def checkpoints(self, cell: Cell) -> Path:
+        """The folder of the cell's training checkpoints (`<cell>.ckpt/`, made when the first is written)."""
+        return self.folder / f"{cell.id}.ckpt"
+
+    @contextlib.contextmanager
+    def computing(self, cell: Cell, every: int = 0) -> Iterator[None]:
+        """Around the computation of `cell`: with `every` > 0 (and the cache on), `checkpoint(name)` inside
+        gives the cell's training runs their checkpoints in `checkpoints(cell)`, written every `every` steps;
+        a checkpoint left there by an interrupted computation is resumed from (said once, on stderr)."""
+        every = check_interval(every, "checkpoint_every")
+        if not every or not self.enabled:
+            yield
+            return
+        folder = self.checkpoints(cell)
+        left = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
+        if left:
+            print(f"cell {self.study}/{cell.id}: resuming from its checkpoint(s) {', '.join(left)} in {folder}",
+                  file=sys.stderr, flush=True)
+        token = _COMPUTING.set((folder, every))
+        try:
+            yield
+        finally:
+            _COMPUTING.reset(token)
 
     def where(self, cell: Cell) -> dict | None:
         """Where the cached cell ran ({"host", "executor", "slurm_job_id", "time", ...}), None if unrecorded."""
@@ -155,6 +222,54 @@ class CellCache:
             yield
         finally:
             os.close(fd)  # releases the lock
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """Where one training run of the cell being computed checkpoints, and how often: the engine's
+    `train(..., checkpoint=ck.path)` with `TrainConfig(..., checkpoint_every=ck.every)`."""
+
+    path: Path
+    every: int
+
+
+_COMPUTING: ContextVar[tuple[Path, int] | None] = ContextVar("workbench_cell_checkpoints", default=None)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def checkpoint(name: str = "train") -> Checkpoint | None:
+    """The checkpoint of the training run `name` (one per run a cell trains: "train", "linear_probe", ...) of
+    the cell being computed; None outside a cell's computation or with checkpoints off (a notebook's default,
+    so its timings stay as they were). Calling the engine again with it resumes where an interrupted run of
+    the same cell stopped, with the same numbers."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"checkpoint name {name!r}: letters, digits, '_' and '-' (a file name), e.g. 'train'")
+    active = _COMPUTING.get()
+    if active is None:
+        return None
+    folder, every = active
+    folder.mkdir(parents=True, exist_ok=True)
+    return Checkpoint(folder / f"{name}.pt", every)
+
+
+def check_interval(value: Any, what: str) -> int:
+    """A checkpoint interval: a whole number of steps >= 0 (0: no checkpoints)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what}={value!r}: give a whole number of steps >= 0 (0: no checkpoints)")
+    return value
+
+
+def checkpoint_every(value: int | None = None) -> int:
+    """`value`, else env WORKBENCH_CHECKPOINT_EVERY (unset or empty: 0): steps between the checkpoints of a
+    cell's training runs; 0 means none."""
+    if value is not None:
+        return check_interval(value, "checkpoint_every")
+    env = os.environ.get(CHECKPOINT_ENV, "").strip()
+    try:
+        return check_interval(int(env), CHECKPOINT_ENV) if env else 0
+    except ValueError:
+        raise ValueError(f"{CHECKPOINT_ENV}={env!r}: give a whole number of steps >= 0 (0: no checkpoints)") \
+            from None
 
 
 def where_ran(executor: str = "in-process") -> dict:

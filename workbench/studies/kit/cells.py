@@ -66,7 +66,8 @@ def say(line: str) -> None:
 
 def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: Any = None,
               needs: Callable[[Cell], Iterable[Path]] | None = None, desc: str = "cells",
-              progress: bool = True, done: Callable[[Cell, dict], None] | None = None) -> list[dict]:
+              progress: bool = True, done: Callable[[Cell, dict], None] | None = None,
+              checkpoint_every: int = 0) -> list[dict]:
     """Every cell's row, from `cache` (a `CellCache`) when it holds the cell, else from `compute(cell)`
     (then cached).
 
@@ -75,6 +76,8 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
 
     With a cache that has `lock(cell)` (`CellCache`), "load, else compute and save" runs under the cell's
     lock: a second process on the same cell (another sweep, a notebook) waits, then reads the first's result.
+    With `checkpoint_every` > 0, `compute(cell)` runs inside `cache.computing(cell, ...)`: the cell's training
+    runs checkpoint every that many steps (`kit.checkpoint`), and a rerun of an interrupted cell resumes.
     """
     rows = []
     bar = tqdm(cells, desc=desc, disable=not progress or headless(), dynamic_ncols=True)
@@ -85,7 +88,9 @@ def run_cells(cells: Sequence[Cell], compute: Callable[[Cell], dict], *, cache: 
             hit = cache.load(cell, needs(cell) if needs else ()) if cache is not None else None
             t0 = time.perf_counter()
             if hit is None:
-                metrics = compute(cell)
+                computing = getattr(cache, "computing", None)
+                with computing(cell, checkpoint_every) if computing is not None else contextlib.nullcontext():
+                    metrics = compute(cell)
                 if cache is not None:
                     cache.save(cell, metrics)
             else:

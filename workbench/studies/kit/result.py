@@ -20,24 +20,29 @@ import hashlib
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import time
 import types
 import typing
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from workbench.checks import BadType, BadValue, atomic_path, check_device, check_writable_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def output_dir(path: str | Path | None, study: str) -> Path:
-    """The folder a study writes to: `path` if given, else a new runs/adhoc/<study>-<time>/."""
+    """The folder a study writes to: `path` if given, else a new runs/adhoc/<study>-<time>/. A path that is a file,
+    lies under a file, loops or cannot be written is refused first (BadValue naming it, nothing made)."""
+    if path is not None and not isinstance(path, (str, Path)):
+        raise BadType(f"output_dir={path!r} is a {type(path).__name__}; accepted: a folder path (str or Path) or None "
+                      "(a new runs/adhoc/<study>-<time>/)")
     if path:
         out = Path(path)
     else:
@@ -47,22 +52,35 @@ def output_dir(path: str | Path | None, study: str) -> Path:
         while out.exists():
             out = out.with_name(f"{study}-{stamp}-{n}")
             n += 1
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "output folder (output_dir)")
+    check_writable_dir(out / "figures", "figures folder of output_dir")
     return out
 
 
 def device(name: str | torch.device | None = None) -> torch.device:
-    """Where a study runs: `name` if given (checked), else cuda when available, else cpu."""
+    """Where a study runs: `name` if given (checked: a device this machine has), else cuda when available, else cpu."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return check_device(name)
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device_field(cfg: Any) -> None:
+    """A Config's `device`: None or the name of a device type torch knows ('cpu', 'cuda', 'cuda:N', 'mps'), refused
+    on construction (BadValue naming it); whether this machine has it is checked where the study runs (`device`),
+    since a Config may be built on a machine other than the one that runs its cells (a SLURM login node)."""
+    name = getattr(cfg, "device", None)
+    if name is None:
+        return
+    accepted = "accepted: None (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'"
     try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device={name!r} is not a device; accepted: 'cpu', 'cuda', 'cuda:N', 'mps' or None "
-                         "(cuda if available)") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r}: this machine has no CUDA device; use 'cpu' or None")
-    return dev
+        kind = torch.device(name).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in DEVICE_TYPES:
+        raise BadValue(f"{type(cfg).__name__}.device={name!r} is not a device name; {accepted}")
 
 
 def tuple_fields(cfg: Any, names: Iterable[str], scalars: tuple[type, ...] = (str, int)) -> None:
@@ -95,6 +113,8 @@ def preset(cls, quick: bool, quick_overrides: dict[str, Any], overrides: dict[st
     """`cls(**overrides)`, shrunk by `quick_overrides` when `quick`; None values keep the default
     (a notebook's parameters cell passes None for "the study's default"). Every given value is checked
     against its field's type first (`check_types`), so `steps=2.5` fails here, not inside training."""
+    if not isinstance(quick, (bool, np.bool_)):
+        raise BadType(f"quick={quick!r} is a {type(quick).__name__}; accepted: True (the quick preset) or False")
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
@@ -172,16 +192,17 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON to a temporary file beside `path`, then rename it over `path` (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # unique per writer (pid alone repeats across the hosts of a cluster sharing one cache folder)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    """Write JSON to a temporary file beside `path`, then rename it over `path` (never half-written; a full
+    disk or a file-size limit raises WriteError naming `path` and leaves no partial file)."""
+    path = Path(path)
     try:
-        tmp.write_text(json.dumps(to_jsonable(data), indent=1))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        text = json.dumps(to_jsonable(data), indent=1)
+    except (TypeError, ValueError) as e:  # an object JSON cannot hold (a module, a set of tensors, a cycle)
+        raise BadType(f"the data for {path} cannot be written as JSON ({e}); accepted: numbers, strings, None, "
+                      "lists, dicts, tensors, paths and dataclasses of them") from None
+    # a unique temporary name per writer (pid alone repeats across the hosts of a cluster sharing one cache)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 

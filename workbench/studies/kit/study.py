@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .cache import CellCache
+from .cache import checkpoint_every as checkpoint_interval  # run_one has a parameter named checkpoint_every
 from .cells import Cell, run_cells, say
 from .claims import ALPHA, Claim, Verdict, family, judge
 from .registry import Registry
@@ -194,9 +195,12 @@ class Study:
         sets), seeds are added a batch at a time to the cells of claims still unresolved until every claim is
         resolved, `budget_minutes` is spent or `MAX_LOOKS` looks are taken; every look is judged at
         alpha / MAX_LOOKS (Bonferroni over looks), so stopping early keeps the stated error rate.
-        `context`: passed to the study's context builder (an already loaded `model`, say)."""
+        `context`: passed to the study's context builder (an already loaded `model`, say). With env
+        WORKBENCH_CHECKPOINT_EVERY=N the cells' training runs checkpoint every N steps and an interrupted cell
+        resumes on the next run (off by default: `workbench sweep`'s jobs checkpoint, see `run_one`)."""
         cfg = self.resolve(cfg if cfg is not None else self.config())  # unknown ids fail before any work
         until_resolved, budget_minutes = _sequential(until_resolved, budget_minutes)
+        every = checkpoint_interval()  # env WORKBENCH_CHECKPOINT_EVERY; unset: no checkpoints (the notebook's timings)
         t0 = time.perf_counter()
         out = make_output_dir(output_dir, self.name)
         ctx = self.context(cfg, use_cache=use_cache, progress=progress, **context)
@@ -207,7 +211,7 @@ class Study:
         def cells(plan: list[Cell]) -> list[dict]:
             return run_cells(plan, lambda c: self.methods[c.method].run(ctx, c), cache=cache,
                              needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=progress,
-                             done=getattr(ctx, "done", None))
+                             done=getattr(ctx, "done", None), checkpoint_every=every)
 
         rows = cells(self.plan(cfg, ctx))
         headline = [c for c in self.claims if c.headline]
@@ -285,14 +289,17 @@ class Study:
         return [c for c in self.sweep_cells(cfg, ctx, cache) if cache.load(c, needs(c) if needs else ()) is None]
 
     def run_one(self, cfg: Any, cell: Cell, use_cache: bool = True, *, executor: str = "in-process",
-                key: str | None = None) -> dict:
+                key: str | None = None, checkpoint_every: int | None = None) -> dict:
         """Run one of `run`'s cells (unless cached), save it to the cache as `run` does, return its metrics.
 
         The context is built as `run` builds it (without progress) and told (`done`) the cells this one
         needs (registry `needs`), in run's order, from the cache (computed here if missing), as `run` would
         have told it. `executor` is recorded in the cell's where.json; `key`: the cache key the caller
         planned with -- a different key here (other weights, data or device type) is an error before any
-        cell runs."""
+        cell runs. `checkpoint_every` (default: env WORKBENCH_CHECKPOINT_EVERY, else 0: none): steps between
+        the checkpoints of the cell's training runs (`kit.checkpoint`); run again after an interruption, the
+        cell resumes from its last one, with the numbers of an uninterrupted run."""
+        every = checkpoint_interval(checkpoint_every)
         cfg = self.resolve(cfg)
         ctx = self.context(cfg, use_cache=use_cache, progress=False)
         cache = self.cache(cfg, ctx, use_cache)
@@ -317,7 +324,8 @@ class Study:
                 told(c, metrics)
 
         run_cells([*self.depends_on(cell, cells), cell], lambda c: self.methods[c.method].run(ctx, c), cache=cache,
-                  needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=False, done=done)
+                  needs=getattr(ctx, "needs", None), desc=self.title or self.name, progress=False, done=done,
+                  checkpoint_every=every)
         return got[cell]
 
 

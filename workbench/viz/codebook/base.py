@@ -38,7 +38,8 @@ def _modalities(u: np.ndarray, modalities: Sequence[str] | None) -> tuple[str, .
         return default[:M] if M <= len(default) else tuple(f"modality {m}" for m in range(M))
     modalities = tuple(modalities)
     if len(modalities) != M:
-        raise ValueError(f"{len(modalities)} modality names {modalities} for a usage tensor with {M} modalities")
+        raise ValueError(f"{len(modalities)} modality names {modalities} for a usage tensor with {M} modalities; "
+                         f"accepted: {M} names, one per modality of the usage tensor, or None")
     return modalities
 
 
@@ -47,6 +48,8 @@ def _classes(u: np.ndarray, classes: Sequence[str] | None) -> tuple[str, ...]:
     C = u.shape[2] - 1
     if classes is None:
         return tuple(f"class {c}" for c in range(C)) + ("background",)
+    if isinstance(classes, str):
+        raise TypeError(f"classes={classes!r} is one string; accepted: the {C} event class names")
     classes = tuple(classes)
     if len(classes) != C:
         raise ValueError(f"{len(classes)} class names for a usage tensor with {C} event classes "

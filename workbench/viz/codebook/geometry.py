@@ -60,7 +60,8 @@ def code_map(vectors, usage, classes: Sequence[str] | None = None, modalities: S
         raise ValueError(f"color_by={color_by!r}; accepted: {', '.join(COLOR_BY)}")
     u = _as_usage(usage)
     if len(vectors) != u.shape[0]:
-        raise ValueError(f"{len(vectors)} code vectors for a usage tensor of {u.shape[0]} codes")
+        raise ValueError(f"{len(vectors)} code vectors for a usage tensor of {u.shape[0]} codes (vectors of shape "
+                         f"{tuple(np.shape(vectors))}); accepted: one vector per code, (K={u.shape[0]}, D)")
     names, cls = _modalities(u, modalities), _classes(u, classes)
     xy = embed_codes(vectors, method, seed) if xy is None else np.asarray(xy)
     per_code = u.sum(2)  # (K, M)

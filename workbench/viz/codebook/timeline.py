@@ -19,8 +19,15 @@ def _timeline_arrays(codes: Mapping[str, Any], step_labels, modalities: Sequence
     missing = [m for m in names if m not in codes]
     if missing:
         raise ValueError(f"no codes for modality {missing}; codes has {list(codes)}")
-    rows = np.stack([np.asarray(torch.as_tensor(codes[m]).cpu()).reshape(-1) for m in names])
-    labels = np.asarray(torch.as_tensor(step_labels).cpu()).reshape(-1)
+    arrays = {m: np.asarray(torch.as_tensor(codes[m]).cpu()) for m in names}
+    arrays["step_labels"] = np.asarray(torch.as_tensor(step_labels).cpu())
+    for what, a in arrays.items():  # one sequence: (T,) ((1, T) is taken as it); (N, T) would run N sequences together
+        if a.ndim == 0 or any(d != 1 for d in a.shape[:-1]):
+            name = "step_labels" if what == "step_labels" else f"codes[{what!r}]"
+            raise ValueError(f"{name} has shape {a.shape}; accepted: one sequence, (T,) (take codes[m][i] for "
+                             "sequence i)")
+    rows = np.stack([arrays[m].reshape(-1) for m in names])
+    labels = arrays["step_labels"].reshape(-1)
     if rows.shape[1] != len(labels):
         raise ValueError(f"code rows have {rows.shape[1]} steps but step_labels has {len(labels)}")
     return names, rows.astype(np.int64), labels.astype(np.int64)

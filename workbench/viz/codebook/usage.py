@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from workbench.checks import check_number
+
 from .base import NotebookFigure, _as_usage, _class_colors, _classes, _modalities, _modality_color, _wrap
 from .stats import codebook_stats
 
@@ -44,6 +46,7 @@ def usage_histograms(usage, modalities: Sequence[str] | None = None, log: bool =
 def purity_figure(usage, classes: Sequence[str] | None = None, top: int = 40) -> Figure:
     """Left: class entropy (nats) of each used code against its use (log x), coloured by its dominant class;
     right: the class shares of the `top` most used codes, grouped by dominant class."""
+    top = check_number(top, "top", integer=True, ge=1)  # codes shown on the right
     u = _as_usage(usage)
     names = _classes(u, classes)
     stats = codebook_stats(u)
