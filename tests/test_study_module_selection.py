@@ -58,7 +58,7 @@ def test_quick_preset_and_grid():
     ids = [c.id for c in cells]
     seeds = default.seeds
     assert ids[0] == "dual_encoder" and len(ids) == len(set(ids))
-    assert sum(c.method == "modular" for c in cells) == 3 * len(seeds)  # k in {0, 2, all} x the seeds
+    assert sum(c.method == "modular" for c in cells) == 2 * len(seeds)  # k in {0, 2} x the seeds
     assert not [c for c in cells if c.method in ("no_temporal", "alone")]  # optional: -p methods
     assert [c.id for c in cells if c.method == "trivial"] == ["trivial"]  # one unseeded cell
     extra = study.plan_cells(study.Config(methods=("no_temporal", "alone")))

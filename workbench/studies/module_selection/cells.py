@@ -138,9 +138,10 @@ def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool, shared: bool = Tr
            "final_loss": sum(trained.losses[-len(cfg.tasks):]), "losses": trained.losses}
     path_kept = None
     if temporal and shared and cell.setting == cfg.default_k:
-        # not under an outer no_grad: torch's FlopCounterMode then fails (module_flops runs its own no_grad)
-        row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch, cfg.qa_scoring)
-        if "image_retrieval" in kept:
+        if cell.seed in cfg.seeds:  # the module-selection table on `seeds` (not on the claims' extra seeds)
+            # not under an outer no_grad: torch's FlopCounterMode then fails (module_flops runs its own no_grad)
+            row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch, cfg.qa_scoring)
+        if "image_retrieval" in kept:  # the shift curve on every seed: MG-1.k pairs by seed
             with torch.no_grad():
                 prompts = ctx.class_prompts.to(next(model.parameters()).device)
                 class_text = text_embeddings(model, prompts)
