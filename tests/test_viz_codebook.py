@@ -344,3 +344,14 @@ def test_model_side_outputs_feed_the_view():
     assert int(usage.sum()) == 2 * labels.numel() and v.n_codes == 16
     fig = cb.code_map(model.codebook(), usage, CLASSES, model.modalities, xy=np.random.rand(16, 2))
     assert len(fig.axes[0].collections[1].get_offsets()) == int((usage.sum((1, 2)) > 0).sum())
+
+
+def test_grad_norm_axis_is_not_stretched_by_a_tiny_first_step():
+    from workbench.viz.codebook import loss_grad_norms
+    from workbench.viz.codebook.training import AXIS_DECADES
+
+    fig = loss_grad_norms([1, 2, 3], {"cmcm": [2e-6, 1.0, 2.0], "club": [3.0, 6.0, 5.0]})
+    low, high = fig.axes[0].get_ylim()
+    assert low == pytest.approx(6.0 * AXIS_DECADES / 1.5) and high == pytest.approx(9.0)  # 4 decades, not 7
+    assert "drawn at the floor" in fig.axes[0].texts[0].get_text()
+    assert not loss_grad_norms([1, 2], {"club": [1.0, 2.0]}).axes[0].texts  # nothing clipped, no note

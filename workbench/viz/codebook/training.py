@@ -115,6 +115,9 @@ def codebook_over_training(history, steps: Sequence[int] | None = None,
     return fig
 
 
+AXIS_DECADES = 1e-4  # the gradient-norm axis spans 4 decades below the largest norm
+
+
 def loss_grad_norms(steps: Sequence[int], norms: Mapping[str, Sequence[float]], title: str = "") -> Figure:
     """The gradient norm each loss term alone puts on the semantic encoders, over training (log scale): which
     term pulls the semantic features how hard (`steps` (S,), `norms` {term: S values}, from a kept cell)."""
@@ -124,9 +127,18 @@ def loss_grad_norms(steps: Sequence[int], norms: Mapping[str, Sequence[float]], 
                          f"(terms given: {', '.join(norms) or 'none'})")
     fig = NotebookFigure(figsize=(6.4, 3.4))
     ax = fig.subplots()
+    top = max(max(norms[t]) for t in terms)
+    floor = top * AXIS_DECADES  # a term's first-step norm can be ~1e-6 (L_cmcm): it would stretch the axis
+    clipped = False
     for i, term in enumerate(terms):
-        ax.plot(steps, [max(x, 1e-12) for x in norms[term]], marker="o", ms=3, label=term, color=f"C{i}")
+        values = [max(x, floor) for x in norms[term]]
+        clipped = clipped or any(x < floor for x in norms[term])
+        ax.plot(steps, values, marker="o", ms=3, label=term, color=f"C{i}")
     ax.set_yscale("log")
+    ax.set_ylim(floor / 1.5, top * 1.5)
+    if clipped:
+        ax.annotate(f"values below {floor:.0e} drawn at the floor", (0.01, 0.02), xycoords="axes fraction",
+                    fontsize=7, color="0.4")
     ax.set_xlabel("training step")
     ax.set_ylabel("gradient norm on the semantic encoders")
     ax.set_title(title or "each loss term's pull on the semantic features", fontsize=10)
