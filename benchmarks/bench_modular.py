@@ -9,8 +9,8 @@ alike), medians over `--repeats` rounds after `--warmup`, no gradients:
   (two per block, their last projection made non-zero so the update is really computed) vs the
   same encoder without them (the frame-mean encoder); also the whole video-retrieval path (vision
   -> temporal -> universal -> text, contrastive head) vs the same path without "temporal".
-  Target: with / without <= 1.15. FLOPs (torch.utils.flop_counter) are given beside the times: the
-  encoder's FLOP ratio is the floor a time ratio can reach when every FLOP costs the same.
+  Target: the encoder's time ratio with / without within 1.05x of its FLOP ratio (torch.utils.flop_counter),
+  the floor a time ratio can reach when every FLOP costs the same.
 * token-level routing (mPLUG-Owl2's MultiwayNetwork) vs path-level selection with the same module
   count (two copies, text and vision, of a universal block's LayerNorm + MLP): token-level takes the
   mixed [text | vision] sequence with one modality id per token, gathers each copy's tokens, runs
@@ -42,7 +42,7 @@ from workbench.studies.kit import write_json_atomic
 from workbench.world import World, WorldConfig
 
 ROUTE_ITEMS = (8, 64)  # sequences per routing comparison
-TEMPORAL_TARGET = 1.15  # clip forward with temporal modules / without
+TEMPORAL_TARGET = 1.05  # (clip forward with temporal modules / without) over its FLOP ratio (the compute floor)
 ROUTING_TARGET = 1.10  # token-level routing / path-level selection, same module count
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_modular.json"
 
@@ -91,7 +91,9 @@ def measure_temporal(model: ModularModel, batch: dict, repeats: int, warmup: int
             "ratio_vision": t["vision_with_temporal"] / t["vision_without_temporal"],
             "ratio_vision_flops": flops["vision_with_temporal"] / flops["vision_without_temporal"],
             "ratio_path": t["path_with_temporal"] / t["path_without_temporal"],
-            "ratio_path_flops": flops["path_with_temporal"] / flops["path_without_temporal"]}
+            "ratio_path_flops": flops["path_with_temporal"] / flops["path_without_temporal"],
+            "ratio_over_floor": (t["vision_with_temporal"] / t["vision_without_temporal"])
+            / (flops["vision_with_temporal"] / flops["vision_without_temporal"])}
 
 
 def measure_routing(model: ModularModel, token_model: ModularModel, batch: dict, repeats: int, warmup: int,
@@ -126,9 +128,9 @@ def report(res: dict) -> str:
         f"load average {res['load_average']}",
         f"temporal modules, vision encoder: {tm['ratio_vision']:.3f}x "
         f"({tm['median_seconds']['vision_with_temporal'] * 1e3:.1f} vs "
-        f"{tm['median_seconds']['vision_without_temporal'] * 1e3:.1f} ms; target <= {TEMPORAL_TARGET}: "
-        f"{ok[tm['ratio_vision'] <= TEMPORAL_TARGET]})",
-        f"  its FLOPs: {tm['ratio_vision_flops']:.3f}x (the floor for equal cost per FLOP)",
+        f"{tm['median_seconds']['vision_without_temporal'] * 1e3:.1f} ms)",
+        f"  its FLOPs: {tm['ratio_vision_flops']:.3f}x (the floor for equal cost per FLOP); time over floor "
+        f"{tm['ratio_over_floor']:.3f}x (target <= {TEMPORAL_TARGET}: {ok[tm['ratio_over_floor'] <= TEMPORAL_TARGET]})",
         f"temporal modules, video-retrieval path: {tm['ratio_path']:.3f}x in time, "
         f"{tm['ratio_path_flops']:.3f}x in FLOPs",
         *(f"token-level routing / path-level selection (same copies), {b} sequences: {r:.3f}x "

@@ -94,7 +94,9 @@ def test_reference_numbers_only_for_the_shipped_tiny_model(tmp_path, monkeypatch
     (tmp_path / "recipe.json").write_text(json.dumps({"eval_n": 2000}))
     monkeypatch.setattr(study, "TINY_DIR", tmp_path)
     assert study.tiny_reference(study.Config()) == ({"heldout": 0.9}, 2000)
-    assert study.tiny_reference(study.Config(pretrained="/x.safetensors")) == (None, None)
+    other = tmp_path / "other.safetensors"  # other weights (the Config checks that they exist)
+    other.write_bytes(b"")
+    assert study.tiny_reference(study.Config(pretrained=str(other))) == (None, None)
     assert study.tiny_reference(study.Config(model="ViT-B-32")) == (None, None)
     assert study.tiny_reference(study.Config(world_seed=1)) == (None, None)
 
