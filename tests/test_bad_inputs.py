@@ -1074,6 +1074,7 @@ S0 = lambda **kw: _study("world_and_model", **kw)
 S1 = lambda **kw: _study("cam_counterfactual", **kw)
 S2 = lambda **kw: _study("cp_rank_ablation", **kw)
 S3 = lambda **kw: _study("codebook", **kw)
+S4 = lambda **kw: _study("module_selection", **kw)
 SPLIT_NAMES = r"accepted: one of pretrain, heldout, finetune"
 NOT_DEVICE = r"is not a device name; accepted: None \(cuda if available, else cpu\), 'cpu', 'cuda'"
 
@@ -1136,6 +1137,16 @@ STUDY_CASES = [
     pytest.param(lambda c: S2(ranks=(True, 2)), ValueError, r"ranks=\(True, 2\)", id="s2-ranks-bool"),
     pytest.param(lambda c: S2(eval_every=1.5), ValueError, r"eval_every=1\.5", id="s2-eval-every-float"),
     pytest.param(lambda c: S2(device="cpu:x"), ValueError, r"Config\.device='cpu:x' " + NOT_DEVICE, id="s2-device"),
+    # ---- study 04
+    pytest.param(lambda c: S4(n_probe=0), ValueError, r"Config\.n_probe=0; accepted: an integer >= 1", id="s4-n-probe"),
+    pytest.param(lambda c: S4(model_seed=-1), ValueError, r"Config\.model_seed=-1", id="s4-model-seed"),
+    pytest.param(lambda c: S4(shift_lambdas=(0.5, 0.5)), ValueError, r"0\.5 repeats", id="s4-lambdas-repeat"),
+    pytest.param(lambda c: S4(test_split="pretrain"), ValueError, r"test_split='pretrain' is a split models train on",
+                 id="s4-test-split-pretrain"),
+    pytest.param(lambda c: S4(test_split="novel_train"), ValueError, r"test_split='novel_train' is a split",
+                 id="s4-test-split-train"),
+    pytest.param(lambda c: S4(task_weights=(1, 1, 4, 4)), ValueError, r"task_weights=\(1, 1, 4, 4\); accepted",
+                 id="s4-task-weights-short"),
     # ---- study 03
     pytest.param(lambda c: S3(video="grid", grid=0), ValueError, r"Config\.grid=0; accepted: None or an integer >= 1",
                  id="s3-grid-zero"),
@@ -1764,10 +1775,10 @@ def test_the_table_is_big_enough():
     """121 cases before issue 26; its API areas added 267 (engine, checks, configs, models, eval, data, compare,
     folders and disks), its second probe 270 more (257 in the areas, two of them new: study configs and viz;
     13 commands)."""
-    assert len(API_CASES) + len(CLI_CASES) == 658
+    assert len(API_CASES) + len(CLI_CASES) == 664
     areas = (ENGINE_CASES, CHECK_CASES, CONFIG_CASES, MODEL_CASES, EVAL_CASES, DATA_CASES, COMPARE_CASES, DISK_CASES,
              STUDY_CASES, VIZ_CASES)
-    assert sum(map(len, areas)) == 524 and all(len(a) >= 10 for a in areas)
+    assert sum(map(len, areas)) == 530 and all(len(a) >= 10 for a in areas)
     ids = [p.id for p in API_CASES + CLI_CASES]
     assert len(set(ids)) == len(ids), "case ids repeat"
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from workbench.checks import Check, check_fields
 from workbench.models import TINY_NAME, check_model
-from workbench.world import SplitName
+from workbench.world import EVAL_SPLITS, SplitName
 
 from .. import kit
 
@@ -16,6 +16,7 @@ CACHE_SKIP = ("claim_seeds", "seeds", "methods", "shared_layers", "unshared_laye
 QUICK = dict(claim_seeds=(), shared_layers=(0, 2), seeds=(0, 1), steps=5, batch_size=4, n_eval=12, n_probe=24, frames=3,
              direction_steps=4, temperatures=(1.0, 0.01), temperature_steps=2, shift_lambdas=(-0.5, 0.0, 0.5, 1.0),
              flops_batch=2)
+TRAINING_SPLITS = ("pretrain", "finetune", "novel_train")  # what tiny-world-clip and the cells train on
 TASKS = ("image_retrieval", "video_retrieval", "captioning", "qa", "classification")
 QA_SCORINGS = ("head", "decoder_rank")
 
@@ -159,6 +160,10 @@ class Config:
             raise ValueError(f"frames={self.frames!r}: clips need at least 2 frames (the temporal module "
                              "convolves over time)")
         check_fields(self)  # the ranges each field declares
+        if self.test_split in TRAINING_SPLITS or self.test_split == self.train_split:
+            raise ValueError(f"test_split={self.test_split!r} is a split models train on (train_split="
+                             f"{self.train_split!r}; tiny-world-clip: 'pretrain'); accepted: a split no cell trains "
+                             "on, e.g. 'novel_test' or one of " + ", ".join(map(repr, EVAL_SPLITS)))
         kit.check_device_field(self)
         check_model(self.model, self.pretrained)  # a known name, weights that exist: before any run
 
