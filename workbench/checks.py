@@ -267,14 +267,7 @@ def check_value(cls: type, name: str, value: Any) -> Any:
     types_ = field_types(cls)
     if name not in types_:
         raise KeyError(f"{cls.__name__} has no field {name!r}; its fields: {', '.join(types_)}")
-    tp = types_[name]
-    try:
-        return _coerce(value, tp, NO_CHECK)
-    except _Refused as e:
-        _, check = _strip(tp)
-        why = f" ({e.why})" if e.why else ""
-        note = f" ({check.note})" if check.note else ""
-        raise e.kind(f"{cls.__name__}.{name}={value!r}{why}; accepted: {describe(tp)}{note}") from None
+    return check_typed(value, types_[name], f"{cls.__name__}.{name}")
 
 
 def check_field_names(cls: type, names: Any, what: str = "") -> None:
