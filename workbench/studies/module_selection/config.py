@@ -57,7 +57,7 @@ class Config:
     # Optimisation: one setting for every k and method: AdamW, towers at a fine-tuning lr, new modules
     # 30x. `steps`: training steps of each multi-task model.
     # evidence: EVIDENCE.md#steps
-    steps: int = 220
+    steps: int = 260
     # Items per task in each step's batch (reversed clips in the batches: tried and not adopted).
     # evidence: EVIDENCE.md#batch_size
     batch_size: int = 8
