@@ -20,6 +20,7 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2)
     claim_seeds: tuple[int, ...] = ()
     effect: float = 0.05
+    cost: float = 0.0  # the training seconds each cell reports
     methods: tuple[str, ...] | str = "all"
 
 
@@ -27,7 +28,8 @@ def _score(base: float):
     def run(ctx, cell) -> dict:
         CALLS.append(cell)
         rng = random.Random(1000 * cell.seed + len(cell.method))  # same seed: same numbers
-        return {"acc": base + (ctx.cfg.effect if cell.method == "better" else 0.0) + rng.gauss(0, 0.02)}
+        return {"acc": base + (ctx.cfg.effect if cell.method == "better" else 0.0) + rng.gauss(0, 0.02),
+                "train_seconds": ctx.cfg.cost}
     return run
 
 
@@ -91,6 +93,7 @@ def test_sequential_stops_at_once_when_nothing_is_open(tmp_path):
               until_resolved=True)
     t1 = next(c for c in r.claims if c["id"] == "T-1")
     assert t1["verdict"] == "supported"
+    assert r.claims_family["looks"][-1]["stopped"] in ("every claim resolved", f"the last look ({MAX_LOOKS})")
     # T-2 has no effect: it stays open, so seeds go to its cells (other, base) and never to `better`
     assert {x["seed"] for x in r.rows if x["method"] == "better"} == {0, 1, 2, 3}
 
@@ -102,6 +105,32 @@ def test_budget_must_be_positive_and_env_turns_it_on(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_UNTIL_RESOLVED", "0.0001")  # a budget spent at the first look
     r = s.run(Config(effect=0.0), output_dir=tmp_path / "p", progress=False)
     assert len(r.claims_family["looks"]) == 1
+    assert r.claims_family["looks"][-1]["stopped"] == "the budget (0.0001 min) spent"
+
+
+def test_sequential_stops_before_a_batch_that_would_pass_the_budget(tmp_path):
+    """Cells that report 60 s of training each: the first batch (3 open cells x 4 seeds) costs 12 min, so
+    with a 10-min budget (the run itself takes seconds) a second batch is not started; the last look says
+    why."""
+    s = study()
+    r = s.run(Config(effect=0.0, cost=60.0), output_dir=tmp_path / "o", progress=False, until_resolved=True,
+              budget_minutes=10)
+    looks = r.claims_family["looks"]
+    assert [look["seeds"] for look in looks] == [3, 3 + SEED_BATCH]
+    assert looks[-1]["stopped"].startswith("the next batch of seeds (about 12.0 min")
+    assert "stopped" not in looks[0]
+    text = kit_claims_markdown(r)
+    assert "stopped: the next batch of seeds" in text
+    # with room for the second batch it runs, and stops at the last look or on the budget
+    more = s.run(Config(effect=0.0, cost=60.0), output_dir=tmp_path / "p", progress=False, until_resolved=True,
+                 budget_minutes=30)
+    assert len(more.claims_family["looks"]) > 2
+
+
+def kit_claims_markdown(r) -> str:
+    from workbench.viz.claims import claims_markdown
+
+    return claims_markdown(r.claims, r.claims_family)
 
 
 def test_a_method_left_out_gets_no_claim_seeds(tmp_path):

@@ -43,8 +43,9 @@ def claims_markdown(claims: Sequence[Mapping[str, Any]], family: Mapping[str, An
                         "(a dict) or None")
     if family:
         looks = family.get("looks") or []
-        how = (f"sequential, {len(looks)} look(s), each at {family['alpha']:.2%}" if looks else
-               f"{family['alpha']:.0%}")
+        stopped = looks[-1].get("stopped") if looks else None
+        how = (f"sequential, {len(looks)} look(s), each at {family['alpha']:.2%}"
+               + (f", stopped: {stopped}" if stopped else "") if looks else f"{family['alpha']:.0%}")
         text += (f"\n\nVerdicts hold the family-wise error over the {family.get('size', 0)} tested claims at {how} "
                  "(Holm); the interval is the unadjusted paired 95% one.")
     return text

@@ -163,10 +163,13 @@ class Study:
 
     def _until_resolved(self, cfg: Any, ctx: Any, rows: list[dict], cells: Callable[[list[Cell]], list[dict]],
                         alpha: float, budget_minutes: float | None, t0: float, progress: bool):
-        """Looks 1..MAX_LOOKS: judge at `alpha`; add SEED_BATCH seeds to the cells of claims still unresolved."""
+        """Looks 1..MAX_LOOKS: judge at `alpha`; add SEED_BATCH seeds to the cells of claims still unresolved.
+        The last look records why it stopped (`stopped`): every claim resolved, the last look, the budget
+        spent, or the next batch, assumed to cost what the last one did, would pass the budget."""
         looks = []
         used = sorted({r["seed"] for r in rows if r.get("seed") is not None})
         next_seed = (max(used) + 1) if used else 0
+        batch = None  # minutes the last batch of seeds cost (its training time where it came from the cache)
         for look in range(1, MAX_LOOKS + 1):
             rows_d = self.derive(ctx, rows) if self.derive is not None else rows
             verdicts = judge(self.claims, rows_d, cfg, alpha)
@@ -174,14 +177,20 @@ class Study:
             minutes = (time.perf_counter() - t0) / 60
             looks.append({"look": look, "open": [c.id for c in open_], "minutes": round(minutes, 2),
                           "seeds": len({r["seed"] for r in rows if r.get("seed") is not None})})
+            stop = _stop_reason(open_, look, minutes, budget_minutes, batch)
             if progress:
                 say(f"    {self.title or self.name}: look {look}/{MAX_LOOKS} at {minutes:.1f} min, "
-                    f"{len(open_)} claim(s) open: {', '.join(c.id for c in open_) or 'none'}")
-            if not open_ or look == MAX_LOOKS or (budget_minutes is not None and minutes >= budget_minutes):
+                    f"{len(open_)} claim(s) open: {', '.join(c.id for c in open_) or 'none'}"
+                    + (f"; stopped: {stop}" if stop else ""))
+            if stop:
+                looks[-1]["stopped"] = stop
                 break
             seeds = tuple(range(next_seed, next_seed + SEED_BATCH))
             next_seed += SEED_BATCH
-            rows = rows + cells(self.claim_cells(cfg, ctx, rows, open_, seeds))
+            start = time.perf_counter()
+            new = cells(self.claim_cells(cfg, ctx, rows, open_, seeds))
+            batch = max(time.perf_counter() - start, sum(r.get("train_seconds") or 0 for r in new)) / 60
+            rows = rows + new
         return rows, looks
 
     # ------------------------------------------------------------------------------------ run
@@ -332,6 +341,21 @@ class Study:
 MAX_LOOKS = 4  # sequential mode: at most this many looks, each judged at alpha / MAX_LOOKS
 SEED_BATCH = 4  # seeds added per look to the cells of the claims still open
 SEQUENTIAL_ENV = "WORKBENCH_UNTIL_RESOLVED"  # minutes of budget ("" or "inf": none); set by `workbench run`
+
+
+def _stop_reason(open_: Sequence[Any], look: int, minutes: float, budget: float | None,
+                 batch: float | None) -> str | None:
+    """Why sequential mode stops at this look (None: it adds another batch of seeds)."""
+    if not open_:
+        return "every claim resolved"
+    if look == MAX_LOOKS:
+        return f"the last look ({MAX_LOOKS})"
+    if budget is not None and minutes >= budget:
+        return f"the budget ({budget:g} min) spent"
+    if budget is not None and batch is not None and minutes + batch > budget:
+        return (f"the next batch of seeds (about {batch:.1f} min, as the last) would pass the budget "
+                f"({budget:g} min)")
+    return None
 
 
 def _sequential(until: bool | None, budget: float | None) -> tuple[bool, float | None]:
