@@ -143,6 +143,26 @@ def test_frame_mean_cannot_see_the_sign_of_motion(base):
     assert m["reverse_cos"] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_evaluate_reuses_the_video_embeddings_for_direction_with_the_same_numbers(base):
+    """`evaluate` hands direction_metrics the video-retrieval embeddings it already has: the direction and
+    probe numbers are those of computing them again, to the bit."""
+    from workbench.studies.module_selection.measure import evaluate
+    from workbench.studies.module_selection.train import build_modular, task_path
+
+    cfg = study.Config(**{**TINY, "n_eval": 8, "frames": 3, "n_probe": 8})
+    data = sdata.eval_data(cfg, World(), base)
+    model, _ = build_modular(base, cfg, 1, True, 0)
+    with torch.no_grad():  # a nonzero temporal module, so that a clip and its reversal differ
+        for p in model.vision.temporal.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        model.eval()
+        path = task_path("video_retrieval", True)
+        metrics, kept = evaluate(model, data, {"video_retrieval": path})
+        again = direction_metrics(model, data, path)
+    assert again.keys() <= metrics.keys() and {k: metrics[k] for k in again} == again
+    assert again["reverse_cos"] < 1.0 - 1e-6
+
+
 def test_direction_words_are_untrained_rows_of_tiny_world_clip(base):
     """The reading the findings give for direction at chance: the direction words' embedding rows."""
     if not (TINY_DIR / "open_clip_config.json").is_file():

@@ -70,7 +70,7 @@ class Config:
     # The direction cells: the vision encoder alone trained on direction (a 4-way head).
     # `direction_steps`: training steps of each direction cell.
     # evidence: EVIDENCE.md#direction_steps
-    direction_steps: int = 80
+    direction_steps: int = 120
     # evidence: EVIDENCE.md#direction_new_lr
     direction_new_lr: float = 1e-2  # the temporal modules and the head
     # evidence: EVIDENCE.md#direction_frozen

@@ -97,21 +97,24 @@ def _direction_scores(pred: Sequence[int], truth: Sequence[int]) -> dict:
 
 
 @torch.no_grad()
-def direction_metrics(model: nn.Module, data: EvalData, path=None) -> dict:
+def direction_metrics(model: nn.Module, data: EvalData, path=None, fwd: torch.Tensor | None = None) -> dict:
     """Direction from video-text scores: each clip against its caption with each of the 4 directions.
 
     `dir_acc`: 4-way accuracy over the clips and the same clips played backwards (chance 0.25);
     `sign_acc`: among those whose axis (horizontal / vertical) is right, the share whose sign is
     right too (chance 0.5). A frame-mean encoder gives a clip and its reversal the same embedding,
     so it gets at most one of the two right: its sign accuracy is at most 0.5 (exactly 0.5 when it
-    gets every axis right).
+    gets every axis right). `fwd`: the test clips' normalised embeddings along `path` where the caller
+    has them (`retrieval_metrics`' "vision" of the video-retrieval set: the same computation).
     """
     s = data.sets.get("video_retrieval")
     if s is None:
         return {}
     text = s.batch()["text"]
     t = text_embeddings(model, data.direction_text.to(_device(model))).view(len(s), len(DIRECTIONS), -1).cpu()
-    fwd, back = (_clip_embeddings(model, clips, text, path) for clips in (s.media, data.reversed_clips))
+    if fwd is None:
+        fwd = _clip_embeddings(model, s.media, text, path)
+    back = _clip_embeddings(model, data.reversed_clips, text, path)
     pred = [(t @ v.unsqueeze(-1)).squeeze(-1).argmax(1) for v in (fwd, back)]  # (B,) each
     truth = torch.cat([s.direction, data.reversed_direction]).tolist()
     return {**_direction_scores(torch.cat(pred).tolist(), truth), **direction_probe(model, data, fwd, back, path)}
@@ -246,7 +249,8 @@ def evaluate(model: nn.Module, data: EvalData, paths: dict[str, tuple[str, ...] 
         metrics.update(m)
         kept[task] = k
     if "video_retrieval" in data.sets:
-        metrics.update(direction_metrics(model, data, paths.get("video_retrieval")))
+        fwd = kept["video_retrieval"]["vision"] if "video_retrieval" in kept else None
+        metrics.update(direction_metrics(model, data, paths.get("video_retrieval"), fwd))
     return metrics, kept
 
 
