@@ -163,6 +163,27 @@ def test_evaluate_reuses_the_video_embeddings_for_direction_with_the_same_number
     assert again["reverse_cos"] < 1.0 - 1e-6
 
 
+def test_first_items_cuts_every_task_set_to_its_first_items(base):
+    """The path table's items (`path_items`): each set's first n items, every per-item field cut alike."""
+    cfg = study.Config(**{**TINY, "n_eval": 6, "frames": 2})
+    data = sdata.eval_data(cfg, World(), base)
+    cut = sdata.first_items(data, 4)
+    assert cut.sets.keys() == data.sets.keys()
+    for task, s in cut.sets.items():
+        full = data.sets[task]
+        assert len(s) == 4, task
+        for f in dataclasses.fields(s):
+            v, w = getattr(s, f.name), getattr(full, f.name)
+            if isinstance(w, torch.Tensor) and w.ndim and len(w) == 6:
+                assert torch.equal(v, w[:4]), (task, f.name)
+            elif isinstance(w, list) and len(w) == 6:
+                assert v == w[:4], (task, f.name)
+            else:
+                assert v is w, (task, f.name)
+    assert torch.equal(cut.probe_clips, data.probe_clips)
+    assert sdata.first_items(data, 6).sets["qa"] is data.sets["qa"]  # nothing to cut
+
+
 def test_direction_words_are_untrained_rows_of_tiny_world_clip(base):
     """The reading the findings give for direction at chance: the direction words' embedding rows."""
     if not (TINY_DIR / "open_clip_config.json").is_file():

@@ -14,7 +14,7 @@ from workbench.world import ALL_CLASSES, World
 from workbench.world.captions import article
 
 from .. import kit
-from .data import EvalData
+from .data import EvalData, first_items
 from .dual import DualEncoder
 from .measure import (
     SCORE,
@@ -140,7 +140,8 @@ def modular_cell(ctx: Context, cell: kit.Cell, temporal: bool, shared: bool = Tr
     if temporal and shared and cell.setting == cfg.default_k:
         if cell.seed in cfg.seeds:  # the module-selection table on `seeds` (not on the claims' extra seeds)
             # not under an outer no_grad: torch's FlopCounterMode then fails (module_flops runs its own no_grad)
-            row["paths"], path_kept = path_table(model, ctx.data, cfg.tasks, cfg.flops_batch, cfg.qa_scoring)
+            row["paths"], path_kept = path_table(model, first_items(ctx.data, cfg.path_items), cfg.tasks,
+                                                 cfg.flops_batch, cfg.qa_scoring)
         if "image_retrieval" in kept:  # the shift curve on every seed: MG-1.k pairs by seed
             with torch.no_grad():
                 prompts = ctx.class_prompts.to(next(model.parameters()).device)

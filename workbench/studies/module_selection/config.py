@@ -96,6 +96,10 @@ class Config:
     # train-split clips (and their reversals) the linear direction probe fits on
     n_probe: Annotated[int, Check(ge=1)] = 96
     flops_batch: int = 4  # items per FLOP count / timing of the module-selection table
+    # test items per task of the module-selection (path) table: the first path_items of the n_eval items
+    # (the table carries no claim; half the items halve its 27 s a seed)
+    # evidence: EVIDENCE.md#path_items
+    path_items: Annotated[int, Check(ge=2, note="retrieval needs at least 2 items")] = 72
     # "Mind the Gap": contrastive fine-tuning of tiny-world-clip at fixed temperatures
     temperatures: tuple[float, ...] = (1.0, 0.1, 0.03, 0.01)
     # at lr 3e-4, 15 steps move the gap at both ends of the sweep (at 1e-4: -0.04 at τ = 1, nothing at 0.01)

@@ -1,6 +1,7 @@
 """Study 04's data: the fixed test sets of every task, the training stream, the decoder's vocabulary."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any  # cfg: the study Config (not imported: config imports the registry, which runs cells)
 
@@ -73,3 +74,17 @@ def val_data(cfg: Any, world: World, base: ClipBackend) -> EvalData:
     """The validation slice (n_eval items of the train split from VAL_START): settings are chosen here,
     never on the test sets."""
     return eval_data(cfg, world, base, split=cfg.train_split, start=VAL_START)
+
+
+def first_items(data: EvalData, n: int) -> EvalData:
+    """`data` with each task's test set cut to its first n items (every field that holds one value per
+    item: tensors and lists of the set's length); the rest (direction and probe clips) as they are."""
+    def cut(s):
+        size = len(s)
+        if n >= size:
+            return s
+        keep = lambda v: (isinstance(v, torch.Tensor) and v.ndim > 0 and len(v) == size) or (
+            isinstance(v, list) and len(v) == size)
+        return dataclasses.replace(s, **{f.name: getattr(s, f.name)[:n] for f in dataclasses.fields(s)
+                                         if f.init and keep(getattr(s, f.name))})
+    return dataclasses.replace(data, sets={task: cut(s) for task, s in data.sets.items()})
