@@ -10,6 +10,7 @@ import pytest
 
 from workbench.studies import kit
 from workbench.studies.kit.study import MAX_LOOKS, SEED_BATCH
+from workbench.viz.claims import claims_markdown
 
 P = "Toy et al."
 CALLS: list[kit.Cell] = []
@@ -119,18 +120,11 @@ def test_sequential_stops_before_a_batch_that_would_pass_the_budget(tmp_path):
     assert [look["seeds"] for look in looks] == [3, 3 + SEED_BATCH]
     assert looks[-1]["stopped"].startswith("the next batch of seeds (about 12.0 min")
     assert "stopped" not in looks[0]
-    text = kit_claims_markdown(r)
-    assert "stopped: the next batch of seeds" in text
+    assert "stopped: the next batch of seeds" in claims_markdown(r.claims, r.claims_family)
     # with room for the second batch it runs, and stops at the last look or on the budget
     more = s.run(Config(effect=0.0, cost=60.0), output_dir=tmp_path / "p", progress=False, until_resolved=True,
                  budget_minutes=30)
     assert len(more.claims_family["looks"]) > 2
-
-
-def kit_claims_markdown(r) -> str:
-    from workbench.viz.claims import claims_markdown
-
-    return claims_markdown(r.claims, r.claims_family)
 
 
 def test_a_method_left_out_gets_no_claim_seeds(tmp_path):
