@@ -64,7 +64,7 @@ shared_layers = None  # None: (0, 2); the whole sweep: (0, 1, 2, "all"); quick m
 default_k = None  # None: 2 (the paper's universal layers): the temporal, path and shift cells
 unshared_layers = None  # None: default_k; the k of the capacity control (unshared copies), e.g. (1, 2, "all")
 seeds = None  # None: every method on (0, 1); quick mode: the quick preset's seeds
-claim_seeds = None  # None: (2, 3) more for the cells the headline claims compare (4 in all); quick: ()
+claim_seeds = None  # None: (2, 3) more for the cells the headline claims compare (4 in all, 8 where a claim asks); quick: ()
 steps = None  # multi-task steps (one task per step, cycled by task_weights); quick mode: 5
 batch_size = None
 n_eval = None  # test items per task
@@ -108,7 +108,9 @@ print(f"outputs -> {out}; cells trained now: {result.metrics['cells_trained']}, 
 # direction, after Holm over the study's claims), **equivalent** (a "matches" claim whose interval
 # lies inside its stated margin), **unresolved** (with the seeds that would resolve it at the observed
 # spread), **not run** or **out of scope**. The second table says which cells got how many seeds and
-# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only.
+# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only. MP-6's
+# direction cells and MG-2's temperature cells are cheap (about 18 s and 3 s a seed), so those claims ask
+# for 8 seeds (`Claim(seeds=8)`), where the multi-task cells (about 75 s a seed) get 4 in the 10 minutes.
 
 # %%
 display(Markdown(viz.claims_markdown(result.claims, result.claims_family)))

@@ -10,7 +10,7 @@ import pytest
 
 from workbench.studies import kit
 from workbench.studies.kit.study import MAX_LOOKS, SEED_BATCH
-from workbench.viz.claims import claims_markdown
+from workbench.viz.claims import claims_markdown, seeds_markdown
 
 P = "Toy et al."
 CALLS: list[kit.Cell] = []
@@ -34,13 +34,15 @@ def _score(base: float):
     return run
 
 
-def study() -> kit.Study:
+def study(t2_seeds: int | None = None) -> kit.Study:
+    """T-1 (headline) and T-2 (a headline claim asking for `t2_seeds` seeds when given, else not headline)."""
     methods = kit.Registry("toy_sequential")
     methods.register("base", "base")(_score(0.5))
     methods.register("better", "better")(_score(0.5))
     methods.register("other", "other")(_score(0.5))
     claims = (kit.Claim("T-1", P, "better beats base", a="better", b="base", metric="acc", headline=True),
-              kit.Claim("T-2", P, "other beats base", a="other", b="base", metric="acc"))
+              kit.Claim("T-2", P, "other beats base", a="other", b="base", metric="acc",
+                        headline=t2_seeds is not None, seeds=t2_seeds))
     return kit.Study("toy_sequential", Config, methods, claims=claims,
                      context=lambda cfg, **kw: SimpleNamespace(cfg=cfg, weights="w"),
                      report=lambda ctx, rows, verdicts: kit.Report(findings=kit.claims.paragraph(verdicts)))
@@ -62,6 +64,36 @@ def test_claim_seeds_go_to_the_headline_claims_cells_only(tmp_path):
     assert plan == {("base", 8): ["T-1"], ("better", 8): ["T-1"], ("other", 3): []}
     t1 = next(c for c in r.claims if c["id"] == "T-1")
     assert t1["seeds"] == 8
+
+
+def test_a_claim_that_declares_seeds_gets_them_on_top_of_claim_seeds(tmp_path):
+    """T-2 asks for 6 seeds: its cells (other, base) get seeds 0-5, the seeds after the highest in use (0-3)
+    added; T-1's `better` keeps seeds + claim_seeds (0-3); the seed plan and its table say why."""
+    s = study(t2_seeds=6)
+    cfg = Config(claim_seeds=(3,))
+    r = s.run(cfg, output_dir=tmp_path / "o", progress=False)
+    seeds = {m: sorted(x["seed"] for x in r.rows if x["method"] == m) for m in ("better", "base", "other")}
+    assert seeds == {"better": [0, 1, 2, 3], "base": list(range(6)), "other": list(range(6))}
+    assert s.headline_seeds(cfg, s.claims[0]) == (3,) and s.headline_seeds(cfg, s.claims[1]) == (3, 4, 5)
+    plan = {p["method"]: (p["seeds"], p["headline_claims"], p["declared_seeds"]) for p in r.claims_family["seeds"]}
+    assert plan == {"better": (4, ["T-1"], None), "base": (6, ["T-1", "T-2"], 6), "other": (6, ["T-2"], 6)}
+    table = seeds_markdown(r.claims_family)
+    assert "asks for 6 seeds" in table and table.count("seeds + claim_seeds") == 1  # better's row
+    assert {c["id"]: c["seeds"] for c in r.claims} == {"T-1": 4, "T-2": 6}
+    assert s.pending(cfg) == []  # a sweep plans the same cells, the declared seeds included
+    # no claim seeds (quick mode): the declared count adds nothing either
+    none = s.run(Config(), output_dir=tmp_path / "q", progress=False)
+    assert {x["seed"] for x in none.rows} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(seeds=1, headline=True), r"seeds=1; accepted: None or an integer >= 2"),
+    (dict(seeds=8.0, headline=True), r"seeds=8.0; accepted"),
+    (dict(seeds=8), r"seeds=8 applies to headline claims only"),
+])
+def test_claim_seeds_must_be_a_count_of_a_headline_claim(kw, match):
+    with pytest.raises(ValueError, match=match):
+        kit.Claim("T-9", P, "x", a="better", b="base", metric="acc", **kw)
 
 
 def test_sequential_mode_adds_seeds_until_resolved_and_replays_from_the_cache(tmp_path):

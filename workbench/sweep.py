@@ -572,8 +572,10 @@ def sweep_study(module: str, cfg: Any, *, executor: str = "local", slurm_partiti
             todo = [c for c in plan.study.pending(plan.cfg, plan.ctx, device_type=kind) if c not in tried]
             if todo:
                 seeds = tuple(getattr(plan.cfg, "claim_seeds", ()))
-                say(f"sweep {name}: the headline claims' cells on claim_seeds {seeds}, chosen from the cells above: "
-                    f"{len(todo)} more to run")
+                asks = ", ".join(f"{c.id} {c.seeds}" for c in plan.study.claims if c.headline and c.seeds)
+                say(f"sweep {name}: the headline claims' cells on claim_seeds {seeds}"
+                    + (f" (and up to the seeds a claim asks for in all: {asks})" if asks else "")
+                    + f", chosen from the cells above: {len(todo)} more to run")
     except KeyboardInterrupt:
         live = [r.job_id for r in runs if r.status in ("queued", "running")]
         if executor == "slurm" and live:

@@ -57,5 +57,14 @@ def seeds_markdown(family: Mapping[str, Any]) -> str:
         raise TypeError(f"family={family!r:.80} is a {type(family).__name__}; accepted: result.json's claims_family "
                         "(a dict with 'seeds')")
     rows = [{"method": r["method"], "setting": r["setting"], "seeds": r["seeds"],
-             "headline claims served": ", ".join(r["headline_claims"]) or "-"} for r in family.get("seeds", [])]
+             "headline claims served": ", ".join(r["headline_claims"]) or "-",
+             "why": _why(r, len(family.get("looks") or []) > 1)} for r in family.get("seeds", [])]
     return markdown_table(rows)
+
+
+def _why(row: Mapping[str, Any], sequential: bool) -> str:
+    if not row["headline_claims"]:
+        return "seeds"
+    why = (f"a claim it serves asks for {row['declared_seeds']} seeds (its cells are cheap)"
+           if row.get("declared_seeds") else "seeds + claim_seeds")
+    return why + ("; sequential looks add seeds to open claims" if sequential else "")

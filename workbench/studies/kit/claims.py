@@ -82,6 +82,10 @@ class Claim:
     paper_value: str = ""  # the paper's own numbers for this comparison
     paper_table: str = ""  # where they come from ("Table 3")
     headline: bool = False  # one of the study's headline claims (seeds go there first)
+    # a headline claim whose cells are cheap can ask for more seeds than the run's `seeds` + `claim_seeds`:
+    # its cells get at least this many in all, the seeds after the highest in use added, whenever the run
+    # gives claim seeds at all (claim_seeds=(), as in quick mode, adds none)
+    seeds: int | None = None
     scale: float = 100.0  # display: accuracies in points
     unit: str = "points"
     out_of_scope: str = ""  # the reason, for a claim that cannot be tested at workbench scale
@@ -99,6 +103,12 @@ class Claim:
                              f"got {self.margin!r}")
         if not needs_margin and self.margin is not None:
             raise ValueError(f"claim {self.id}: margin={self.margin!r} only applies to '=' and '>=' claims")
+        if self.seeds is not None and (isinstance(self.seeds, bool) or not isinstance(self.seeds, int)
+                                       or self.seeds < 2):
+            raise ValueError(f"claim {self.id}: seeds={self.seeds!r}; accepted: None or an integer >= 2 (the "
+                             "seeds its cells get in all)")
+        if self.seeds is not None and not self.headline:
+            raise ValueError(f"claim {self.id}: seeds={self.seeds} applies to headline claims only (headline=True)")
         if not self.out_of_scope and self.test is None and not (self.a and self.b and self.metric):
             raise ValueError(f"claim {self.id}: needs a, b and metric (or a test, or out_of_scope='reason')")
 

@@ -142,6 +142,26 @@ class Study:
                                 want.append(cell)
         return want
 
+    def headline_seeds(self, cfg: Any, claim: Claim) -> tuple[int, ...]:
+        """The seeds a headline claim's cells run on beyond `cfg.seeds`: `cfg.claim_seeds`, then, for a claim
+        that declares `seeds=N` (cheap cells), the seeds after the highest in use until they are N in all.
+        No claim seeds (claim_seeds=(), quick mode): none."""
+        extra = tuple(getattr(cfg, "claim_seeds", ()) or ())
+        if not extra or claim.seeds is None:
+            return extra
+        used = set(cfg.seeds) | set(extra)
+        start = max(used) + 1
+        return extra + tuple(range(start, start + max(0, claim.seeds - len(used))))
+
+    def headline_cells(self, cfg: Any, ctx: Any, rows: list[dict]) -> list[Cell]:
+        """The headline claims' cells on their seeds (`headline_seeds`), not yet in `rows`, claim by claim."""
+        want: list[Cell] = []
+        for claim in self.claims:
+            if claim.headline:
+                want += [c for c in self.claim_cells(cfg, ctx, rows, [claim], self.headline_seeds(cfg, claim))
+                         if c not in want]
+        return want
+
     def _claim_sides(self, claim: Claim, rows: list[dict], cfg: Any) -> list[tuple[str, Any]]:
         """(method, setting) of each side a claim compares (a derived method: what it needs)."""
         if claim.out_of_scope:
@@ -199,7 +219,8 @@ class Study:
             **context: Any) -> Any:
         """Run (or resume) every cell, judge the claims, summarise, write result.json; returns the Result.
 
-        The headline claims' cells also run on `cfg.claim_seeds` (seeds where the claims are). With
+        The headline claims' cells also run on `cfg.claim_seeds` (seeds where the claims are), and a claim
+        that declares `seeds=N` on more, up to N in all (`headline_seeds`). With
         `until_resolved` (or env WORKBENCH_UNTIL_RESOLVED=<minutes>, which `workbench run --until-resolved`
         sets), seeds are added a batch at a time to the cells of claims still unresolved until every claim is
         resolved, `budget_minutes` is spent or `MAX_LOOKS` looks are taken; every look is judged at
@@ -223,8 +244,7 @@ class Study:
                              done=getattr(ctx, "done", None), checkpoint_every=every)
 
         rows = cells(self.plan(cfg, ctx))
-        headline = [c for c in self.claims if c.headline]
-        rows += cells(self.claim_cells(cfg, ctx, rows, headline, tuple(getattr(cfg, "claim_seeds", ()))))
+        rows += cells(self.headline_cells(cfg, ctx, rows))
         alpha, looks = ALPHA, []
         if until_resolved:
             alpha = ALPHA / MAX_LOOKS
@@ -270,9 +290,7 @@ class Study:
         then -- once every planned cell is cached -- the headline claims' cells on `cfg.claim_seeds`, which `run`
         chooses from the planned cells' rows (a claim's side may be "the best rank")."""
         plan = self.plan(cfg, ctx)
-        seeds = tuple(getattr(cfg, "claim_seeds", ()) or ())
-        headline = [c for c in self.claims if c.headline]
-        if not seeds or not headline:
+        if not getattr(cfg, "claim_seeds", ()) or not any(c.headline for c in self.claims):
             return plan
         needs = getattr(ctx, "needs", None)
         rows = []
@@ -281,7 +299,7 @@ class Study:
             if metrics is None:
                 return plan
             rows.append({**c.row(metrics), "cached": True})
-        return plan + self.claim_cells(cfg, ctx, rows, headline, seeds)
+        return plan + self.headline_cells(cfg, ctx, rows)
 
     def pending(self, cfg: Any, ctx: Any = None, device_type: str | None = None) -> list[Cell]:
         """The cells `run` would run that the cache does not hold (in run's order): what a sweep still has to
@@ -370,12 +388,14 @@ def _sequential(until: bool | None, budget: float | None) -> tuple[bool, float |
 
 
 def seed_plan(rows: Sequence[dict], claims: Sequence[Claim], cfg: Any) -> list[dict]:
-    """How many seeds each (method, setting) got, and which headline claims it serves: the notebook says why."""
+    """How many seeds each (method, setting) got, which headline claims it serves and the most seeds one of
+    them declares (`Claim.seeds`, or None): the notebook says why."""
     seeds: dict[tuple[str, Any], set] = {}
     for r in rows:
         if r.get("seed") is not None:
             seeds.setdefault((r["method"], r.get("setting")), set()).add(r["seed"])
     serves: dict[tuple[str, Any], list[str]] = {}
+    asks: dict[tuple[str, Any], int] = {}
     for c in claims:
         if c.out_of_scope or not c.headline:
             continue
@@ -386,8 +406,10 @@ def seed_plan(rows: Sequence[dict], claims: Sequence[Claim], cfg: Any) -> list[d
         for side in sides:
             key = (side, None) if isinstance(side, str) else tuple(side)
             serves.setdefault(key, []).append(c.id)
-    return [{"method": m, "setting": st, "seeds": len(ss), "headline_claims": serves.get((m, st), [])}
-            for (m, st), ss in seeds.items()]
+            if c.seeds is not None:
+                asks[key] = max(asks.get(key, 0), c.seeds)
+    return [{"method": m, "setting": st, "seeds": len(ss), "headline_claims": serves.get((m, st), []),
+             "declared_seeds": asks.get((m, st))} for (m, st), ss in seeds.items()]
 
 
 

@@ -43,7 +43,8 @@ class Config:
     unshared_layers: tuple[int | str, ...] | None = None
     seeds: tuple[int, ...] = (0, 1)  # every method's cells
     # the cells the headline claims compare also run on these seeds (4 in all: seeds where the claims are;
-    # the seed plan in result.json's claims_family says which cells got how many); () in quick mode
+    # MP-6's and MG-2's cheap cells get 8, as those claims ask: `Claim(seeds=8)`; the seed plan in
+    # result.json's claims_family says which cells got how many); () in quick mode
     # evidence: EVIDENCE.md#claim_seeds
     claim_seeds: tuple[int, ...] = (2, 3)
     tasks: tuple[str, ...] = TASKS  # the multi-task mixture trained (one task's batch per step)
