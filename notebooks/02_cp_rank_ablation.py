@@ -84,7 +84,8 @@ ablation_ranks = None  # None: (8,)
 steps = None  # None: the study's default; quick mode: 4
 batch_size = None
 lr = None
-n_eval = None
+n_eval = None  # None: 1000 test pairs; quick mode: 48
+gallery = None  # None: retrieval ranks within galleries of 250 test pairs (the task's difficulty)
 eval_every = None  # steps between validation looks (the convergence curves)
 backdrop_contrast = None  # the task domain; None: 1.0
 methods = None  # None: the default sweep; e.g. ("mode_approx", "lora", "lora_same_sites", "zero_shot")
@@ -100,7 +101,7 @@ from workbench.viz import mode_approx as mviz
 
 cfg = study.Config.preset(quick, model=model, pretrained=pretrained, ranks=ranks, seeds=seeds, claim_seeds=claim_seeds,
                           ablation_ranks=ablation_ranks, steps=steps, batch_size=batch_size, lr=lr,
-                          n_eval=n_eval, eval_every=eval_every, backdrop_contrast=backdrop_contrast,
+                          n_eval=n_eval, gallery=gallery, eval_every=eval_every, backdrop_contrast=backdrop_contrast,
                           methods=methods, placement=placement)
 cfg
 

@@ -146,6 +146,36 @@ def test_cells_carry_validation_curves_and_recall_items(sweep):
     assert result.headline and "paper's claim" in result.headline
 
 
+def test_retrieval_ranks_within_galleries():
+    """Galleries of about `gallery` pairs: a query's text is found among its own gallery's only, recall is
+    the mean over every query, sizes differ by at most one, and a gallery of all pairs is plain retrieval."""
+    from workbench.eval.retrieval import retrieval_from_features
+    from workbench.studies.cp_rank_ablation.cells import _retrieval, galleries
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.randn(10, 8, generator=g)
+    txt = img + 0.8 * torch.randn(10, 8, generator=g)
+    caps = [f"c{i}" for i in range(10)]
+    whole = retrieval_from_features(img, txt, caps)
+    one = _retrieval(img, txt, caps, gallery=10)
+    assert one["i2t_r1"] == pytest.approx(whole.i2t_r1) and one["t2i_r5"] == pytest.approx(whole.t2i_r5)
+    assert _retrieval(img, txt, caps, gallery=50)["r1_items"] == one["r1_items"]  # n < gallery: one gallery
+    # pair 0's text placed beside pair 9's image: in one gallery image 9 finds text 0 (a miss), in galleries of
+    # 5 it cannot (text 0 is in the other gallery), so it finds its own
+    img2, txt2 = img.clone(), txt.clone()
+    txt2[0] = img2[9] * 10
+    assert _retrieval(img2, txt2, caps, gallery=10)["i2t_r1_items"][9] == 0
+    two = _retrieval(img2, txt2, caps, gallery=5)
+    assert two["i2t_r1_items"][9] == 1
+    halves = [retrieval_from_features(img2[a:b], txt2[a:b], caps[a:b]) for a, b in ((0, 5), (5, 10))]
+    assert two["t2i_r1"] == pytest.approx((halves[0].t2i_r1 + halves[1].t2i_r1) / 2)
+    assert statistics.fmean(two["r1_items"]) == pytest.approx(two["r1"])
+    # galleries of about `gallery` pairs, never a gallery of one pair
+    assert galleries(11, 5) == [(0, 5), (5, 11)] and galleries(1000, 250) == [(0, 250), (250, 500), (500, 750),
+                                                                              (750, 1000)]
+    assert galleries(48, 250) == [(0, 48)]
+
+
 def test_zero_shot_is_the_first_point_of_every_contrastive_curve(sweep):
     """Step 0 is the untouched model: every adapter's first validation point is zero-shot's."""
     _, result, _ = sweep

@@ -73,8 +73,11 @@ class Config:
     heldout_split: SplitName = "heldout"  # measured in the pretraining world (its own contrast): what adapting costs
     # evidence: EVIDENCE.md#backdrop_contrast
     backdrop_contrast: Annotated[float, Check(ge=0, le=1)] = 1.0  # the task world's backdrops (pretraining saw 0.35)
-    # test pairs (retrieval set, classification images): indices 0 .. n_eval - 1
-    n_eval: Annotated[int, Check(ge=1)] = 250
+    # test pairs (retrieval set, classification images): indices 0 .. n_eval - 1; retrieval ranks within
+    # consecutive galleries of `gallery` pairs (the task's difficulty; more pairs, less item noise)
+    # evidence: EVIDENCE.md#n_eval
+    n_eval: Annotated[int, Check(ge=1)] = 1000
+    gallery: Annotated[int, Check(ge=2, note="recall@1 needs at least 2 candidates")] = 250
     n_heldout: Annotated[int, Check(ge=1)] = 200
     # Disjoint index ranges of one split: test [0, n_eval), validation [val_offset, +n_val), training
     # from train_offset (each seed its own run of samples). Settings were chosen on validation only.

@@ -105,7 +105,8 @@ def write(table: Sequence[dict], rows: Sequence[dict], cfg, verdicts: Sequence =
     out.append(cmp.detectable())
     out.append(f"Equal budgets: every trained method ran {cfg.steps} steps of batch {cfg.batch_size} on the same "
                f"samples per seed ({len(cfg.seeds)} seeds), adapters at lr {cfg.lr:g}, full fine-tuning at "
-               f"{cfg.full_ft_lr:g}, the probe at {cfg.probe_lr:g}; {cfg.n_eval} test pairs. 'Beyond noise' means "
+               f"{cfg.full_ft_lr:g}, the probe at {cfg.probe_lr:g}; {cfg.n_eval} test pairs (retrieval within "
+               f"galleries of about {min(cfg.gallery, cfg.n_eval)}). 'Beyond noise' means "
                "a paired 95% interval over seeds and test items that excludes zero.")
     return " ".join(s for s in out if s), cmp.done, headline
 
