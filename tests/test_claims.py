@@ -148,6 +148,29 @@ def test_seeds_needed_resolves_at_the_observed_spread():
     assert det(n) <= abs(v.paired.diff) < det(n - 1)
 
 
+def test_seeds_needed_keeps_the_test_items_part_and_says_when_only_items_would_resolve():
+    """More seeds shrink the seeds' part of se only; where the items' part alone is too wide, no seed count
+    is given and the verdict says that more test items would resolve the claim."""
+    from dataclasses import replace
+
+    from workbench.studies.kit.claims import items_bound, unresolved_words
+
+    a = [0.55, 0.50, 0.58, 0.49, 0.56]
+    (v,) = judge([claim()], rows(a, [0.50] * 5), None)
+    p = v.paired
+    with_items = replace(p, se=math.sqrt(p.se ** 2 + 0.01 ** 2), se_items=0.01)  # a small items' part
+    n_items, n_plain = seeds_needed(claim(), with_items, 0.05), seeds_needed(claim(), p, 0.05)
+    assert n_items > n_plain  # the items' part stays at any n, so more seeds are needed
+    sd = p.se * math.sqrt(p.n)
+    det = lambda k: (st.t.ppf(0.975, k - 1) + st.t.ppf(0.8, k - 1)) * math.sqrt(sd ** 2 / k + 0.01 ** 2)
+    assert det(n_items) <= abs(p.diff) < det(n_items - 1)
+    wide = replace(p, se=math.sqrt(p.se ** 2 + 0.02 ** 2), se_items=0.02)  # 2.8 x 0.02 > the 0.036 difference
+    assert seeds_needed(claim(), wide, 0.05) is None and items_bound(claim(), wide, 0.05)
+    assert not items_bound(claim(), p, 0.05)
+    words = unresolved_words(replace(v, paired=wide, seeds_needed=None, items_bound=True))
+    assert "more test items, not more seeds, would resolve it" in words
+
+
 @pytest.mark.parametrize("bad,match", [
     (dict(direction="!="), "direction"),
     (dict(direction="=", margin=None), "margin"),

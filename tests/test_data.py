@@ -76,6 +76,26 @@ def test_evaluate_counts_hits_and_averages_ood(world):
     assert accs["ood_avg"] == pytest.approx(np.mean([accs[s] for s in d.ood_splits]))
 
 
+def test_evaluate_items_are_each_images_hit_and_average_to_the_accuracies(world, folders):
+    d = WorldSplits(world, n_train=8, batch_size=4)
+    truth = {s: d.eval_set(s, 12).labels for s in d.eval_splits}
+    always_zero = _Oracle(lambda x: torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float())
+    accs = evaluate(always_zero, d, 12, items=True)
+    for s in d.eval_splits:
+        assert accs[f"{s}_items"] == (truth[s] == 0).int().tolist()
+    assert accs["ood_avg_items"] == sum((accs[f"{s}_items"] for s in d.ood_splits), [])
+    assert np.mean(accs["ood_avg_items"]) == pytest.approx(accs["ood_avg"])
+    assert "id_test_items" not in evaluate(always_zero, d, 12)  # off by default
+    # OOD splits of 4 and 2 images: weighted so that the items' mean is still the mean of the splits' accuracies
+    _write_folder(folders / "ood_b", ["cat"], 2, seed=3)
+    f = ImageFolderSplits(folders / "train", {"id_test": folders / "test", "ood_a": folders / "ood",
+                                              "ood_b": folders / "ood_b"}, image_size=16, batch_size=4)
+    first = _Oracle(lambda x: torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 3).float())
+    fa = evaluate(first, f, items=True)
+    assert len(fa["ood_avg_items"]) == 6 and fa["ood_b"] == 1.0 and fa["ood_a"] == 0.0
+    assert np.mean(fa["ood_avg_items"]) == pytest.approx(fa["ood_avg"]) == pytest.approx(0.5)
+
+
 def test_world_errors(world):
     with pytest.raises(ValueError, match="nosuch"):
         WorldSplits(world, ood=("nosuch",))

@@ -3,13 +3,14 @@
     preds, targets = predictions(classifier, batches)       # any iterable of (images, labels)
     top1(preds, targets)                                    # hits / total, a Python float
     evaluate(classifier, data, n=1000)                      # a ClassificationData: every split + ood_avg
+    evaluate(classifier, data, n=1000, items=True)          # ... and each test image's hit (<split>_items)
     accuracy(classifier, world, "heldout", n=1000)          # a world split, labels mapped to the classes
     zero_shot_accuracy(model, world, ["heldout"], n=1000)   # zero-shot heads from the world's prompts
     classify_features(image_feats, class_weights)           # cosine argmax on precomputed features
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -76,11 +77,29 @@ def split_accuracy(classifier: nn.Module, data, split: str, n: int | None = None
     return top1(*predictions(classifier, data.eval_batches(split, n, batch_size)))
 
 
-def evaluate(classifier: nn.Module, data, n: int | None = None) -> dict[str, float]:
-    """Accuracy on every evaluation split of `data`, plus "ood_avg" (mean over the OOD splits)."""
-    accs = {s: split_accuracy(classifier, data, s, n) for s in data.eval_splits}
+def evaluate(classifier: nn.Module, data, n: int | None = None, items: bool = False) -> dict[str, Any]:
+    """Accuracy on every evaluation split of `data`, plus "ood_avg" (mean over the OOD splits).
+
+    `items`: also each test image's hit, `<split>_items` (0/1 in the split's order), and `ood_avg_items`
+    (the OOD splits' hits one after another, each weighted by N / (splits x its split's size), so that
+    their mean is ood_avg when the splits differ in size): for paired intervals over test items
+    (`workbench.studies.kit.stats`)."""
+    if n is not None:
+        check_number(n, "n", integer=True, ge=1)
+    hits = {}
+    for s in data.eval_splits:
+        preds, targets = predictions(classifier, data.eval_batches(s, n, 250))
+        top1(preds, targets)  # the checks: one prediction per target, at least one
+        hits[s] = (preds == targets).int().tolist()
+    accs: dict[str, Any] = {s: sum(h) / len(h) for s, h in hits.items()}
     if data.ood_splits:
         accs["ood_avg"] = sum(accs[s] for s in data.ood_splits) / len(data.ood_splits)
+    if items:
+        accs.update({f"{s}_items": h for s, h in hits.items()})
+        if data.ood_splits:
+            total, k = sum(len(hits[s]) for s in data.ood_splits), len(data.ood_splits)
+            accs["ood_avg_items"] = [h if total == k * len(hits[s]) else h * total / (k * len(hits[s]))
+                                     for s in data.ood_splits for h in hits[s]]
     return accs
 
 

@@ -26,6 +26,8 @@ def claims_rows(claims: Sequence[Mapping[str, Any]]) -> list[dict]:
         verdict = c["verdict"]
         if verdict == "unresolved" and c.get("seeds_needed"):
             verdict += f" (~{c['seeds_needed']} seeds would resolve it)"
+        elif verdict == "unresolved" and c.get("items_bound"):
+            verdict += " (more test items, not seeds, would resolve it)"
         comparison = f"{c['a']} vs {c['b']} on {c['metric']}" if c.get("a") else "-"
         if c.get("margin") is not None:
             comparison += f" (margin ±{_pts(c['margin'], scale, sign=False)})"

@@ -102,6 +102,8 @@ def claim_row(notebook: str, study: str, c: dict) -> ClaimRow:
             could.append(f"could detect {magnitude(c['detectable'], scale, unit)}")
         if _num(c.get("seeds_needed")):
             could.append(f"~{int(c['seeds_needed'])} seeds would resolve")
+        elif c.get("items_bound"):
+            could.append("more test items, not seeds, would resolve")
         note = "; ".join(could) + (f" ({note})" if note and could else note)
     table = str(c.get("paper_table") or "")
     value = str(c.get("paper_value") or "")

@@ -48,7 +48,7 @@ from .tables import (
 )
 
 NAME = "cam_counterfactual"
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: cells keep each test image's hit (<split>_items)
 # The notebook's parameters that are no Config field, checked by `workbench run` before the notebook starts
 NOTEBOOK_PARAMETERS = {"n_examples": Annotated[int, Check(ge=1, note="images in the CAM gallery")],
                        "n_localization": Annotated[int | None, Check(ge=1, note="None: 64 images (16 when quick)")]}

@@ -114,7 +114,7 @@ def write(cfg, rows: Sequence[dict], table: Sequence[dict], cost: Sequence[dict]
              f"{cfg.n_train} images)" if cfg.uses_world else f"ImageFolder {cfg.train_dir}")
     parts = [f"{cfg.model}, {len(cfg.seeds)} seed(s), {cfg.steps} steps x batch {cfg.batch_size}, lr {cfg.lr:g}, "
              f"on {where}; OOD = mean over {', '.join(data.ood_splits) or 'none'}; 'beyond noise' = a paired 95% "
-             "interval over seeds that excludes zero.", f.premise(premise)]
+             "interval over seeds and test images that excludes zero.", f.premise(premise)]
     parts.append(paragraph(verdicts))
     parts.append(f"Masked distillation ({cfg.mask_kind} mask, {cfg.fill} fill, threshold {cfg.threshold}, "
                  f"{cfg.cam_method} CAM, w={cfg.w:g}): " + f.masking())

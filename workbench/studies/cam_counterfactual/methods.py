@@ -69,8 +69,9 @@ class Session:
             self.trained.clear()
             self.seed = seed
 
-    def evaluate(self, clf: ImageClassifier) -> dict[str, float]:
-        return evaluate(clf, self.data, self.cfg.n_eval)
+    def evaluate(self, clf: ImageClassifier, items: bool = True) -> dict[str, Any]:
+        """Accuracies, and (`items`) each test image's hit: the claims' intervals count the test items too."""
+        return evaluate(clf, self.data, self.cfg.n_eval, items=items)
 
     def model_file(self, cell: kit.Cell) -> Path | None:
         """Where `cell` keeps its weights (the first seed of each method in cfg.save_models), else None."""
@@ -150,7 +151,7 @@ def _wise_curve(sess: Session, ft: ImageClassifier, ft_metrics: dict) -> list[di
             row = dict(accs)
         else:
             buffer = wise_ft(sess.zs, ft, a, out=buffer)  # one model reused along the curve
-            row = sess.evaluate(buffer)
+            row = sess.evaluate(buffer, items=False)
         curve.append({"alpha": a, **row})
     return curve
 

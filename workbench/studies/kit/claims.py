@@ -155,6 +155,7 @@ class Verdict:
     reason: str = ""
     sides: tuple[str, str] = ("", "")
     alpha: float = ALPHA  # the family-wise level it was judged at (sequential mode: per look)
+    items_bound: bool = False  # unresolved, and the test items' part alone too wide: more items, not seeds
 
     @property
     def resolved(self) -> bool:
@@ -173,6 +174,7 @@ class Verdict:
                 "verdict": self.verdict, "diff": p.diff if p else None, "lo": p.lo if p else None,
                 "hi": p.hi if p else None, "seeds": p.n if p else 0, "p": self.p, "p_holm": self.p_holm,
                 "detectable": p.detectable if p else None, "seeds_needed": self.seeds_needed,
+                "items_bound": self.items_bound,
                 "se": p.se if p else None, "se_seeds": p.se_seeds if p else None, "se_items": p.se_items if p else None,
                 "scale": c.scale,
                 "unit": c.unit, "reason": self.reason or c.out_of_scope or c.note}
@@ -229,6 +231,9 @@ def unresolved_words(v: Verdict) -> str:
         s = f"the run could detect about {fmt_points(p.detectable, c, sign=False)} {c.unit}".rstrip()
     if v.seeds_needed is not None:
         s += f"; about {v.seeds_needed} seeds would resolve it at the observed spread"
+    elif v.items_bound:
+        s += ("; the test items' part of the interval alone is too wide at the observed difference: more test "
+              "items, not more seeds, would resolve it")
     elif c.direction in ("=", ">=") and abs(p.diff) >= c.margin:
         s += "; the observed difference is at the margin, so more seeds alone may not resolve it"
     else:
@@ -278,25 +283,42 @@ def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> tuple[list[bool], li
     return [bool(r) for r in reject], [float(a) for a in adjusted]
 
 
+def _gap(c: Claim, p: Paired) -> tuple[float, bool]:
+    """How far the observed difference lies from what the test must exclude, and whether it is two-sided."""
+    if c.direction in (">", "<"):
+        return abs(p.diff), True
+    if c.direction == "=":
+        return c.margin - abs(p.diff), False
+    return p.diff + c.margin, False
+
+
 def seeds_needed(c: Claim, p: Paired, alpha: float) -> int | None:
-    """Seeds at which the claim's test would reject with 80% power if the observed difference and per-seed
-    spread held (paired t; for margins, the one-sided test at the distance to the margin)."""
+    """Seeds at which the claim's test would reject with 80% power if the observed difference and spread held
+    (paired t; for margins, the one-sided test at the distance to the margin). More seeds shrink the seeds'
+    part of the standard error only: the test items' part (the same items for every seed) stays, so a claim
+    whose items' part alone is too wide gets None (`items_bound`)."""
     if p.se is None or p.n < 2 or p.se == 0:
         return None
-    sd = p.se * math.sqrt(p.n)  # per-seed spread of the difference (item noise folded in)
-    if c.direction in (">", "<"):
-        gap, two_sided = abs(p.diff), True
-    elif c.direction == "=":
-        gap, two_sided = c.margin - abs(p.diff), False
-    else:
-        gap, two_sided = p.diff + c.margin, False
+    sd = (p.se_seeds or 0.0) * math.sqrt(p.n)  # per-seed spread of the difference
+    gap, two_sided = _gap(c, p)
     if gap <= 0:
         return None
+    q = 1 - alpha / 2 if two_sided else 1 - alpha
     for n in range(2, MAX_SEEDS + 1):
-        q = 1 - alpha / 2 if two_sided else 1 - alpha
-        if (float(_st.t.ppf(q, n - 1)) + float(_st.t.ppf(POWER, n - 1))) * sd / math.sqrt(n) <= gap:
+        se = math.sqrt(sd ** 2 / n + p.se_items ** 2)
+        if (float(_st.t.ppf(q, n - 1)) + float(_st.t.ppf(POWER, n - 1))) * se <= gap:
             return n
     return None
+
+
+def items_bound(c: Claim, p: Paired | None, alpha: float) -> bool:
+    """Whether the test items' part of the standard error alone keeps the claim from resolving at any number
+    of seeds (at 80% power, the observed difference): more test items, not seeds, would resolve it."""
+    if p is None or p.se is None or not p.se_items:
+        return False
+    gap, two_sided = _gap(c, p)
+    z = float(_st.norm.ppf(1 - alpha / 2 if two_sided else 1 - alpha)) + float(_st.norm.ppf(POWER))
+    return gap > 0 and z * p.se_items > gap
 
 
 def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float = ALPHA) -> list[Verdict]:
@@ -333,7 +355,8 @@ def judge(claims: Sequence[Claim], rows: Sequence[dict], cfg: Any, alpha: float 
         if rej and outcome != "unresolved":
             out[i] = Verdict(c, outcome, p, pv, adj, sides=sides, alpha=alpha)
         else:  # the most demanding Holm level is alpha / m: plan seeds for it
-            out[i] = Verdict(c, "unresolved", p, pv, adj, seeds_needed(c, p, alpha / m), sides=sides, alpha=alpha)
+            out[i] = Verdict(c, "unresolved", p, pv, adj, seeds_needed(c, p, alpha / m), sides=sides, alpha=alpha,
+                             items_bound=items_bound(c, p, alpha / m))
     return [v for v in out if v is not None]
 
 
