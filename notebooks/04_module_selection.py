@@ -108,9 +108,9 @@ print(f"outputs -> {out}; cells trained now: {result.metrics['cells_trained']}, 
 # direction, after Holm over the study's claims), **equivalent** (a "matches" claim whose interval
 # lies inside its stated margin), **unresolved** (with the seeds that would resolve it at the observed
 # spread), **not run** or **out of scope**. The second table says which cells got how many seeds and
-# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only. MP-6's
-# direction cells and MG-2's temperature cells are cheap (about 18 s and 3 s a seed), so those claims ask
-# for 8 seeds (`Claim(seeds=8)`), where the multi-task cells (about 75 s a seed) get 4 in the 10 minutes.
+# why: the cells a headline claim compares also run on `claim_seeds`; the others on `seeds` only. MG-2's
+# temperature cells are cheap (about 3 s a seed), so that claim asks for 8 seeds (`Claim(seeds=8)`), where
+# the multi-task cells (about 75 s a seed) and MP-6's direction cells (about 18 s) get 4 in the 10 minutes.
 
 # %%
 display(Markdown(viz.claims_markdown(result.claims, result.claims_family)))

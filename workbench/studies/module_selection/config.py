@@ -43,7 +43,7 @@ class Config:
     unshared_layers: tuple[int | str, ...] | None = None
     seeds: tuple[int, ...] = (0, 1)  # every method's cells
     # the cells the headline claims compare also run on these seeds (4 in all: seeds where the claims are;
-    # MP-6's and MG-2's cheap cells get 8, as those claims ask: `Claim(seeds=8)`; the seed plan in
+    # MG-2's cheap cells get 8, as that claim asks: `Claim(seeds=8)`; the seed plan in
     # result.json's claims_family says which cells got how many); () in quick mode
     # evidence: EVIDENCE.md#claim_seeds
     claim_seeds: tuple[int, ...] = (2, 3)
