@@ -299,7 +299,7 @@ def seeds_needed(c: Claim, p: Paired, alpha: float) -> int | None:
     whose items' part alone is too wide gets None (`items_bound`)."""
     if p.se is None or p.n < 2 or p.se == 0:
         return None
-    sd = (p.se_seeds or 0.0) * math.sqrt(p.n)  # per-seed spread of the difference
+    sd = p.se_seeds * math.sqrt(p.n)  # per-seed spread of the difference
     gap, two_sided = _gap(c, p)
     if gap <= 0:
         return None
